@@ -1,0 +1,57 @@
+// The composition root: builds the domain, its storage and the transports
+// around it. Nothing else wires components together.
+import type { Settings } from './config/settings.ts';
+import type { Logger } from './observability/logger.ts';
+import { migrateToLatest, openDatabase, type OpenDatabase } from './storage/database.ts';
+import { authService } from './transport/grpc/auth-service.ts';
+import { CallTracker } from './transport/grpc/call-tracker.ts';
+import { channelsService } from './transport/grpc/channels-service.ts';
+import { GrpcTransport } from './transport/grpc/server.ts';
+import { HttpTransport } from './transport/http/server.ts';
+
+export interface RunningAirlock {
+  grpcPort: number;
+  httpPort: number;
+  /** The base URL of the HTTP listener as users' browsers reach it. */
+  publicUrl: string;
+  database: OpenDatabase;
+  grpc: GrpcTransport;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startAirlock(settings: Settings, logger: Logger): Promise<RunningAirlock> {
+  const database = openDatabase(settings);
+  const cleanups: Array<() => Promise<void>> = [() => database.close()];
+  try {
+    const applied = await migrateToLatest(database.db);
+    if (applied.length > 0) logger.info({ migrations: applied, engine: database.engine }, 'database migrated');
+
+    const http = new HttpTransport(settings.httpAddress, logger);
+    http.add({ method: 'GET', path: '/healthz', handle: () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' }) });
+    const httpPort = await http.listen();
+    cleanups.unshift(() => http.close());
+    const publicUrl = settings.publicUrl ?? `http://${settings.httpAddress.host}:${httpPort}`;
+
+    const tracker = new CallTracker();
+    const deps = { logger, tracker };
+    const grpc = new GrpcTransport({ settings, logger, tracker, services: [authService(deps), channelsService(deps)] });
+    const grpcPort = await grpc.listen();
+
+    logger.info({ grpc: `${settings.grpcAddress.host}:${grpcPort}`, http: publicUrl, grpcPort, httpPort, mode: settings.mode, engine: database.engine }, 'airlock is serving');
+
+    return {
+      grpcPort,
+      httpPort,
+      publicUrl,
+      database,
+      grpc,
+      async stop(graceMs = settings.shutdownGrace) {
+        await grpc.shutdown(graceMs);
+        for (const cleanup of cleanups) await cleanup();
+      },
+    };
+  } catch (error) {
+    for (const cleanup of cleanups) await cleanup().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,80 @@
+// Reads settings from flags (first) and environment variables, validates them
+// and checks the combinations that only make sense together.
+import { parseArgs } from 'node:util';
+import { SETTINGS, type Settings } from './settings.ts';
+
+/** A setting that cannot be used; the message is one line naming it. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Key = keyof typeof SETTINGS;
+const KEYS = Object.keys(SETTINGS) as Key[];
+
+export interface LoadedConfig {
+  settings: Settings;
+  help: boolean;
+}
+
+export function loadSettings(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const key of KEYS) options[SETTINGS[key].flag] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message.split('\n')[0]} (see --help)`);
+  }
+  if (values.help) return { settings: undefined as unknown as Settings, help: true };
+
+  const settings: Record<string, unknown> = {};
+  for (const key of KEYS) {
+    const spec = SETTINGS[key];
+    const flagValue = values[spec.flag];
+    const raw = typeof flagValue === 'string' ? flagValue : (env[spec.env] ?? spec.default);
+    const result = spec.schema.safeParse(raw);
+    if (!result.success) {
+      const reason = 'secret' in spec && spec.secret ? 'is not valid' : result.error.issues[0]?.message ?? 'is not valid';
+      throw new ConfigError(`invalid ${spec.env} (--${spec.flag}): ${reason}`);
+    }
+    settings[key] = result.data;
+  }
+  const typed = settings as Settings;
+  checkCombinations(typed);
+  return { settings: typed, help: false };
+}
+
+function checkCombinations(settings: Settings): void {
+  if (settings.mode !== 'production') return;
+  if (settings.allowHttp) {
+    throw new ConfigError('invalid AIRLOCK_ALLOW_HTTP (--allow-http): http is allowed only in development mode');
+  }
+  if (settings.livekitApiKey === SETTINGS.livekitApiKey.default || settings.livekitApiSecret === SETTINGS.livekitApiSecret.default) {
+    throw new ConfigError('invalid AIRLOCK_LIVEKIT_API_KEY/AIRLOCK_LIVEKIT_API_SECRET: the development LiveKit credentials are refused in production mode');
+  }
+  if (!settings.publicUrl?.startsWith('https://')) {
+    throw new ConfigError('invalid AIRLOCK_PUBLIC_URL (--public-url): production mode needs a public https URL');
+  }
+  for (const key of ['plcUrl', 'handleResolverUrl'] as const) {
+    const value = settings[key];
+    if (value && !value.startsWith('https://')) {
+      throw new ConfigError(`invalid ${SETTINGS[key].env} (--${SETTINGS[key].flag}): production mode needs https`);
+    }
+  }
+}
+
+export function helpText(): string {
+  const lines = [
+    'Usage: airlock-server [--setting value ...]',
+    '',
+    'Every setting is also read from its environment variable; a flag wins over the variable.',
+    '',
+  ];
+  for (const key of KEYS) {
+    const spec = SETTINGS[key];
+    const shownDefault = spec.default === '' ? '' : ` (default: ${spec.default})`;
+    lines.push(`  --${spec.flag}  ${spec.env}${shownDefault}`, `      ${spec.description}`);
+  }
+  lines.push('  --help', '      print this help');
+  return lines.join('\n');
+}

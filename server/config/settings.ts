@@ -1,0 +1,241 @@
+// Every setting of the server, declared once: its environment variable, its
+// flag, its default and how it is validated. `--help`, the README table and
+// the loader all read this list.
+import ms from 'ms';
+import { z } from 'zod';
+
+export type Mode = 'development' | 'production';
+
+const duration = z.string().transform((text, ctx) => {
+  const value = /^\d+$/.test(text) ? Number(text) : ms(text as ms.StringValue);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (e.g. 500ms, 15s, 10m, 30d)` });
+    return z.NEVER;
+  }
+  return value;
+});
+
+const positiveInt = z.string().transform((text, ctx) => {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value <= 0) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a positive whole number` });
+    return z.NEVER;
+  }
+  return value;
+});
+
+const boolean = z.string().transform((text, ctx) => {
+  const lower = text.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(lower)) return false;
+  ctx.addIssue({ code: 'custom', message: `"${text}" is not a boolean (true or false)` });
+  return z.NEVER;
+});
+
+const hostPort = z.string().transform((text, ctx) => {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not HOST:PORT (e.g. 127.0.0.1:50051; port 0 picks a free one)` });
+    return z.NEVER;
+  }
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+});
+
+const url = (protocols: string[]) =>
+  z.string().transform((text, ctx) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a URL` });
+      return z.NEVER;
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" must use ${protocols.join(' or ')}` });
+      return z.NEVER;
+    }
+    return parsed.href.replace(/\/$/, '');
+  });
+
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((text, ctx): z.output<T> | undefined => {
+    if (text === '') return undefined;
+    const result = schema.safeParse(text);
+    if (!result.success) {
+      for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message });
+      return z.NEVER;
+    }
+    return result.data;
+  });
+
+const text = z.string();
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+interface SettingSpec<S extends z.ZodType> {
+  env: string;
+  flag: string;
+  default: string;
+  description: string;
+  schema: S;
+  /** Secrets are never printed, not even in validation errors. */
+  secret?: boolean;
+}
+
+const setting = <S extends z.ZodType>(spec: SettingSpec<S>) => spec;
+
+export const SETTINGS = {
+  mode: setting({
+    env: 'AIRLOCK_MODE', flag: 'mode', default: 'development', schema: z.enum(['development', 'production']),
+    description: 'development allows http, loopback/private addresses and the dev LiveKit keys; production refuses them',
+  }),
+  grpcAddress: setting({
+    env: 'AIRLOCK_GRPC_ADDRESS', flag: 'grpc-address', default: '127.0.0.1:50051', schema: hostPort,
+    description: 'gRPC listen address (HOST:PORT, port 0 = any free port)',
+  }),
+  httpAddress: setting({
+    env: 'AIRLOCK_HTTP_ADDRESS', flag: 'http-address', default: '127.0.0.1:8080', schema: hostPort,
+    description: 'HTTP listen address for the OAuth callback, client metadata and JWKS',
+  }),
+  publicUrl: setting({
+    env: 'AIRLOCK_PUBLIC_URL', flag: 'public-url', default: '', schema: optional(url(['https:', 'http:'])),
+    description: 'public base URL of the HTTP listener; an https URL turns on the confidential OAuth client (default: http://127.0.0.1:<http port>)',
+  }),
+  dataDir: setting({
+    env: 'AIRLOCK_DATA_DIR', flag: 'data-dir', default: './data', schema: text.min(1),
+    description: 'directory of the embedded SQLite database and generated keys',
+  }),
+  databaseUrl: setting({
+    env: 'AIRLOCK_DATABASE_URL', flag: 'database-url', default: '', schema: optional(url(['postgres:', 'postgresql:'])),
+    description: 'PostgreSQL URL (postgres://...) for several replicas; empty = SQLite file in the data directory',
+    secret: true,
+  }),
+  databasePoolSize: setting({
+    env: 'AIRLOCK_DATABASE_POOL_SIZE', flag: 'database-pool-size', default: '10', schema: positiveInt,
+    description: 'PostgreSQL connections per replica',
+  }),
+  logLevel: setting({
+    env: 'AIRLOCK_LOG_LEVEL', flag: 'log-level', default: 'info', schema: logLevel,
+    description: 'fatal, error, warn, info, debug, trace or silent',
+  }),
+  logFormat: setting({
+    env: 'AIRLOCK_LOG_FORMAT', flag: 'log-format', default: 'auto', schema: z.enum(['auto', 'json', 'pretty']),
+    description: 'json lines, pretty (human), or auto (pretty on a TTY)',
+  }),
+  shutdownGrace: setting({
+    env: 'AIRLOCK_SHUTDOWN_GRACE', flag: 'shutdown-grace', default: '10s', schema: duration,
+    description: 'how long in-flight calls may finish after SIGINT/SIGTERM before the process exits',
+  }),
+  maxMessageBytes: setting({
+    env: 'AIRLOCK_MAX_MESSAGE_BYTES', flag: 'max-message-bytes', default: '65536', schema: positiveInt,
+    description: 'largest gRPC request message accepted',
+  }),
+  maxMetadataBytes: setting({
+    env: 'AIRLOCK_MAX_METADATA_BYTES', flag: 'max-metadata-bytes', default: '16384', schema: positiveInt,
+    description: 'largest gRPC request metadata (headers) accepted',
+  }),
+  keepaliveTime: setting({
+    env: 'AIRLOCK_KEEPALIVE_TIME', flag: 'keepalive-time', default: '60s', schema: duration,
+    description: 'interval of server HTTP/2 keepalive pings on idle connections',
+  }),
+  keepaliveTimeout: setting({
+    env: 'AIRLOCK_KEEPALIVE_TIMEOUT', flag: 'keepalive-timeout', default: '20s', schema: duration,
+    description: 'how long a keepalive ping may go unanswered before the connection is closed',
+  }),
+  loginTtl: setting({
+    env: 'AIRLOCK_LOGIN_TTL', flag: 'login-ttl', default: '10m', schema: duration,
+    description: 'how long a started login waits for the user',
+  }),
+  heartbeatInterval: setting({
+    env: 'AIRLOCK_HEARTBEAT_INTERVAL', flag: 'heartbeat-interval', default: '15s', schema: duration,
+    description: 'interval of heartbeat events on AwaitLogin streams',
+  }),
+  loginRatePerMinute: setting({
+    env: 'AIRLOCK_LOGIN_RATE_PER_MINUTE', flag: 'login-rate-per-minute', default: '30', schema: positiveInt,
+    description: 'InitiateLogin calls allowed per client address per minute',
+  }),
+  maxPendingLogins: setting({
+    env: 'AIRLOCK_MAX_PENDING_LOGINS', flag: 'max-pending-logins', default: '10000', schema: positiveInt,
+    description: 'logins waiting for a user at once, in total',
+  }),
+  maxStreamsPerLogin: setting({
+    env: 'AIRLOCK_MAX_STREAMS_PER_LOGIN', flag: 'max-streams-per-login', default: '8', schema: positiveInt,
+    description: 'concurrent AwaitLogin streams of one login',
+  }),
+  upstreamTimeout: setting({
+    env: 'AIRLOCK_UPSTREAM_TIMEOUT', flag: 'upstream-timeout', default: '10s', schema: duration,
+    description: 'deadline for a request to a PDS, authorization server, PLC directory or handle resolver',
+  }),
+  oauthScope: setting({
+    env: 'AIRLOCK_OAUTH_SCOPE', flag: 'oauth-scope', default: 'atproto', schema: text.min(1),
+    description: 'OAuth scope requested from the user\'s authorization server',
+  }),
+  oauthClientKeyFile: setting({
+    env: 'AIRLOCK_OAUTH_CLIENT_KEY_FILE', flag: 'oauth-client-key-file', default: '', schema: text,
+    description: 'ES256 private JWK of the confidential OAuth client (default: generated on first run and stored)',
+  }),
+  plcUrl: setting({
+    env: 'AIRLOCK_PLC_URL', flag: 'plc-url', default: '', schema: optional(url(['https:', 'http:'])),
+    description: 'PLC directory URL (default: https://plc.directory); development only when not the default',
+  }),
+  handleResolverUrl: setting({
+    env: 'AIRLOCK_HANDLE_RESOLVER_URL', flag: 'handle-resolver-url', default: '', schema: optional(url(['https:', 'http:'])),
+    description: 'URL of a service that resolves handles (com.atproto.identity.resolveHandle); empty = DNS and https well-known',
+  }),
+  allowHttp: setting({
+    env: 'AIRLOCK_ALLOW_HTTP', flag: 'allow-http', default: 'false', schema: boolean,
+    description: 'allow http:// and loopback/private addresses for PDS and authorization servers (development mode only)',
+  }),
+  accessTokenTtl: setting({
+    env: 'AIRLOCK_ACCESS_TOKEN_TTL', flag: 'access-token-ttl', default: '15m', schema: duration,
+    description: 'lifetime of an Airlock access token',
+  }),
+  tokenAudience: setting({
+    env: 'AIRLOCK_TOKEN_AUDIENCE', flag: 'token-audience', default: 'airlock', schema: text.min(1),
+    description: 'aud claim of Airlock access tokens',
+  }),
+  signingKeyFile: setting({
+    env: 'AIRLOCK_SIGNING_KEY_FILE', flag: 'signing-key-file', default: '', schema: text,
+    description: 'EdDSA or ES256 private JWK that signs access tokens (default: generated on first run and stored)',
+  }),
+  clockTolerance: setting({
+    env: 'AIRLOCK_CLOCK_TOLERANCE', flag: 'clock-tolerance', default: '30s', schema: duration,
+    description: 'allowed clock skew when checking exp and nbf of access tokens',
+  }),
+  sessionIdleTtl: setting({
+    env: 'AIRLOCK_SESSION_IDLE_TTL', flag: 'session-idle-ttl', default: '30d', schema: duration,
+    description: 'a session not refreshed for this long ends (sliding)',
+  }),
+  sessionMaxTtl: setting({
+    env: 'AIRLOCK_SESSION_MAX_TTL', flag: 'session-max-ttl', default: '90d', schema: duration,
+    description: 'a session ends this long after sign-in, however often it is refreshed',
+  }),
+  refreshReuseGrace: setting({
+    env: 'AIRLOCK_REFRESH_REUSE_GRACE', flag: 'refresh-reuse-grace', default: '0', schema: duration,
+    description: 'how long the previous refresh token still works after rotation, for a retried request (0 = off)',
+  }),
+  channelsFile: setting({
+    env: 'AIRLOCK_CHANNELS_FILE', flag: 'channels-file', default: '', schema: text,
+    description: 'JSON channel catalog (default: one open channel, lobby)',
+  }),
+  livekitUrl: setting({
+    env: 'AIRLOCK_LIVEKIT_URL', flag: 'livekit-url', default: 'ws://localhost:7880', schema: url(['ws:', 'wss:', 'http:', 'https:']),
+    description: 'LiveKit server URL handed to clients',
+  }),
+  livekitApiKey: setting({
+    env: 'AIRLOCK_LIVEKIT_API_KEY', flag: 'livekit-api-key', default: 'devkey', schema: text.min(1),
+    description: 'LiveKit API key (the default is livekit-server --dev\'s; refused in production)',
+  }),
+  livekitApiSecret: setting({
+    env: 'AIRLOCK_LIVEKIT_API_SECRET', flag: 'livekit-api-secret', default: 'secret', schema: text.min(1),
+    description: 'LiveKit API secret (the default is livekit-server --dev\'s; refused in production)',
+    secret: true,
+  }),
+  channelTokenTtl: setting({
+    env: 'AIRLOCK_CHANNEL_TOKEN_TTL', flag: 'channel-token-ttl', default: '10m', schema: duration,
+    description: 'lifetime of a LiveKit token from GetChannelToken',
+  }),
+} as const;
+
+type Specs = typeof SETTINGS;
+export type Settings = { [K in keyof Specs]: z.output<Specs[K]['schema']> };

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// The server process: read settings, start, and stop gracefully on signals.
+import { startAirlock } from './app.ts';
+import { ConfigError, helpText, loadSettings } from './config/load.ts';
+import { createLogger } from './observability/logger.ts';
+
+async function main(): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadSettings(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`airlock: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (loaded.help) {
+    process.stdout.write(`${helpText()}\n`);
+    return 0;
+  }
+  const { settings } = loaded;
+  const logger = createLogger(settings);
+
+  let running;
+  try {
+    running = await startAirlock(settings, logger);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`airlock: ${error.message}\n`);
+      logger.flush?.();
+      return 2;
+    }
+    throw error;
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal, graceMs: settings.shutdownGrace }, 'shutting down');
+      // A stuck cleanup must not keep the process alive past the grace period.
+      const hardStop = setTimeout(() => resolve(1), settings.shutdownGrace + 5_000);
+      hardStop.unref();
+      running.stop().then(
+        () => {
+          logger.info('stopped');
+          resolve(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'error during shutdown');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`airlock: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

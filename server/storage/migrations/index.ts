@@ -1,0 +1,11 @@
+// Every schema migration, in order. Append; never edit one that has shipped.
+import type { Migration, MigrationProvider } from 'kysely/migration';
+import { initial } from './0001_initial.ts';
+
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': initial,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => MIGRATIONS,
+};

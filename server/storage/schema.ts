@@ -1,0 +1,79 @@
+// Table types of Airlock's database. Times are epoch milliseconds; JSON is
+// stored as text. The same schema serves SQLite and PostgreSQL.
+import type { Generated } from 'kysely';
+
+export interface SigningKeysTable {
+  kid: string;
+  /** 'access-token' signs Airlock access tokens; 'oauth-client' authenticates the confidential OAuth client. */
+  purpose: string;
+  alg: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: number;
+  /** Keys are published first and used for signing only from this time on. */
+  activates_at: number;
+  /** After this time the key no longer signs; it still verifies until expires_at. */
+  retires_at: number | null;
+  expires_at: number | null;
+}
+
+export interface OAuthStatesTable {
+  key: string;
+  value: string;
+  expires_at: number;
+}
+
+export interface OAuthSessionsTable {
+  sub: string;
+  value: string;
+  updated_at: number;
+}
+
+export interface LoginsTable {
+  /** Internal reference, random; never shown to clients. */
+  id: string;
+  /** SHA-256 of the login id the client holds. */
+  login_id_hash: string;
+  verifier_challenge: string;
+  identifier: string;
+  status: 'pending' | 'completed' | 'failed';
+  created_at: number;
+  expires_at: number;
+  browser_opened_at: number | null;
+  completed_at: number | null;
+  /** JSON of the terminal event: the session or the failure. Swept with the login. */
+  result: string | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  did: string;
+  handle: string;
+  pds_url: string;
+  created_at: number;
+  refreshed_at: number;
+  idle_expires_at: number;
+  absolute_expires_at: number;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+export interface RefreshTokensTable {
+  /** SHA-256 of the refresh token. */
+  token_hash: string;
+  session_id: string;
+  created_at: number;
+  expires_at: number;
+  /** Set when this token was exchanged for its successor. */
+  rotated_at: number | null;
+  sequence: Generated<number>;
+}
+
+export interface Database {
+  signing_keys: SigningKeysTable;
+  oauth_states: OAuthStatesTable;
+  oauth_sessions: OAuthSessionsTable;
+  logins: LoginsTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+}

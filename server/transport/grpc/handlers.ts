@@ -1,0 +1,120 @@
+// Adapters from async handlers (request, context) to grpc-js callbacks, in
+// the manner of nice-grpc: a handler returns its response or yields its
+// stream events, observes ctx.signal, and throws domain errors.
+import {
+  status,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type Metadata,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
+import type { Logger } from '../../observability/logger.ts';
+import { identityOf, type Identity } from './call-context.ts';
+import type { CallTracker } from './call-tracker.ts';
+import { toGrpcStatus } from './status.ts';
+
+export interface CallContext {
+  /** Aborted when the client cancels, the deadline passes or the server shuts down. */
+  signal: AbortSignal;
+  metadata: Metadata;
+  /** The client's address, without the port. */
+  peerAddress: string;
+  /** The caller proven by the bearer interceptor; absent on methods it does not guard. */
+  identity: Identity | undefined;
+}
+
+export interface HandlerDeps {
+  logger: Logger;
+  tracker: CallTracker;
+}
+
+const SHUTTING_DOWN = { code: status.UNAVAILABLE, details: 'server is shutting down; retry on another connection' };
+
+export function peerAddressOf(peer: string): string {
+  // "ipv4:127.0.0.1:1234", "ipv6:[::1]:1234" or "127.0.0.1:1234"
+  const withoutScheme = peer.replace(/^ipv[46]:/, '');
+  const bracketed = /^\[([^\]]+)\]/.exec(withoutScheme);
+  if (bracketed) return bracketed[1]!;
+  const lastColon = withoutScheme.lastIndexOf(':');
+  return lastColon > 0 ? withoutScheme.slice(0, lastColon) : withoutScheme;
+}
+
+function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, signal: AbortSignal): CallContext {
+  return { signal, metadata: call.metadata, peerAddress: peerAddressOf(call.getPeer()), identity: identityOf(call.metadata) };
+}
+
+export function unary<Req, Res>(deps: HandlerDeps, handler: (request: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    if (deps.tracker.draining) return callback(SHUTTING_DOWN);
+    const controller = new AbortController();
+    call.once('cancelled', () => controller.abort('cancelled'));
+    handler(call.request, contextOf(call, controller.signal)).then(
+      (response) => callback(null, response),
+      (error: unknown) => {
+        const { status: grpcStatus, expected } = toGrpcStatus(error);
+        if (!expected) deps.logger.error({ err: error, method: call.getPath() }, 'unexpected error in handler');
+        callback(grpcStatus);
+      },
+    );
+  };
+}
+
+export function serverStream<Req, Res>(
+  deps: HandlerDeps,
+  handler: (request: Req, ctx: CallContext) => AsyncIterable<Res>,
+): handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    if (deps.tracker.draining) {
+      endWith(call, SHUTTING_DOWN);
+      return;
+    }
+    const controller = new AbortController();
+    const untrack = deps.tracker.trackStream(controller);
+    call.once('cancelled', () => controller.abort('cancelled'));
+    void (async () => {
+      try {
+        for await (const message of handler(call.request, contextOf(call, controller.signal))) {
+          if (controller.signal.aborted) break;
+          if (!call.write(message)) await waitForDrain(call, controller.signal);
+        }
+        if (controller.signal.reason === 'shutdown') return endWith(call, SHUTTING_DOWN);
+        if (!controller.signal.aborted) call.end();
+      } catch (error) {
+        if (controller.signal.reason === 'shutdown') return endWith(call, SHUTTING_DOWN);
+        if (controller.signal.aborted) return;
+        const { status: grpcStatus, expected } = toGrpcStatus(error);
+        if (!expected) deps.logger.error({ err: error, method: call.getPath() }, 'unexpected error in stream handler');
+        endWith(call, grpcStatus);
+      } finally {
+        untrack();
+      }
+    })();
+  };
+}
+
+// grpc-js turns an 'error' event on a server stream into the call's status.
+function endWith(call: ServerWritableStream<unknown, unknown>, grpcStatus: { code: status; details: string; metadata?: Metadata }): void {
+  call.emit('error', Object.assign(new Error(grpcStatus.details), grpcStatus));
+}
+
+function waitForDrain(call: ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** A handler for an RPC whose issue has not landed: UNIMPLEMENTED. */
+export function notImplemented(name: string) {
+  return (_call: unknown, callback?: (error: { code: status; details: string }) => void) => {
+    const error = { code: status.UNIMPLEMENTED, details: `${name} is not implemented yet` };
+    if (callback) callback(error);
+    else endWith(_call as ServerWritableStream<unknown, unknown>, error);
+  };
+}

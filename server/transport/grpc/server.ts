@@ -1,0 +1,91 @@
+// The gRPC listener: Airlock's services, health, reflection, keepalive and
+// limits, and a shutdown that drains instead of dropping.
+import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import type { Settings } from '../../config/settings.ts';
+import { ConfigError } from '../../config/load.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { CallTracker } from './call-tracker.ts';
+import { Health } from './health.ts';
+import { loggingInterceptor } from './logging-interceptor.ts';
+import { addReflection, DescriptorIndex } from './reflection.ts';
+
+export interface ServiceBinding {
+  /** Fully qualified name, e.g. "airlock.auth.v1.AuthService". */
+  name: string;
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+export interface GrpcTransportOptions {
+  settings: Settings;
+  logger: Logger;
+  tracker: CallTracker;
+  services: ServiceBinding[];
+  /** Run after logging, in order, e.g. the bearer interceptor. */
+  interceptors?: ServerInterceptor[];
+}
+
+export class GrpcTransport {
+  readonly health: Health;
+  readonly #server: Server;
+  #port = 0;
+
+  private readonly options: GrpcTransportOptions;
+
+  constructor(options: GrpcTransportOptions) {
+    this.options = options;
+    const { settings, logger, services } = options;
+    this.#server = new Server({
+      interceptors: [loggingInterceptor(logger), ...(options.interceptors ?? [])],
+      'grpc.max_receive_message_length': settings.maxMessageBytes,
+      'grpc.keepalive_time_ms': settings.keepaliveTime,
+      'grpc.keepalive_timeout_ms': settings.keepaliveTimeout,
+      // Clients behind NATs keep long AwaitLogin streams alive with their own pings.
+      'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    const names = services.map((s) => s.name);
+    for (const service of services) this.#server.addService(service.definition, service.implementation);
+    this.health = new Health(names);
+    this.health.addToServer(this.#server);
+    addReflection(this.#server, DescriptorIndex.load([...names, 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']));
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async listen(): Promise<number> {
+    const { host, port } = this.options.settings.grpcAddress;
+    const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.#port = await new Promise<number>((resolve, reject) => {
+      this.#server.bindAsync(target, ServerCredentials.createInsecure(), (error, boundPort) => {
+        if (error) reject(new ConfigError(`invalid AIRLOCK_GRPC_ADDRESS (--grpc-address): cannot listen on ${target}: ${error.message.split('\n')[0]}`));
+        else resolve(boundPort);
+      });
+    });
+    this.health.setAll('SERVING');
+    return this.#port;
+  }
+
+  /**
+   * Health goes NOT_SERVING, new calls are refused, open streams end with
+   * UNAVAILABLE, unary calls in flight finish; after graceMs the rest is cut.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.health.setAll('NOT_SERVING');
+    this.options.tracker.drain();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.options.logger.warn({ graceMs }, 'grace period over; cutting remaining calls');
+        this.#server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,124 @@
+// The HTTP listener: OAuth callback, client metadata, JWKS and the login
+// redirect. A small exact-path router; each capability contributes routes.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../../config/load.ts';
+import type { Logger } from '../../observability/logger.ts';
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers: http.IncomingHttpHeaders;
+  remoteAddress: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** An exact path, or a prefix ending in "/" that matches one more segment. */
+  path: string;
+  handle(request: HttpRequest): Promise<HttpResponse> | HttpResponse;
+}
+
+// Pages never get framed, sniffed or cached; they load nothing from elsewhere.
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+};
+
+export class HttpTransport {
+  readonly #server: http.Server;
+  readonly #routes: Route[] = [];
+  #port = 0;
+
+  private readonly address: { host: string; port: number };
+  private readonly logger: Logger;
+
+  constructor(address: { host: string; port: number }, logger: Logger) {
+    this.address = address;
+    this.logger = logger;
+    this.#server = http.createServer((req, res) => void this.#dispatch(req, res));
+    this.#server.requestTimeout = 30_000;
+    this.#server.headersTimeout = 10_000;
+    this.#server.maxHeadersCount = 100;
+  }
+
+  add(...routes: Route[]): void {
+    this.#routes.push(...routes);
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) =>
+        reject(new ConfigError(`invalid AIRLOCK_HTTP_ADDRESS (--http-address): cannot listen on ${this.address.host}:${this.address.port}: ${error.code ?? error.message}`));
+      this.#server.once('error', onError);
+      this.#server.listen(this.address.port, this.address.host, () => {
+        this.#server.off('error', onError);
+        resolve();
+      });
+    });
+    this.#port = (this.#server.address() as AddressInfo).port;
+    return this.#port;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  #match(method: string, pathname: string): Route | undefined {
+    return this.#routes.find((route) => {
+      if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) return false;
+      if (route.path.endsWith('/') && route.path.length > 1) {
+        const rest = pathname.slice(route.path.length);
+        return pathname.startsWith(route.path) && rest.length > 0 && !rest.includes('/');
+      }
+      return route.path === pathname;
+    });
+  }
+
+  async #dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://airlock.invalid');
+    } catch {
+      return this.#send(res, { status: 400, body: 'bad request' });
+    }
+    const route = this.#match(req.method ?? 'GET', url.pathname);
+    let response: HttpResponse;
+    try {
+      response = route
+        ? await route.handle({ method: req.method ?? 'GET', url, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '' })
+        : { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'not found' };
+    } catch (error) {
+      this.logger.error({ err: error, path: url.pathname }, 'unexpected error in HTTP handler');
+      response = { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'internal error' };
+    }
+    this.#send(res, response);
+    // The path only: query strings carry OAuth codes and state.
+    this.logger.info(
+      { method: req.method, path: url.pathname, status: response.status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
+      'http',
+    );
+  }
+
+  #send(res: http.ServerResponse, response: HttpResponse): void {
+    res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
+    res.end(response.body);
+  }
+}
