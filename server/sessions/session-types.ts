@@ -1,0 +1,24 @@
+// What the login broker needs from the session capability, and what a
+// signed-in app receives. The session capability implements these.
+
+/** The user as proven by a completed ATProto OAuth login. */
+export interface SessionUser {
+  /** The `sub` of the OAuth session: the only identity Airlock trusts. */
+  did: string;
+  /** For display; may be "handle.invalid" when it does not resolve. */
+  handle: string;
+  pdsUrl: string;
+}
+
+export interface IssuedSession extends SessionUser {
+  sessionId: string;
+  accessToken: string;
+  accessTokenExpiresAt: Date;
+  refreshToken: string;
+  refreshTokenExpiresAt: Date;
+}
+
+export interface SessionStarter {
+  /** Creates an Airlock session for a freshly signed-in user and issues its first tokens. */
+  start(user: SessionUser): Promise<IssuedSession>;
+}
