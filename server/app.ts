@@ -5,7 +5,9 @@ import type { Logger } from './observability/logger.ts';
 import { migrateToLatest, openDatabase, type OpenDatabase } from './storage/database.ts';
 import { authService } from './transport/grpc/auth-service.ts';
 import { CallTracker } from './transport/grpc/call-tracker.ts';
-import { channelsService } from './transport/grpc/channels-service.ts';
+import { channelHandlers, channelsService } from './transport/grpc/channels-service.ts';
+import { loginHandlers } from './transport/grpc/login-handlers.ts';
+import { sessionHandlers } from './transport/grpc/session-handlers.ts';
 import { GrpcTransport } from './transport/grpc/server.ts';
 import { HttpTransport } from './transport/http/server.ts';
 
@@ -34,7 +36,11 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
 
     const tracker = new CallTracker();
     const deps = { logger, tracker };
-    const grpc = new GrpcTransport({ settings, logger, tracker, services: [authService(deps), channelsService(deps)] });
+    const grpc = new GrpcTransport({ settings, logger, tracker, services: [
+        authService({ ...loginHandlers(deps), ...sessionHandlers(deps) }),
+        channelsService(channelHandlers(deps)),
+      ],
+    });
     const grpcPort = await grpc.listen();
 
     logger.info({ grpc: `${settings.grpcAddress.host}:${grpcPort}`, http: publicUrl, grpcPort, httpPort, mode: settings.mode, engine: database.engine }, 'airlock is serving');

@@ -1,17 +1,7 @@
-// AuthService over gRPC. Each handler reads like the RPC it implements and
-// delegates to the domain.
-import type { AuthServiceServer } from '../../../proto/gen/airlock/auth/v1/auth.ts';
-import { AuthServiceService } from '../../../proto/gen/airlock/auth/v1/auth.ts';
-import { notImplemented, type HandlerDeps } from './handlers.ts';
+// AuthService over gRPC: the login RPCs and the session RPCs.
+import { AuthServiceService, type AuthServiceServer } from '../../../proto/gen/airlock/auth/v1/auth.ts';
 import type { ServiceBinding } from './server.ts';
 
-export function authService(_deps: HandlerDeps): ServiceBinding {
-  const implementation: AuthServiceServer = {
-    initiateLogin: notImplemented('InitiateLogin'),
-    awaitLogin: notImplemented('AwaitLogin'),
-    refreshSession: notImplemented('RefreshSession'),
-    logout: notImplemented('Logout'),
-    whoAmI: notImplemented('WhoAmI'),
-  };
-  return { name: 'airlock.auth.v1.AuthService', definition: AuthServiceService, implementation };
+export function authService(handlers: AuthServiceServer): ServiceBinding {
+  return { name: 'airlock.auth.v1.AuthService', definition: AuthServiceService, implementation: handlers };
 }

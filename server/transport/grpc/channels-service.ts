@@ -1,13 +1,15 @@
 // ChannelsService over gRPC.
-import type { ChannelsServiceServer } from '../../../proto/gen/airlock/channels/v1/channels.ts';
-import { ChannelsServiceService } from '../../../proto/gen/airlock/channels/v1/channels.ts';
+import { ChannelsServiceService, type ChannelsServiceServer } from '../../../proto/gen/airlock/channels/v1/channels.ts';
 import { notImplemented, type HandlerDeps } from './handlers.ts';
 import type { ServiceBinding } from './server.ts';
 
-export function channelsService(_deps: HandlerDeps): ServiceBinding {
-  const implementation: ChannelsServiceServer = {
+export function channelHandlers(_deps: HandlerDeps): ChannelsServiceServer {
+  return {
     listChannels: notImplemented('ListChannels'),
     getChannelToken: notImplemented('GetChannelToken'),
   };
-  return { name: 'airlock.channels.v1.ChannelsService', definition: ChannelsServiceService, implementation };
+}
+
+export function channelsService(handlers: ChannelsServiceServer): ServiceBinding {
+  return { name: 'airlock.channels.v1.ChannelsService', definition: ChannelsServiceService, implementation: handlers };
 }
