@@ -12,7 +12,7 @@ export function inProcessRequestLock(): RequestLock {
     if (!entry) mutexes.set(name, (entry = { mutex: new Mutex(), users: 0 }));
     entry.users += 1;
     try {
-      return await entry.mutex.runExclusive(fn);
+      return await entry.mutex.runExclusive(async () => await fn());
     } finally {
       entry.users -= 1;
       if (entry.users === 0) mutexes.delete(name);
