@@ -1,5 +1,6 @@
 // The composition root: builds the domain, its storage and the transports
 // around it. Nothing else wires components together.
+import { setUpChannels } from './channels/setup.ts';
 import type { Settings } from './config/settings.ts';
 import type { Logger } from './observability/logger.ts';
 import { migrateToLatest, openDatabase, type OpenDatabase } from './storage/database.ts';
@@ -22,6 +23,8 @@ export interface RunningAirlock {
 }
 
 export async function startAirlock(settings: Settings, logger: Logger): Promise<RunningAirlock> {
+  // Before anything opens: a bad channel catalog stops the server here.
+  const channels = setUpChannels(settings, logger);
   const database = openDatabase(settings);
   const cleanups: Array<() => Promise<void>> = [() => database.close()];
   try {
@@ -38,7 +41,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const deps = { logger, tracker };
     const grpc = new GrpcTransport({ settings, logger, tracker, services: [
         authService({ ...loginHandlers(deps), ...sessionHandlers(deps) }),
-        channelsService(channelHandlers(deps)),
+        channelsService(channelHandlers({ ...deps, channels })),
       ],
     });
     const grpcPort = await grpc.listen();

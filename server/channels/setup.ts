@@ -1,0 +1,33 @@
+// Builds the channels capability from settings, once, at start: the catalog
+// (a bad one stops the server) and the LiveKit minter.
+import { ConfigError } from '../config/load.ts';
+import { SETTINGS, type Settings } from '../config/settings.ts';
+import type { Logger } from '../observability/logger.ts';
+import { loadCatalog } from './catalog.ts';
+import { ChannelAccess } from './channel-access.ts';
+import { LiveKitTokenMinter } from './livekit-tokens.ts';
+
+export type ChannelSettings = Pick<Settings, 'channelsFile' | 'livekitUrl' | 'livekitApiKey' | 'livekitApiSecret' | 'channelTokenTtl'>;
+
+/** Whether these are livekit-server --dev's well-known credentials (production mode refuses them in config/load.ts). */
+export function usesDevLiveKitCredentials(settings: ChannelSettings): boolean {
+  return settings.livekitApiKey === SETTINGS.livekitApiKey.default || settings.livekitApiSecret === SETTINGS.livekitApiSecret.default;
+}
+
+export function setUpChannels(settings: ChannelSettings, logger: Logger): ChannelAccess {
+  const catalog = loadCatalog(settings.channelsFile);
+  // LiveKit token lifetimes are whole seconds.
+  const ttlSeconds = Math.floor(settings.channelTokenTtl / 1000);
+  if (ttlSeconds < 1) {
+    throw new ConfigError(`invalid ${SETTINGS.channelTokenTtl.env} (--${SETTINGS.channelTokenTtl.flag}): must be at least 1s`);
+  }
+  if (usesDevLiveKitCredentials(settings)) {
+    logger.warn(
+      { livekitUrl: settings.livekitUrl },
+      `LiveKit development credentials in use (livekit-server --dev's "devkey"/"secret"): anyone can mint tokens for this LiveKit; set ${SETTINGS.livekitApiKey.env} and ${SETTINGS.livekitApiSecret.env}`,
+    );
+  }
+  logger.info({ channels: catalog.all().length, catalog: settings.channelsFile || 'embedded default', livekitUrl: settings.livekitUrl, ttlSeconds }, 'channel catalog loaded');
+  const minter = new LiveKitTokenMinter({ url: settings.livekitUrl, apiKey: settings.livekitApiKey, apiSecret: settings.livekitApiSecret, ttlSeconds });
+  return new ChannelAccess(catalog, minter);
+}
