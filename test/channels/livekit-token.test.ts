@@ -1,0 +1,82 @@
+// The minted LiveKit token, checked the way LiveKit checks it: with the SDK's
+// TokenVerifier and the configured secret. Identity, name, grants (exactly)
+// and lifetime are asserted claim by claim.
+import { decodeProtectedHeader } from 'jose';
+import { TokenVerifier } from 'livekit-server-sdk';
+import { describe, expect, it } from 'vitest';
+import { parseCatalog } from '../../server/channels/catalog.ts';
+import { LiveKitTokenMinter } from '../../server/channels/livekit-tokens.ts';
+
+const ALICE = { did: 'did:plc:ewvi7nxzyoun6zhxrhs64oiz', handle: 'alice.test' };
+const KEY = 'APIkey123';
+const SECRET = 'a-long-enough-secret-for-hs256-signing-0123456789';
+const catalog = parseCatalog({
+  channels: [
+    { id: 'lobby', name: 'Lobby', join: 'signed-in', permissions: { publish: true, subscribe: true, publishData: true } },
+    { id: 'listen', name: 'Listen only', room: 'stage', join: 'signed-in', permissions: { publish: false, subscribe: true, publishData: false } },
+    { id: 'speak', name: 'Speak', room: 'stage', join: [ALICE.did], permissions: { publish: true, subscribe: false, publishData: true } },
+  ],
+});
+
+function minter(ttlSeconds = 600) {
+  return new LiveKitTokenMinter({ url: 'wss://livekit.example.com', apiKey: KEY, apiSecret: SECRET, ttlSeconds });
+}
+
+describe('LiveKit tokens', () => {
+  it('carry the DID as identity, the handle as name, and exactly the channel grants', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const minted = await minter(600).mint(ALICE, catalog.find('lobby')!);
+    const after = Math.floor(Date.now() / 1000);
+    const claims = await new TokenVerifier(KEY, SECRET).verify(minted.token);
+
+    expect(decodeProtectedHeader(minted.token)).toEqual({ alg: 'HS256' });
+    expect(Object.keys(claims).sort()).toEqual(['exp', 'iss', 'name', 'nbf', 'sub', 'video']);
+    expect(claims.iss).toBe(KEY);
+    expect(claims.sub).toBe(ALICE.did);
+    expect(claims.name).toBe(ALICE.handle);
+    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'lobby', canPublish: true, canSubscribe: true, canPublishData: true });
+    expect(claims.nbf).toBeGreaterThanOrEqual(before);
+    expect(claims.nbf).toBeLessThanOrEqual(after);
+    expect(claims.exp! - claims.nbf!).toBe(600);
+
+    expect(minted).toEqual({
+      token: minted.token,
+      livekitUrl: 'wss://livekit.example.com',
+      room: 'lobby',
+      identity: ALICE.did,
+      expiresAt: new Date(claims.exp! * 1000),
+    });
+  });
+
+  it('write denied permissions as explicit false (LiveKit treats absent as allowed)', async () => {
+    const listen = await new TokenVerifier(KEY, SECRET).verify((await minter().mint(ALICE, catalog.find('listen')!)).token);
+    expect(listen.video).toStrictEqual({ roomJoin: true, room: 'stage', canPublish: false, canSubscribe: true, canPublishData: false });
+    const speak = await new TokenVerifier(KEY, SECRET).verify((await minter().mint(ALICE, catalog.find('speak')!)).token);
+    expect(speak.video).toStrictEqual({ roomJoin: true, room: 'stage', canPublish: true, canSubscribe: false, canPublishData: true });
+  });
+
+  it('grant nothing administrative', async () => {
+    const { video } = await new TokenVerifier(KEY, SECRET).verify((await minter().mint(ALICE, catalog.find('lobby')!)).token);
+    for (const grant of ['roomCreate', 'roomAdmin', 'roomList', 'roomRecord', 'ingressAdmin', 'hidden', 'recorder', 'agent', 'canUpdateOwnMetadata']) {
+      expect(video).not.toHaveProperty(grant);
+    }
+  });
+
+  it('live for the configured TTL', async () => {
+    for (const ttl of [1, 60, 3600]) {
+      const claims = await new TokenVerifier(KEY, SECRET).verify((await minter(ttl).mint(ALICE, catalog.find('lobby')!)).token);
+      expect(claims.exp! - claims.nbf!).toBe(ttl);
+    }
+  });
+
+  it('are refused by a verifier with another secret or key', async () => {
+    const { token } = await minter().mint(ALICE, catalog.find('lobby')!);
+    await expect(new TokenVerifier(KEY, `${SECRET}x`).verify(token)).rejects.toThrow(/signature/);
+    await expect(new TokenVerifier('otherkey', SECRET).verify(token)).rejects.toThrow(/iss/);
+  });
+
+  it('refuse a TTL under one second', () => {
+    expect(() => minter(0)).toThrow(RangeError);
+    expect(() => minter(0.5)).toThrow(RangeError);
+  });
+});
