@@ -43,6 +43,14 @@ export interface LoginsTable {
   completed_at: number | null;
   /** JSON of the terminal event: the session or the failure. Swept with the login. */
   result: string | null;
+  /** SHA-256 of the ref in the login link /login/<ref> (not the login id). */
+  link_ref_hash: string | null;
+  /** The authorization server's authorize URL (PAR request_uri) the link redirects to. */
+  authorize_url: string | null;
+  /** When that pushed authorization request was made; renewed before the PDS forgets it. */
+  authorize_url_at: number | null;
+  /** Public JWK that seals the completed session in `result`; only the login id holder can open it. */
+  result_key: string | null;
 }
 
 export interface SessionsTable {

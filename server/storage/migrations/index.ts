@@ -1,9 +1,11 @@
 // Every schema migration, in order. Append; never edit one that has shipped.
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import { initial } from './0001_initial.ts';
+import { loginLinks } from './0002_login_links.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_login_links': loginLinks,
 };
 
 export const migrationProvider: MigrationProvider = {
