@@ -1,25 +1,59 @@
 // Knows every call in flight so shutdown can refuse new ones, let unary calls
-// finish and end open streams.
+// finish and end open streams with UNAVAILABLE. Handler streams are aborted
+// through their AbortSignal; streams of library services (health Watch,
+// reflection) are ended by the interceptor.
+import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
+
+const SHUTTING_DOWN = { code: status.UNAVAILABLE, details: 'server is shutting down; retry on another connection' };
+
 export class CallTracker {
   #draining = false;
-  readonly #streams = new Set<AbortController>();
+  readonly #handlerStreams = new Set<AbortController>();
+  readonly #streamingCalls = new Set<ServerInterceptingCall>();
 
   get draining(): boolean {
     return this.#draining;
   }
 
   trackStream(controller: AbortController): () => void {
-    this.#streams.add(controller);
-    return () => this.#streams.delete(controller);
+    this.#handlerStreams.add(controller);
+    return () => this.#handlerStreams.delete(controller);
   }
 
   get openStreams(): number {
-    return this.#streams.size;
+    return this.#streamingCalls.size;
   }
 
-  /** Refuses new calls and aborts every open stream with reason 'shutdown'. */
+  /** Refuses calls that arrive while draining and remembers every streaming call. */
+  interceptor(): ServerInterceptor {
+    return (methodDescriptor, call) => {
+      const streaming = methodDescriptor.responseStream || methodDescriptor.requestStream;
+      const intercepted: ServerInterceptingCall = new ServerInterceptingCall(call, {
+        start: (next) => {
+          if (this.#draining) {
+            call.sendStatus(SHUTTING_DOWN);
+            return;
+          }
+          if (streaming) this.#streamingCalls.add(intercepted);
+          next();
+        },
+        sendStatus: (grpcStatus, next) => {
+          this.#streamingCalls.delete(intercepted);
+          next(grpcStatus);
+        },
+      });
+      return intercepted;
+    };
+  }
+
+  /** Refuses new calls, aborts handler streams, then ends any stream still open. */
   drain(): void {
     this.#draining = true;
-    for (const controller of this.#streams) controller.abort('shutdown');
+    for (const controller of this.#handlerStreams) controller.abort('shutdown');
+    // Handler streams end themselves on the next tick; whatever is left is ended here.
+    setImmediate(() => {
+      for (const call of this.#streamingCalls) call.sendStatus(SHUTTING_DOWN);
+      this.#streamingCalls.clear();
+    });
   }
 }

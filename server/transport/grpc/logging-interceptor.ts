@@ -13,7 +13,7 @@ export function loggingInterceptor(logger: Logger): ServerInterceptor {
         logger[level](
           {
             method: methodDescriptor.path,
-            code: status[grpcStatus.code] ?? grpcStatus.code,
+            status: status[grpcStatus.code] ?? grpcStatus.code,
             durationMs: Math.round(durationMs * 100) / 100,
             peer: call.getPeer(),
           },

@@ -1,6 +1,7 @@
 // The gRPC listener: Airlock's services, health, reflection, keepalive and
 // limits, and a shutdown that drains instead of dropping.
-import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { format } from 'node:util';
+import { Server, ServerCredentials, setLogger, type ServerInterceptor, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { Settings } from '../../config/settings.ts';
 import { ConfigError } from '../../config/load.ts';
@@ -36,8 +37,10 @@ export class GrpcTransport {
   constructor(options: GrpcTransportOptions) {
     this.options = options;
     const { settings, logger, services } = options;
+    // grpc-js writes its own diagnostics to stderr; keep them in our structured log.
+    setLogger({ error: (...args: unknown[]) => logger.debug({ source: 'grpc-js' }, format(...args)) });
     this.#server = new Server({
-      interceptors: [loggingInterceptor(logger), ...(options.interceptors ?? [])],
+      interceptors: [loggingInterceptor(logger), options.tracker.interceptor(), ...(options.interceptors ?? [])],
       'grpc.max_receive_message_length': settings.maxMessageBytes,
       'grpc.keepalive_time_ms': settings.keepaliveTime,
       'grpc.keepalive_timeout_ms': settings.keepaliveTimeout,
