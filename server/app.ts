@@ -4,6 +4,7 @@ import { setUpChannels } from './channels/setup.ts';
 import type { Settings } from './config/settings.ts';
 import type { Logger } from './observability/logger.ts';
 import { migrateToLatest, openDatabase, type OpenDatabase } from './storage/database.ts';
+import { createSessionCapability, type SessionCapability } from './sessions/session-capability.ts';
 import { authService } from './transport/grpc/auth-service.ts';
 import { CallTracker } from './transport/grpc/call-tracker.ts';
 import { channelHandlers, channelsService } from './transport/grpc/channels-service.ts';
@@ -11,6 +12,7 @@ import { loginHandlers } from './transport/grpc/login-handlers.ts';
 import { sessionHandlers } from './transport/grpc/session-handlers.ts';
 import { GrpcTransport } from './transport/grpc/server.ts';
 import { HttpTransport } from './transport/http/server.ts';
+import { jwksRoute } from './transport/http/jwks-route.ts';
 
 export interface RunningAirlock {
   grpcPort: number;
@@ -19,6 +21,8 @@ export interface RunningAirlock {
   publicUrl: string;
   database: OpenDatabase;
   grpc: GrpcTransport;
+  /** Signing keys, access tokens, sessions (the login broker's SessionStarter) and the authenticator. */
+  auth: SessionCapability;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -36,6 +40,8 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const httpPort = await http.listen();
     cleanups.unshift(() => http.close());
     const publicUrl = settings.publicUrl ?? `http://${settings.httpAddress.host}:${httpPort}`;
+    const auth = await createSessionCapability({ db: database.db, settings, issuer: publicUrl, logger });
+    http.add(jwksRoute(auth.keys));
 
     const tracker = new CallTracker();
     const deps = { logger, tracker };
@@ -54,6 +60,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       publicUrl,
       database,
       grpc,
+      auth,
       async stop(graceMs = settings.shutdownGrace) {
         await grpc.shutdown(graceMs);
         for (const cleanup of cleanups) await cleanup();

@@ -214,6 +214,14 @@ export const SETTINGS = {
     env: 'AIRLOCK_REFRESH_REUSE_GRACE', flag: 'refresh-reuse-grace', default: '0', schema: duration,
     description: 'how long the previous refresh token still works after rotation, for a retried request (0 = off)',
   }),
+  revocationCacheTtl: setting({
+    env: 'AIRLOCK_REVOCATION_CACHE_TTL', flag: 'revocation-cache-ttl', default: '5s', schema: duration,
+    description: 'how long a replica trusts a cached "session still alive" answer; revocations on the same replica apply at once',
+  }),
+  revocationCacheSize: setting({
+    env: 'AIRLOCK_REVOCATION_CACHE_SIZE', flag: 'revocation-cache-size', default: '10000', schema: positiveInt,
+    description: 'sessions whose revocation status is cached per replica',
+  }),
   channelsFile: setting({
     env: 'AIRLOCK_CHANNELS_FILE', flag: 'channels-file', default: '', schema: text,
     description: 'JSON channel catalog (default: one open channel, lobby)',

@@ -1,0 +1,83 @@
+// "Is this session still alive?" on the hot path of every guarded call.
+// Answers come from a small bounded cache: a revoked answer is final, a live
+// answer is trusted for `ttlMs`; revoking through this process invalidates
+// its entry at once, and other replicas learn of it through `invalidate`
+// (revocation events) or at the latest when their entry ages out.
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+
+interface Entry {
+  revoked: boolean;
+  until: number;
+}
+
+export interface RevocationCheckOptions {
+  db: Kysely<Database>;
+  ttlMs: number;
+  maxEntries: number;
+  now?: () => number;
+}
+
+export class RevocationCheck {
+  readonly #db: Kysely<Database>;
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+  readonly #cache = new Map<string, Entry>();
+  readonly #inFlight = new Map<string, Promise<boolean>>();
+  /** Bumped by every invalidation so a lookup that raced one is not cached. */
+  #generation = 0;
+
+  constructor(options: RevocationCheckOptions) {
+    this.#db = options.db;
+    this.#ttlMs = options.ttlMs;
+    this.#maxEntries = options.maxEntries;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** True when the session is revoked, or unknown to this deployment. */
+  async isRevoked(sessionId: string): Promise<boolean> {
+    const now = this.#now();
+    const cached = this.#cache.get(sessionId);
+    if (cached && (cached.revoked || cached.until > now)) return cached.revoked;
+    const pending = this.#inFlight.get(sessionId);
+    if (pending) return pending;
+    const generation = this.#generation;
+    const lookup = this.#lookup(sessionId).then((revoked) => {
+      if (generation === this.#generation) this.#remember(sessionId, revoked, now);
+      return revoked;
+    }).finally(() => this.#inFlight.delete(sessionId));
+    this.#inFlight.set(sessionId, lookup);
+    return lookup;
+  }
+
+  /** The session was revoked (here or on another replica): forget what was cached. */
+  invalidate(sessionId: string): void {
+    this.#generation += 1;
+    this.#cache.delete(sessionId);
+    this.#inFlight.delete(sessionId);
+  }
+
+  /** Drops every cached answer (e.g. after a lost connection to the event feed). */
+  clear(): void {
+    this.#generation += 1;
+    this.#cache.clear();
+    this.#inFlight.clear();
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  async #lookup(sessionId: string): Promise<boolean> {
+    const row = await this.#db.selectFrom('sessions').select(['revoked_at']).where('id', '=', sessionId).executeTakeFirst();
+    return !row || row.revoked_at !== null;
+  }
+
+  #remember(sessionId: string, revoked: boolean, now: number): void {
+    this.#cache.delete(sessionId);
+    // Map iteration order is insertion order: the first key is the oldest.
+    while (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.set(sessionId, { revoked, until: now + this.#ttlMs });
+  }
+}

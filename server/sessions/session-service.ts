@@ -1,0 +1,300 @@
+// Airlock sessions: one per completed login, alive for weeks through
+// rotating refresh tokens, each of which works once.
+//
+// - start(): a session row, its first refresh token (stored as SHA-256) and
+//   an access token.
+// - refresh(): rotates with a single conditional UPDATE (... WHERE
+//   rotated_at IS NULL), so of two concurrent refreshes with one token
+//   exactly one wins, on SQLite and on PostgreSQL across replicas.
+//   Presenting a token that was already rotated is treated as theft: the
+//   whole session is revoked. An optional grace period lets the immediately
+//   previous token be exchanged again for a retry that lost its response.
+// - Sliding idle lifetime and absolute lifetime; an access token never
+//   outlives its session's absolute end.
+// - revoke()/logout(): the revocation check used by the bearer interceptor
+//   learns of it at once.
+import type { Kysely, Selectable } from 'kysely';
+import type { Settings } from '../config/settings.ts';
+import { InvalidArgumentError, UnauthenticatedError, UnavailableError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Database, RefreshTokensTable, SessionsTable } from '../storage/schema.ts';
+import type { AccessTokens } from '../tokens/access-tokens.ts';
+import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, newSessionId } from './refresh-tokens.ts';
+import type { RevocationCheck } from './revocation-check.ts';
+import type { IssuedSession, SessionStarter, SessionUser } from './session-types.ts';
+import type { UpstreamSessions } from './upstream.ts';
+
+export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked';
+
+export type SessionSettings = Pick<Settings, 'sessionIdleTtl' | 'sessionMaxTtl' | 'refreshReuseGrace'>;
+
+export interface SessionServiceOptions {
+  db: Kysely<Database>;
+  settings: SessionSettings;
+  accessTokens: AccessTokens;
+  revocations: RevocationCheck;
+  logger: Logger;
+  /** The user's ATProto session; absent until the OAuth client is wired. */
+  upstream?: UpstreamSessions;
+  /** Tells other replicas that a session was revoked (their caches drop it). */
+  publishRevocation?: (sessionId: string) => Promise<void> | void;
+  now?: () => number;
+}
+
+type Session = Selectable<SessionsTable>;
+type TokenWithSession = Selectable<RefreshTokensTable> & { session: Session };
+
+const INVALID = () => new UnauthenticatedError('TOKEN_INVALID', 'the refresh token is not valid for this server; sign in again');
+const REVOKED = () => new UnauthenticatedError('SESSION_REVOKED', 'the session was revoked; sign in again');
+const EXPIRED = () => new UnauthenticatedError('SESSION_EXPIRED', 'the session has expired; sign in again');
+
+export class SessionService implements SessionStarter {
+  readonly #db: Kysely<Database>;
+  readonly #settings: SessionSettings;
+  readonly #tokens: AccessTokens;
+  readonly #revocations: RevocationCheck;
+  readonly #logger: Logger;
+  readonly #publish: ((sessionId: string) => Promise<void> | void) | undefined;
+  readonly #now: () => number;
+  #upstream: UpstreamSessions | undefined;
+
+  constructor(options: SessionServiceOptions) {
+    this.#db = options.db;
+    this.#settings = options.settings;
+    this.#tokens = options.accessTokens;
+    this.#revocations = options.revocations;
+    this.#logger = options.logger;
+    this.#upstream = options.upstream;
+    this.#publish = options.publishRevocation;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Connects the upstream ATProto session check once the OAuth client exists. */
+  useUpstream(upstream: UpstreamSessions): void {
+    this.#upstream = upstream;
+  }
+
+  async start(user: SessionUser): Promise<IssuedSession> {
+    const now = this.#now();
+    const id = newSessionId();
+    const absolute = now + this.#settings.sessionMaxTtl;
+    const idle = Math.min(now + this.#settings.sessionIdleTtl, absolute);
+    const refresh = newRefreshToken();
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('sessions')
+        .values({ id, did: user.did, handle: user.handle, pds_url: user.pdsUrl, created_at: now, refreshed_at: now, idle_expires_at: idle, absolute_expires_at: absolute, revoked_at: null, revoked_reason: null })
+        .execute();
+      await trx.insertInto('refresh_tokens').values({ token_hash: refresh.hash, session_id: id, created_at: now, expires_at: idle, rotated_at: null, sequence: 0 }).execute();
+    });
+    const access = await this.#tokens.issue({ did: user.did, handle: user.handle, sessionId: id }, absolute);
+    this.#logger.info({ sessionId: id, did: user.did }, 'session started');
+    return { ...user, sessionId: id, accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: refresh.token, refreshTokenExpiresAt: new Date(idle) };
+  }
+
+  /** Exchanges a refresh token for new tokens; see the module comment for the rules. */
+  async refresh(presented: string): Promise<IssuedSession> {
+    if (!presented) throw new InvalidArgumentError('refresh_token is required');
+    if (!looksLikeRefreshToken(presented)) throw INVALID();
+    const hash = hashRefreshToken(presented);
+
+    const found = await this.#find(hash);
+    this.#assertUsable(found, this.#now());
+    if (found.rotated_at !== null) return this.#reused(found);
+
+    if (this.#upstream) await this.#checkUpstream(found.session);
+
+    const rotated = await this.#rotate(found);
+    if (rotated) return rotated;
+    // Lost the race to a concurrent refresh with the same token: that token
+    // is now rotated (or the session ended meanwhile), so judge it again.
+    const again = await this.#find(hash);
+    this.#assertUsable(again, this.#now());
+    if (again.rotated_at !== null) return this.#reused(again);
+    throw new UnavailableError('the session changed during the refresh; retry');
+  }
+
+  /** Logout with a refresh token (when the call carries no bearer). Idempotent for a session already ended. */
+  async logoutWithRefreshToken(presented: string): Promise<void> {
+    if (!presented) throw new InvalidArgumentError('refresh_token is required without a bearer access token');
+    if (!looksLikeRefreshToken(presented)) throw INVALID();
+    const found = await this.#find(hashRefreshToken(presented));
+    await this.logout(found.session_id);
+  }
+
+  /** Revokes the session and signs the user's ATProto session out upstream when no other session of theirs is alive. */
+  async logout(sessionId: string): Promise<void> {
+    const session = await this.#db.selectFrom('sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
+    if (!session) throw INVALID();
+    await this.revoke(sessionId, 'logout');
+    await this.#signOutUpstream(session.did);
+  }
+
+  /** Marks the session revoked (first reason wins) and invalidates the revocation cache everywhere. */
+  async revoke(sessionId: string, reason: RevocationReason): Promise<void> {
+    const now = this.#now();
+    const result = await this.#db
+      .updateTable('sessions')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('id', '=', sessionId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    this.#revocations.invalidate(sessionId);
+    if (Number(result.numUpdatedRows) > 0) {
+      this.#logger.info({ sessionId, reason }, 'session revoked');
+      try {
+        await this.#publish?.(sessionId);
+      } catch (error) {
+        this.#logger.warn({ err: error, sessionId }, 'could not announce a session revocation to other replicas');
+      }
+    }
+  }
+
+  async #find(hash: string): Promise<TokenWithSession> {
+    const row = await this.#db
+      .selectFrom('refresh_tokens as t')
+      .innerJoin('sessions as s', 's.id', 't.session_id')
+      .select([
+        't.token_hash', 't.session_id', 't.created_at', 't.expires_at', 't.rotated_at', 't.sequence',
+        's.id', 's.did', 's.handle', 's.pds_url', 's.created_at as session_created_at', 's.refreshed_at', 's.idle_expires_at',
+        's.absolute_expires_at', 's.revoked_at', 's.revoked_reason',
+      ])
+      .where('t.token_hash', '=', hash)
+      .executeTakeFirst();
+    if (!row) throw INVALID();
+    return {
+      token_hash: row.token_hash,
+      session_id: row.session_id,
+      created_at: row.created_at,
+      expires_at: row.expires_at,
+      rotated_at: row.rotated_at,
+      sequence: row.sequence,
+      session: {
+        id: row.id, did: row.did, handle: row.handle, pds_url: row.pds_url, created_at: row.session_created_at, refreshed_at: row.refreshed_at,
+        idle_expires_at: row.idle_expires_at, absolute_expires_at: row.absolute_expires_at, revoked_at: row.revoked_at, revoked_reason: row.revoked_reason,
+      },
+    };
+  }
+
+  #assertUsable(found: TokenWithSession, now: number): void {
+    const { session } = found;
+    if (session.revoked_at !== null) throw REVOKED();
+    if (now >= session.absolute_expires_at || now >= session.idle_expires_at) throw EXPIRED();
+    // A rotated token's own expiry does not matter: its reuse is judged as reuse.
+    if (found.rotated_at === null && now >= found.expires_at) throw EXPIRED();
+  }
+
+  async #checkUpstream(session: Session): Promise<void> {
+    const status = await this.#upstream!.check(session.did);
+    if (status === 'revoked') {
+      await this.revoke(session.id, 'upstream-revoked');
+      throw REVOKED();
+    }
+  }
+
+  // The winner of the conditional UPDATE rotates; everyone else gets undefined.
+  async #rotate(found: TokenWithSession): Promise<IssuedSession | undefined> {
+    const now = this.#now();
+    const { session } = found;
+    const idle = Math.min(now + this.#settings.sessionIdleTtl, session.absolute_expires_at);
+    const next = newRefreshToken();
+    const won = await this.#db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('refresh_tokens')
+        .set({ rotated_at: now })
+        .where('token_hash', '=', found.token_hash)
+        .where('rotated_at', 'is', null)
+        .where('expires_at', '>', now)
+        .where((eb) =>
+          eb.exists(
+            eb.selectFrom('sessions').select('id')
+              .where('id', '=', session.id).where('revoked_at', 'is', null)
+              .where('idle_expires_at', '>', now).where('absolute_expires_at', '>', now),
+          ),
+        )
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      await trx.insertInto('refresh_tokens').values({ token_hash: next.hash, session_id: session.id, created_at: now, expires_at: idle, rotated_at: null, sequence: found.sequence + 1 }).execute();
+      await trx.updateTable('sessions').set({ refreshed_at: now, idle_expires_at: idle }).where('id', '=', session.id).execute();
+      return true;
+    });
+    if (!won) return undefined;
+    return this.#issue(session, next.token, idle);
+  }
+
+  // A rotated token came back. Within the grace period, and only if it is the
+  // immediately previous token (its successor never used), the retry gets a
+  // fresh successor and the unused one is deleted; anything else is theft.
+  async #reused(found: TokenWithSession): Promise<IssuedSession> {
+    const now = this.#now();
+    const grace = this.#settings.refreshReuseGrace;
+    if (grace > 0 && found.rotated_at !== null && now - found.rotated_at <= grace) {
+      const reissued = await this.#reissueWithinGrace(found, now);
+      if (reissued) return reissued;
+    }
+    this.#logger.warn({ sessionId: found.session_id }, 'a rotated refresh token was presented again; revoking the session');
+    await this.revoke(found.session_id, 'refresh-token-reuse');
+    await this.#signOutUpstream(found.session.did);
+    throw REVOKED();
+  }
+
+  async #reissueWithinGrace(found: TokenWithSession, now: number): Promise<IssuedSession | undefined> {
+    const { session } = found;
+    const idle = Math.min(now + this.#settings.sessionIdleTtl, session.absolute_expires_at);
+    const next = newRefreshToken();
+    const sequence = found.sequence + 1;
+    const won = await this.#db.transaction().execute(async (trx) => {
+      // The successor must be unused; deleting it is the atomic claim, so two
+      // retries of the same lost request cannot both take it.
+      const deleted = await trx
+        .deleteFrom('refresh_tokens')
+        .where('session_id', '=', session.id)
+        .where('sequence', '=', sequence)
+        .where('rotated_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(deleted.numDeletedRows) !== 1) return false;
+      await trx.insertInto('refresh_tokens').values({ token_hash: next.hash, session_id: session.id, created_at: now, expires_at: idle, rotated_at: null, sequence }).execute();
+      await trx.updateTable('sessions').set({ refreshed_at: now, idle_expires_at: idle }).where('id', '=', session.id).where('revoked_at', 'is', null).execute();
+      return true;
+    });
+    if (!won) return undefined;
+    this.#logger.info({ sessionId: session.id }, 'previous refresh token accepted within the grace period');
+    return this.#issue(session, next.token, idle);
+  }
+
+  async #issue(session: Session, refreshToken: string, idleExpiresAt: number): Promise<IssuedSession> {
+    const access = await this.#tokens.issue({ did: session.did, handle: session.handle, sessionId: session.id }, session.absolute_expires_at);
+    return {
+      did: session.did,
+      handle: session.handle,
+      pdsUrl: session.pds_url,
+      sessionId: session.id,
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt,
+      refreshToken,
+      refreshTokenExpiresAt: new Date(idleExpiresAt),
+    };
+  }
+
+  // The ATProto session is per DID, shared by every Airlock session of that
+  // user (several devices): sign it out only when the last one ends.
+  async #signOutUpstream(did: string): Promise<void> {
+    if (!this.#upstream) return;
+    const now = this.#now();
+    const alive = await this.#db
+      .selectFrom('sessions')
+      .select('id')
+      .where('did', '=', did)
+      .where('revoked_at', 'is', null)
+      .where('idle_expires_at', '>', now)
+      .where('absolute_expires_at', '>', now)
+      .limit(1)
+      .executeTakeFirst();
+    if (alive) return;
+    try {
+      await this.#upstream.signOut(did);
+    } catch (error) {
+      this.#logger.warn({ err: error, did }, 'could not sign the ATProto session out upstream');
+    }
+  }
+}

@@ -1,0 +1,131 @@
+// Airlock access tokens: short-lived JWTs (RFC 9068 shape, header typ
+// "at+jwt") signed with our own keys and verified only against them.
+//
+// Claims: iss = the public URL, aud = the configured audience, sub = the DID
+// proven by the OAuth login, handle, sid = the Airlock session id, iat, nbf,
+// exp, jti.
+import { randomBytes } from 'node:crypto';
+import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import type { Settings } from '../config/settings.ts';
+import { UnauthenticatedError } from '../errors.ts';
+import { SIGNING_ALGORITHMS, type SigningKeyRing } from './signing-keys.ts';
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+export interface AccessTokenSubject {
+  did: string;
+  handle: string;
+  sessionId: string;
+}
+
+export interface VerifiedAccessToken extends AccessTokenSubject {
+  expiresAt: Date;
+  issuedAt: Date;
+  jti: string;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  expiresAt: Date;
+}
+
+export interface AccessTokensOptions {
+  keys: SigningKeyRing;
+  /** iss: the public URL of this deployment. */
+  issuer: string;
+  settings: Pick<Settings, 'tokenAudience' | 'accessTokenTtl' | 'clockTolerance'>;
+  now?: () => number;
+}
+
+export class AccessTokens {
+  readonly #keys: SigningKeyRing;
+  readonly #issuer: string;
+  readonly #audience: string;
+  readonly #ttlMs: number;
+  readonly #toleranceSeconds: number;
+  readonly #now: () => number;
+
+  constructor(options: AccessTokensOptions) {
+    this.#keys = options.keys;
+    this.#issuer = options.issuer;
+    this.#audience = options.settings.tokenAudience;
+    this.#ttlMs = options.settings.accessTokenTtl;
+    this.#toleranceSeconds = Math.ceil(options.settings.clockTolerance / 1000);
+    this.#now = options.now ?? Date.now;
+  }
+
+  get issuer(): string {
+    return this.#issuer;
+  }
+
+  /** Signs a token for the subject; it never outlives `notAfter` (the session's absolute end). */
+  async issue(subject: AccessTokenSubject, notAfter?: number): Promise<IssuedAccessToken> {
+    const key = await this.#keys.signer();
+    const now = this.#now();
+    const iat = Math.floor(now / 1000);
+    const exp = Math.floor(Math.min(now + this.#ttlMs, notAfter ?? Infinity) / 1000);
+    const token = await new SignJWT({ handle: subject.handle, sid: subject.sessionId })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })
+      .setIssuer(this.#issuer)
+      .setAudience(this.#audience)
+      .setSubject(subject.did)
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setExpirationTime(exp)
+      .setJti(randomBytes(16).toString('base64url'))
+      .sign(key.privateKey);
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+
+  /**
+   * Verifies a token against our own key set only: algorithm pinned, kid
+   * selecting one of our keys, iss, aud, exp, nbf and typ checked. Throws
+   * UnauthenticatedError TOKEN_EXPIRED or TOKEN_INVALID; messages never
+   * contain the token.
+   */
+  async verify(token: string): Promise<VerifiedAccessToken> {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, (header) => this.#keyFor(header), {
+        algorithms: [...SIGNING_ALGORITHMS],
+        issuer: this.#issuer,
+        audience: this.#audience,
+        typ: ACCESS_TOKEN_TYPE,
+        clockTolerance: this.#toleranceSeconds,
+        currentDate: new Date(this.#now()),
+        requiredClaims: ['iss', 'aud', 'sub', 'exp', 'iat', 'nbf', 'jti'],
+      }));
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) throw new UnauthenticatedError('TOKEN_EXPIRED', 'the access token has expired; refresh the session and retry');
+      throw new UnauthenticatedError('TOKEN_INVALID', `the access token is not valid: ${describe(error)}`);
+    }
+    const { sub, sid, handle, exp, iat, jti } = payload;
+    if (typeof sub !== 'string' || !sub.startsWith('did:') || typeof sid !== 'string' || !sid || typeof handle !== 'string' || typeof jti !== 'string') {
+      throw new UnauthenticatedError('TOKEN_INVALID', 'the access token is not valid: missing or malformed claims');
+    }
+    return { did: sub, handle, sessionId: sid, expiresAt: new Date(exp! * 1000), issuedAt: new Date(iat! * 1000), jti };
+  }
+
+  async #keyFor(header: JWTHeaderParameters) {
+    if (typeof header.kid !== 'string') throw new UnknownKey('the token names no key');
+    const key = await this.#keys.verifier(header.kid);
+    if (!key) throw new UnknownKey('the token was not signed by a key of this server');
+    // jose checks the key type; this pins the exact algorithm of that key.
+    if (header.alg !== key.alg) throw new UnknownKey('the token algorithm does not match its key');
+    return key.publicKey;
+  }
+}
+
+class UnknownKey extends Error {}
+
+// A short, fixed explanation per failure; jose's messages are safe too, but
+// this keeps anything derived from the token itself out of the reply.
+function describe(error: unknown): string {
+  if (error instanceof UnknownKey) return error.message;
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
+  if (error instanceof errors.JWTClaimValidationFailed) return `claim ${error.claim} is not acceptable`;
+  if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid) return 'malformed token';
+  if (error instanceof errors.JOSENotSupported) return 'unsupported token';
+  return 'malformed token';
+}

@@ -1,0 +1,268 @@
+// The keys that sign Airlock access tokens. They live in the signing_keys
+// table (purpose 'access-token') so every replica and every restart signs
+// and verifies with the same set; the first start generates one, or the
+// operator supplies one in AIRLOCK_SIGNING_KEY_FILE.
+//
+// Rotation publishes a key before it signs: a new key is inserted with an
+// activation time in the future, appears in the JWKS at once, and the old
+// key keeps verifying until every token it signed has expired.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import type { Kysely } from 'kysely';
+import { ConfigError } from '../config/load.ts';
+import type { Settings } from '../config/settings.ts';
+import type { Database, SigningKeysTable } from '../storage/schema.ts';
+
+export const ACCESS_TOKEN_PURPOSE = 'access-token';
+
+/** The only algorithms Airlock signs or accepts. Generated keys are EdDSA (Ed25519). */
+export const SIGNING_ALGORITHMS = ['EdDSA', 'ES256'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+const GENERATED_ALGORITHM: SigningAlgorithm = 'EdDSA';
+
+// How often the set is re-read from the database so replicas see each other's
+// rotations, and how often an unknown kid may force a re-read (a flood of
+// made-up kids must not become a flood of queries).
+const RELOAD_INTERVAL_MS = 60_000;
+const UNKNOWN_KID_RELOAD_INTERVAL_MS = 5_000;
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  publicKey: CryptoKey;
+  /** Absent for a key this process may only verify with. */
+  privateKey: CryptoKey | undefined;
+  /** The public JWK as published (kid, alg, use). */
+  publicJwk: JWK;
+  activatesAt: number;
+  retiresAt: number | null;
+  expiresAt: number | null;
+}
+
+export type SigningKeySettings = Pick<Settings, 'signingKeyFile' | 'accessTokenTtl' | 'clockTolerance'>;
+
+export interface SigningKeyRingOptions {
+  db: Kysely<Database>;
+  settings: SigningKeySettings;
+  now?: () => number;
+}
+
+export class SigningKeyRing {
+  readonly #db: Kysely<Database>;
+  readonly #settings: SigningKeySettings;
+  readonly #now: () => number;
+  #keys: SigningKey[] = [];
+  #loadedAt = 0;
+  #lastUnknownKidReload = 0;
+  /** The key from AIRLOCK_SIGNING_KEY_FILE, which always signs. */
+  #fileKey: SigningKey | undefined;
+
+  private constructor(options: SigningKeyRingOptions) {
+    this.#db = options.db;
+    this.#settings = options.settings;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Loads the key set, importing the key file or generating a first key when needed. */
+  static async open(options: SigningKeyRingOptions): Promise<SigningKeyRing> {
+    const ring = new SigningKeyRing(options);
+    if (options.settings.signingKeyFile) await ring.#installKeyFile(options.settings.signingKeyFile);
+    await ring.reload();
+    if (!ring.#currentSigner()) {
+      await ring.#insertGenerated(ring.#now());
+      await ring.reload();
+    }
+    return ring;
+  }
+
+  /** Re-reads the set from the database. */
+  async reload(): Promise<void> {
+    const now = this.#now();
+    const rows = await this.#db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .where('purpose', '=', ACCESS_TOKEN_PURPOSE)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .execute();
+    const keys: SigningKey[] = [];
+    for (const row of rows) keys.push(this.#fileKey?.kid === row.kid ? { ...this.#fileKey, ...times(row) } : await fromRow(row));
+    this.#keys = keys;
+    this.#loadedAt = now;
+  }
+
+  /** The key that signs now. Reloads when the set is stale or the signer retired; generates one if none is left. */
+  async signer(): Promise<SigningKey & { privateKey: CryptoKey }> {
+    if (this.#now() - this.#loadedAt > RELOAD_INTERVAL_MS || !this.#currentSigner()) await this.reload();
+    let key = this.#currentSigner();
+    if (!key) {
+      await this.#insertGenerated(this.#now());
+      await this.reload();
+      key = this.#currentSigner();
+    }
+    if (!key?.privateKey) throw new Error('no access-token signing key with a private key is available');
+    return key as SigningKey & { privateKey: CryptoKey };
+  }
+
+  /** A key of our own set by kid, for verification; undefined for anything else. */
+  async verifier(kid: string): Promise<SigningKey | undefined> {
+    const now = this.#now();
+    let key = this.#keys.find((k) => k.kid === kid);
+    const stale = now - this.#loadedAt > RELOAD_INTERVAL_MS;
+    if ((!key && now - this.#lastUnknownKidReload > UNKNOWN_KID_RELOAD_INTERVAL_MS) || stale) {
+      if (!key) this.#lastUnknownKidReload = now;
+      await this.reload();
+      key = this.#keys.find((k) => k.kid === kid);
+    }
+    if (!key || (key.expiresAt !== null && key.expiresAt <= now)) return undefined;
+    return key;
+  }
+
+  /** Every published key: pending, active and retiring ones. */
+  jwks(): { keys: JWK[] } {
+    const now = this.#now();
+    return { keys: this.#keys.filter((k) => k.expiresAt === null || k.expiresAt > now).map((k) => k.publicJwk) };
+  }
+
+  /**
+   * Adds a new key that starts signing after `publishAheadMs` (publish first,
+   * sign later); the current keys stop signing then and expire once every
+   * token they signed has expired.
+   */
+  async rotate(publishAheadMs: number): Promise<SigningKey> {
+    if (this.#fileKey) throw new ConfigError('the access-token signing key comes from AIRLOCK_SIGNING_KEY_FILE; rotate it by replacing the file');
+    const now = this.#now();
+    const activatesAt = now + publishAheadMs;
+    const kid = await this.#insertGenerated(activatesAt);
+    await this.#db
+      .updateTable('signing_keys')
+      .set({ retires_at: activatesAt, expires_at: activatesAt + this.#settings.accessTokenTtl + this.#settings.clockTolerance })
+      .where('purpose', '=', ACCESS_TOKEN_PURPOSE)
+      .where('kid', '!=', kid)
+      .where((eb) => eb.or([eb('retires_at', 'is', null), eb('retires_at', '>', activatesAt)]))
+      .execute();
+    await this.reload();
+    return this.#keys.find((k) => k.kid === kid)!;
+  }
+
+  // The newest key whose activation has come and that has not retired; ties
+  // broken by kid so every replica picks the same one.
+  #currentSigner(): SigningKey | undefined {
+    if (this.#fileKey) return this.#keys.find((k) => k.kid === this.#fileKey!.kid) ?? this.#fileKey;
+    const now = this.#now();
+    return this.#keys
+      .filter((k) => k.privateKey && k.activatesAt <= now && (k.retiresAt === null || k.retiresAt > now))
+      .sort((a, b) => b.activatesAt - a.activatesAt || (a.kid < b.kid ? -1 : 1))[0];
+  }
+
+  async #insertGenerated(activatesAt: number): Promise<string> {
+    const { privateKey, publicKey } = await generateKeyPair(GENERATED_ALGORITHM, { crv: 'Ed25519', extractable: true });
+    // 128 random bits: unguessable and unique across replicas generating at once.
+    const kid = randomBytes(16).toString('base64url');
+    const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: GENERATED_ALGORITHM };
+    const publicJwk = publishable(await exportJWK(publicKey), kid, GENERATED_ALGORITHM);
+    await this.#db
+      .insertInto('signing_keys')
+      .values({
+        kid,
+        purpose: ACCESS_TOKEN_PURPOSE,
+        alg: GENERATED_ALGORITHM,
+        private_jwk: JSON.stringify(privateJwk),
+        public_jwk: JSON.stringify(publicJwk),
+        created_at: this.#now(),
+        activates_at: activatesAt,
+        retires_at: null,
+        expires_at: null,
+      })
+      .execute();
+    return kid;
+  }
+
+  // The operator's key signs from now on. Only its public half is stored, so
+  // other replicas (configured with the same file) and restarts verify it;
+  // keys generated earlier retire but keep verifying what they signed.
+  async #installKeyFile(file: string): Promise<void> {
+    const now = this.#now();
+    const key = await readKeyFile(file);
+    this.#fileKey = { ...key, activatesAt: now, retiresAt: null, expiresAt: null };
+    await this.#db
+      .insertInto('signing_keys')
+      .values({
+        kid: key.kid,
+        purpose: ACCESS_TOKEN_PURPOSE,
+        alg: key.alg,
+        private_jwk: '',
+        public_jwk: JSON.stringify(key.publicJwk),
+        created_at: now,
+        activates_at: now,
+        retires_at: null,
+        expires_at: null,
+      })
+      .onConflict((oc) => oc.column('kid').doUpdateSet({ retires_at: null, expires_at: null }))
+      .execute();
+    await this.#db
+      .updateTable('signing_keys')
+      .set({ retires_at: now, expires_at: now + this.#settings.accessTokenTtl + this.#settings.clockTolerance })
+      .where('purpose', '=', ACCESS_TOKEN_PURPOSE)
+      .where('kid', '!=', key.kid)
+      .where('retires_at', 'is', null)
+      .execute();
+  }
+}
+
+function times(row: SigningKeysTable): Pick<SigningKey, 'activatesAt' | 'retiresAt' | 'expiresAt'> {
+  return { activatesAt: Number(row.activates_at), retiresAt: row.retires_at === null ? null : Number(row.retires_at), expiresAt: row.expires_at === null ? null : Number(row.expires_at) };
+}
+
+async function fromRow(row: SigningKeysTable): Promise<SigningKey> {
+  const alg = checkAlgorithm(row.alg, `signing key ${row.kid}`);
+  const publicJwk = JSON.parse(row.public_jwk) as JWK;
+  return {
+    kid: row.kid,
+    alg,
+    publicKey: (await importJWK(publicJwk, alg)) as CryptoKey,
+    privateKey: row.private_jwk ? ((await importJWK(JSON.parse(row.private_jwk) as JWK, alg)) as CryptoKey) : undefined,
+    publicJwk,
+    ...times(row),
+  };
+}
+
+function checkAlgorithm(alg: string, what: string): SigningAlgorithm {
+  if (!(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) throw new Error(`${what} uses ${alg}; only ${SIGNING_ALGORITHMS.join(' and ')} are allowed`);
+  return alg as SigningAlgorithm;
+}
+
+function publishable(jwk: JWK, kid: string, alg: SigningAlgorithm): JWK {
+  const { kty, crv, x, y } = jwk;
+  return { kty, crv, x, ...(y ? { y } : {}), kid, alg, use: 'sig' };
+}
+
+const FILE_SETTING = 'invalid AIRLOCK_SIGNING_KEY_FILE (--signing-key-file)';
+
+/** Reads an EdDSA (Ed25519) or ES256 (P-256) private JWK; the messages never show key material. */
+export async function readKeyFile(file: string): Promise<Omit<SigningKey, 'activatesAt' | 'retiresAt' | 'expiresAt'> & { privateKey: CryptoKey }> {
+  let jwk: JWK;
+  try {
+    jwk = JSON.parse(readFileSync(file, 'utf8')) as JWK;
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'not a JSON object';
+    throw new ConfigError(`${FILE_SETTING}: cannot read ${file}: ${reason}`);
+  }
+  let alg: SigningAlgorithm;
+  if (jwk?.kty === 'OKP' && jwk.crv === 'Ed25519') alg = 'EdDSA';
+  else if (jwk?.kty === 'EC' && jwk.crv === 'P-256') alg = 'ES256';
+  else throw new ConfigError(`${FILE_SETTING}: ${file} must hold an Ed25519 (OKP) or P-256 (EC) private JWK`);
+  if (jwk.alg && jwk.alg !== alg && !(alg === 'EdDSA' && jwk.alg === 'Ed25519')) {
+    throw new ConfigError(`${FILE_SETTING}: ${file} declares alg ${jwk.alg}, which does not match its ${jwk.crv} key`);
+  }
+  if (typeof jwk.d !== 'string') throw new ConfigError(`${FILE_SETTING}: ${file} holds no private key (no "d")`);
+  const kid = typeof jwk.kid === 'string' && jwk.kid ? jwk.kid : await calculateJwkThumbprint(jwk);
+  try {
+    const privateKey = (await importJWK({ ...jwk, alg }, alg)) as CryptoKey;
+    const { d: _d, ...publicPart } = jwk;
+    const publicKey = (await importJWK({ ...publicPart, alg }, alg)) as CryptoKey;
+    return { kid, alg, privateKey, publicKey, publicJwk: publishable(jwk, kid, alg) };
+  } catch {
+    throw new ConfigError(`${FILE_SETTING}: ${file} is not a usable ${alg} key`);
+  }
+}
