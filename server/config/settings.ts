@@ -114,6 +114,38 @@ export const SETTINGS = {
     env: 'AIRLOCK_DATABASE_POOL_SIZE', flag: 'database-pool-size', default: '10', schema: positiveInt,
     description: 'PostgreSQL connections per replica',
   }),
+  databaseConnectTimeout: setting({
+    env: 'AIRLOCK_DATABASE_CONNECT_TIMEOUT', flag: 'database-connect-timeout', default: '5s', schema: duration,
+    description: 'longest wait for a PostgreSQL connection (opening one, or a free one from the pool) before the call fails UNAVAILABLE',
+  }),
+  databaseStatementTimeout: setting({
+    env: 'AIRLOCK_DATABASE_STATEMENT_TIMEOUT', flag: 'database-statement-timeout', default: '10s', schema: duration,
+    description: 'PostgreSQL statement_timeout of the server\'s queries (0 = none; migrations are exempt)',
+  }),
+  databaseProbeInterval: setting({
+    env: 'AIRLOCK_DATABASE_PROBE_INTERVAL', flag: 'database-probe-interval', default: '2s', schema: duration,
+    description: 'how often PostgreSQL liveness is checked; health is NOT_SERVING while it fails',
+  }),
+  databaseProbeTimeout: setting({
+    env: 'AIRLOCK_DATABASE_PROBE_TIMEOUT', flag: 'database-probe-timeout', default: '2s', schema: duration,
+    description: 'a liveness check not answered within this time counts as a failure',
+  }),
+  databaseReconnectMaxDelay: setting({
+    env: 'AIRLOCK_DATABASE_RECONNECT_MAX_DELAY', flag: 'database-reconnect-max-delay', default: '5s', schema: duration,
+    description: 'cap of the exponential backoff between reconnections of the LISTEN connection (login events between replicas)',
+  }),
+  databaseLockTimeout: setting({
+    env: 'AIRLOCK_DATABASE_LOCK_TIMEOUT', flag: 'database-lock-timeout', default: '10s', schema: duration,
+    description: 'longest wait for the advisory lock that serialises upstream token refreshes of one account across replicas',
+  }),
+  databaseLockPoolSize: setting({
+    env: 'AIRLOCK_DATABASE_LOCK_POOL_SIZE', flag: 'database-lock-pool-size', default: '4', schema: positiveInt,
+    description: 'PostgreSQL connections per replica reserved for holding those locks (upstream refreshes at once)',
+  }),
+  databaseMigrateOnStart: setting({
+    env: 'AIRLOCK_DATABASE_MIGRATE_ON_START', flag: 'database-migrate-on-start', default: 'true', schema: boolean,
+    description: 'apply pending schema migrations at start; false = refuse to start until `npm run migrate` has run',
+  }),
   logLevel: setting({
     env: 'AIRLOCK_LOG_LEVEL', flag: 'log-level', default: 'info', schema: logLevel,
     description: 'fatal, error, warn, info, debug, trace or silent',

@@ -3,12 +3,13 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresAdapter, sql, SqliteDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { ConfigError } from '../config/load.ts';
 import type { Settings } from '../config/settings.ts';
 import { migrationProvider } from './migrations/index.ts';
+import { openPostgres, type PostgresSettings } from './postgres/open-postgres.ts';
 import type { Database } from './schema.ts';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -18,6 +19,8 @@ export interface OpenDatabase {
   engine: Engine;
   /** The pg pool, for LISTEN/NOTIFY and advisory locks; absent on SQLite. */
   pool?: pg.Pool;
+  /** PostgreSQL: registers a listener told of each query that failed on a lost connection. */
+  onConnectionError?: (listener: (error: unknown) => void) => void;
   close(): Promise<void>;
 }
 
@@ -28,13 +31,10 @@ export function sqliteFile(settings: Pick<Settings, 'dataDir'>): string {
   return path.resolve(settings.dataDir, 'airlock.sqlite');
 }
 
-export function openDatabase(settings: Pick<Settings, 'databaseUrl' | 'databasePoolSize' | 'dataDir'>): OpenDatabase {
+export function openDatabase(settings: PostgresSettings & Pick<Settings, 'dataDir'>): OpenDatabase {
   if (settings.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: settings.databaseUrl, max: settings.databasePoolSize, connectionTimeoutMillis: 5_000 });
-    // An idle client losing its connection must not crash the process.
-    pool.on('error', () => {});
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, engine: 'postgres', pool, close: () => db.destroy() };
+    const { db, pool, onConnectionError } = openPostgres(settings);
+    return { db, engine: 'postgres', pool, onConnectionError, close: () => db.destroy() };
   }
   const file = sqliteFile(settings);
   let sqlite: SQLite.Database;
@@ -52,8 +52,31 @@ export function openDatabase(settings: Pick<Settings, 'databaseUrl' | 'databaseP
 }
 
 export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
+  // On PostgreSQL, replicas starting together wait for each other on Kysely's
+  // migration lock; neither that wait nor a long migration obeys the server's
+  // statement_timeout.
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    return db.connection().execute(async (connection) => {
+      await sql`set statement_timeout = 0`.execute(connection);
+      try {
+        return await runMigrations(connection);
+      } finally {
+        await sql`reset statement_timeout`.execute(connection).catch(() => {});
+      }
+    });
+  }
+  return runMigrations(db);
+}
+
+async function runMigrations(db: Kysely<Database>): Promise<string[]> {
   const migrator = new Migrator({ db, provider: migrationProvider });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** Migrations known to this build and not yet applied to the database. */
+export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
+  const migrations = await new Migrator({ db, provider: migrationProvider }).getMigrations();
+  return migrations.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }

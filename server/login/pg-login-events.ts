@@ -1,0 +1,105 @@
+// The LoginEventBus across replicas: publish is a NOTIFY through the shared
+// database, and every replica's one LISTEN connection (PgListener) hands the
+// event to the streams it holds. Subscribing is a map insert, no query.
+// The broker stores a login's result before publishing, and the listener
+// tells every subscriber to re-read the store after a reconnection (when
+// notifications may have been missed), so no completion is ever lost.
+import { sql, type Kysely } from 'kysely';
+import type { Logger } from '../observability/logger.ts';
+import type { PgListener } from '../storage/postgres/listener.ts';
+import type { LoginEvent, LoginEventBus } from './login-events.ts';
+
+export const LOGIN_EVENTS_CHANNEL = 'airlock_login_events';
+
+type Listener = (event: LoginEvent) => void;
+
+interface Wire {
+  /** Login reference. */
+  r: string;
+  /** Event type. */
+  t: LoginEvent['type'];
+  /** browser-opened time, epoch ms. */
+  at?: number;
+}
+
+export class PgLoginEventBus implements LoginEventBus {
+  readonly #db: Kysely<any>;
+  readonly #logger: Logger;
+  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #release: Array<() => void>;
+  #count = 0;
+
+  constructor(options: { db: Kysely<any>; listener: PgListener; logger: Logger }) {
+    this.#db = options.db;
+    this.#logger = options.logger;
+    this.#release = [
+      options.listener.listen(LOGIN_EVENTS_CHANNEL, (payload) => this.#receive(payload)),
+      options.listener.onReconnect(() => this.#resync()),
+    ];
+  }
+
+  get listenerCount(): number {
+    return this.#count;
+  }
+
+  async publish(loginRef: string, event: LoginEvent): Promise<void> {
+    const wire: Wire = event.type === 'browser-opened' ? { r: loginRef, t: event.type, at: event.at.getTime() } : { r: loginRef, t: event.type };
+    // Delivered to this replica's own listeners too, through the LISTEN connection.
+    await sql`select pg_notify(${LOGIN_EVENTS_CHANNEL}, ${JSON.stringify(wire)})`.execute(this.#db);
+  }
+
+  subscribe(loginRef: string, listener: Listener): () => void {
+    let set = this.#listeners.get(loginRef);
+    if (!set) this.#listeners.set(loginRef, (set = new Set()));
+    // The same function may subscribe twice; wrap so each subscription is its own entry.
+    const entry: Listener = (event) => listener(event);
+    set.add(entry);
+    this.#count += 1;
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      this.#count -= 1;
+      set.delete(entry);
+      if (set.size === 0 && this.#listeners.get(loginRef) === set) this.#listeners.delete(loginRef);
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const release of this.#release) release();
+    this.#listeners.clear();
+    this.#count = 0;
+  }
+
+  #receive(payload: string): void {
+    let wire: Wire;
+    try {
+      wire = JSON.parse(payload) as Wire;
+    } catch {
+      this.#logger.warn('ignored a malformed login event notification');
+      return;
+    }
+    const set = typeof wire.r === 'string' ? this.#listeners.get(wire.r) : undefined;
+    if (!set) return;
+    let event: LoginEvent;
+    if (wire.t === 'finished') event = { type: 'finished' };
+    else if (wire.t === 'browser-opened' && typeof wire.at === 'number') event = { type: 'browser-opened', at: new Date(wire.at) };
+    else return;
+    this.#deliver(set, event);
+  }
+
+  /** Notifications may have been missed while disconnected: every waiting stream re-reads the store. */
+  #resync(): void {
+    for (const set of this.#listeners.values()) this.#deliver(set, { type: 'finished' });
+  }
+
+  #deliver(set: Set<Listener>, event: LoginEvent): void {
+    for (const listener of [...set]) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#logger.error({ err: error }, 'login event listener failed');
+      }
+    }
+  }
+}
