@@ -1,0 +1,113 @@
+// One gRPC channel per Airlock server, shared by the generated AuthService
+// and ChannelsService clients, with promise wrappers for unary calls.
+import { credentials, Metadata, type CallOptions, type ChannelCredentials, type ClientOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { AuthServiceClient } from '../../proto/gen/airlock/auth/v1/auth.ts';
+import { ChannelsServiceClient } from '../../proto/gen/airlock/channels/v1/channels.ts';
+import { InvalidServerUrlError } from '../errors.ts';
+
+export interface ServerAddress {
+  /** Canonical form stored with the session, e.g. "http://127.0.0.1:50051". */
+  url: string;
+  /** grpc-js target, "host:port". */
+  target: string;
+  tls: boolean;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+/**
+ * Accepts "https://host[:port]" (TLS, default port 443), "http://host:port"
+ * (plaintext) or a bare "host:port" (plaintext on loopback, TLS elsewhere).
+ */
+export function parseServerUrl(input: string): ServerAddress {
+  const trimmed = input.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)
+    ? trimmed
+    : `${LOOPBACK.has(hostOf(trimmed)) ? 'http' : 'https'}://${trimmed}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(withScheme);
+  } catch {
+    throw new InvalidServerUrlError(`"${input}" is not a server address (expected https://host[:port], http://host:port or host:port)`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new InvalidServerUrlError(`"${input}" must use http:// or https://`);
+  }
+  if ((parsed.pathname !== '/' && parsed.pathname !== '') || parsed.search || parsed.hash || parsed.username || parsed.password) {
+    throw new InvalidServerUrlError(`"${input}" must be a bare server address without a path, query or credentials`);
+  }
+  const tls = parsed.protocol === 'https:';
+  const port = parsed.port || (tls ? '443' : '80');
+  return { url: `${parsed.protocol}//${parsed.hostname}:${port}`, target: `${parsed.hostname}:${port}`, tls };
+}
+
+function hostOf(hostPort: string): string {
+  const bracketed = /^\[[^\]]+\]/.exec(hostPort);
+  if (bracketed) return bracketed[0];
+  return hostPort.split(':')[0] ?? '';
+}
+
+export interface ConnectionOptions {
+  /** Extra grpc-js channel options; merged over the defaults below. */
+  channelOptions?: Partial<ClientOptions>;
+  /** Credentials to use for https servers (default: system roots). */
+  tlsCredentials?: ChannelCredentials;
+}
+
+// Reconnect quickly after a restart: grpc-js' default backoff grows to two
+// minutes, far longer than a login the user is waiting on.
+const DEFAULT_CHANNEL_OPTIONS: Partial<ClientOptions> = {
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 3_000,
+  'grpc.max_receive_message_length': 1024 * 1024,
+};
+
+export class Connection {
+  readonly address: ServerAddress;
+  readonly auth: AuthServiceClient;
+  readonly channels: ChannelsServiceClient;
+
+  constructor(address: ServerAddress, options: ConnectionOptions = {}) {
+    this.address = address;
+    const creds = address.tls ? (options.tlsCredentials ?? credentials.createSsl()) : credentials.createInsecure();
+    const channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...options.channelOptions };
+    this.auth = new AuthServiceClient(address.target, creds, channelOptions);
+    // Share the auth client's channel so both services use one connection.
+    this.channels = new ChannelsServiceClient(address.target, creds, { ...channelOptions, channelOverride: this.auth.getChannel() });
+  }
+
+  close(): void {
+    this.channels.close();
+    this.auth.close();
+  }
+}
+
+export interface CallSettings {
+  deadlineMs: number;
+  accessToken?: string;
+  signal?: AbortSignal;
+}
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => ClientUnaryCall;
+
+/** Calls a generated unary method with a deadline, an optional bearer and an optional AbortSignal. */
+export function unaryCall<Req, Res>(client: object, method: UnaryMethod<Req, Res>, request: Req, settings: CallSettings): Promise<Res> {
+  const metadata = new Metadata();
+  if (settings.accessToken) metadata.set('authorization', `Bearer ${settings.accessToken}`);
+  return new Promise<Res>((resolve, reject) => {
+    if (settings.signal?.aborted) return reject(settings.signal.reason);
+    const call = method.call(client, request, metadata, { deadline: Date.now() + settings.deadlineMs }, (error, response) => {
+      settings.signal?.removeEventListener('abort', onAbort);
+      if (settings.signal?.aborted) reject(settings.signal.reason);
+      else if (error) reject(error);
+      else resolve(response);
+    });
+    const onAbort = () => call.cancel();
+    settings.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
