@@ -198,6 +198,10 @@ export const SETTINGS = {
     env: 'AIRLOCK_UPSTREAM_TIMEOUT', flag: 'upstream-timeout', default: '10s', schema: duration,
     description: 'deadline for a request to a PDS, authorization server, PLC directory or handle resolver',
   }),
+  oauthRequestMaxAge: setting({
+    env: 'AIRLOCK_OAUTH_REQUEST_MAX_AGE', flag: 'oauth-request-max-age', default: '4m', schema: duration,
+    description: 'a pushed authorization request older than this is made again when the login link is opened (PDSes keep one about 5 minutes)',
+  }),
   oauthScope: setting({
     env: 'AIRLOCK_OAUTH_SCOPE', flag: 'oauth-scope', default: 'atproto', schema: text.min(1),
     description: 'OAuth scope requested from the user\'s authorization server',
