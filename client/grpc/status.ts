@@ -63,7 +63,7 @@ export function toClientError(error: unknown): Error {
   const details = error.details || status[error.code] || 'request failed';
   switch (error.code) {
     case status.UNAVAILABLE:
-      return new ServerUnavailableError(`server unavailable: ${details}`);
+      return new ServerUnavailableError(`cannot reach the server: ${tidy(details)}`);
     case status.DEADLINE_EXCEEDED:
       return new ServerUnavailableError('the server did not answer in time');
     case status.RESOURCE_EXHAUSTED: {
@@ -73,4 +73,12 @@ export function toClientError(error: unknown): Error {
     default:
       return new RequestFailedError(status[error.code] ?? String(error.code), details);
   }
+}
+
+// grpc-js wraps connection failures in boilerplate; keep the part a person can act on.
+function tidy(details: string): string {
+  return details
+    .replace(/\s*Resolution note:.*$/s, '')
+    .replace(/^No connection established\. Last error: (Error: )?/, '')
+    .trim() || 'unavailable';
 }

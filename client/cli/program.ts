@@ -1,0 +1,199 @@
+// The `airlock` command line, on top of the client library.
+import { Command, CommanderError, Option } from 'commander';
+import open from 'open';
+import ora, { type Ora } from 'ora';
+import { AirlockClient, type LoginProgress } from '../airlock-client.ts';
+import { AirlockClientError, SignedOutError } from '../errors.ts';
+import { FileStore } from '../storage/file-store.ts';
+import { EXIT, exitCodeFor } from './exit-codes.ts';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:50051';
+
+export interface CliIo {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+  /** Aborted on Ctrl-C. */
+  signal: AbortSignal;
+}
+
+interface GlobalOptions {
+  json?: boolean;
+  sessionFile?: string;
+}
+
+/** Runs the CLI; resolves with the exit code. Never throws. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let client: AirlockClient | undefined;
+  let json = argv.includes('--json');
+  const getClient = (options: GlobalOptions) => {
+    json = Boolean(options.json);
+    client ??= new AirlockClient({ store: new FileStore(options.sessionFile || io.env.AIRLOCK_SESSION_FILE || undefined) });
+    return client;
+  };
+  const print = (human: string, data: unknown) => {
+    io.stdout.write(json ? `${JSON.stringify(data)}\n` : `${human}\n`);
+  };
+
+  const program = new Command('airlock')
+    .description('Sign in to an Airlock server with your ATProto identity and get LiveKit channel tokens.')
+    .option('--json', 'print machine-readable JSON (one object per line) instead of text')
+    .option('--session-file <path>', 'where the session is kept (env AIRLOCK_SESSION_FILE; default: the user config directory)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .addHelpText('after', `
+Exit codes:
+  0 ok · 1 unexpected error · 2 usage · 3 not signed in · 4 server unreachable
+  5 login denied · 6 login expired · 7 login failed · 8 refused by the server
+  9 session file unreadable · 130 cancelled (Ctrl-C)`);
+
+  program
+    .command('login')
+    .description('sign in with a handle, a DID or a PDS URL')
+    .argument('<identifier>', 'handle (alice.bsky.social), DID (did:plc:...) or PDS URL (https://...)')
+    .addOption(new Option('--server <url>', 'Airlock server (https://host, http://host:port or host:port)').env('AIRLOCK_SERVER'))
+    .option('--no-browser', 'print the URL but do not open a browser')
+    .action(async (identifier: string, options: { server?: string; browser: boolean }, command: Command) => {
+      const airlock = getClient(command.optsWithGlobals<GlobalOptions>());
+      const stored = await airlock.store.load().catch(() => undefined);
+      const server = options.server ?? stored?.loginServerUrl ?? stored?.session?.serverUrl ?? DEFAULT_SERVER;
+      const started = await airlock.startLogin(server, identifier, { signal: io.signal });
+      if (json) {
+        print('', { type: 'login-started', loginId: started.loginId, authorizeUrl: started.authorizeUrl, expiresAt: started.expiresAt, serverUrl: started.serverUrl });
+      } else {
+        io.stdout.write(`Open this URL in your browser to sign in:\n\n  ${started.authorizeUrl}\n\n`);
+      }
+      if (options.browser) await openBrowser(started.authorizeUrl, io, json);
+
+      const spinner = ora({ stream: io.stderr, isEnabled: !json && io.stderr.isTTY === true, text: 'Waiting for you to sign in in the browser…' });
+      spinner.start();
+      try {
+        const session = await airlock.awaitLogin(started.loginId, {
+          signal: io.signal,
+          onProgress: (progress) => updateSpinner(spinner, progress, started.expiresAt),
+        });
+        spinner.stop();
+        print(`Signed in as @${session.handle} (${session.did})`, { type: 'signed-in', ...session });
+      } catch (error) {
+        spinner.stop();
+        throw error;
+      }
+    });
+
+  program
+    .command('whoami')
+    .description('show who the server says you are')
+    .action(async (_options: unknown, command: Command) => {
+      const me = await getClient(command.optsWithGlobals<GlobalOptions>()).whoAmI({ signal: io.signal });
+      print(`@${me.handle} (${me.did}) at ${me.serverUrl}`, me);
+    });
+
+  program
+    .command('channels')
+    .description('list the channels you may join')
+    .action(async (_options: unknown, command: Command) => {
+      const channels = await getClient(command.optsWithGlobals<GlobalOptions>()).listChannels({ signal: io.signal });
+      const width = Math.max(2, ...channels.map((c) => c.id.length));
+      const lines = channels.map((c) => {
+        const rights = [c.canPublish && 'publish', c.canSubscribe && 'subscribe', c.canPublishData && 'data'].filter(Boolean).join(', ') || 'none';
+        return `${c.id.padEnd(width)}  ${c.name}  (${rights})`;
+      });
+      print(lines.length > 0 ? lines.join('\n') : 'No channels.', { channels });
+    });
+
+  program
+    .command('token')
+    .description('get a LiveKit token for a channel')
+    .argument('<channel>', 'channel id, e.g. lobby')
+    .action(async (channel: string, _options: unknown, command: Command) => {
+      const token = await getClient(command.optsWithGlobals<GlobalOptions>()).getChannelToken(channel, { signal: io.signal });
+      print(
+        [
+          `Room:     ${token.room}`,
+          `LiveKit:  ${token.livekitUrl}`,
+          `Identity: ${token.identity}`,
+          `Expires:  ${token.expiresAt?.toISOString() ?? 'unknown'}`,
+          `Token:    ${token.token}`,
+        ].join('\n'),
+        token,
+      );
+    });
+
+  program
+    .command('logout')
+    .description('sign out here and revoke the session on the server')
+    .action(async (_options: unknown, command: Command) => {
+      const result = await getClient(command.optsWithGlobals<GlobalOptions>()).logout();
+      const human = !result.hadSession ? 'Not signed in.'
+        : result.revoked ? 'Signed out.'
+        : 'Signed out here; the server could not be reached to revoke the session.';
+      print(human, { type: 'signed-out', ...result });
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; commander already printed its message.
+      return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    const cancelled = io.signal.aborted;
+    const code = cancelled ? EXIT.CANCELLED : exitCodeFor(error);
+    const message = cancelled ? 'cancelled' : oneLine(error);
+    if (json) io.stderr.write(`${JSON.stringify({ error: { code: errorCode(error, cancelled), message, exitCode: code } })}\n`);
+    else io.stderr.write(`airlock: ${message}${hint(error)}\n`);
+    return code;
+  } finally {
+    client?.close();
+  }
+}
+
+async function openBrowser(url: string, io: CliIo, json: boolean): Promise<void> {
+  try {
+    const child = await open(url);
+    child.on('error', () => {}); // the launcher failing later must not crash the CLI
+  } catch {
+    if (!json) io.stderr.write('Could not open a browser; open the URL above yourself.\n');
+  }
+}
+
+function updateSpinner(spinner: Ora, progress: LoginProgress, expiresAt: Date): void {
+  const left = () => formatDuration(expiresAt.getTime() - Date.now());
+  switch (progress.type) {
+    case 'pending':
+      spinner.text = `Waiting for you to sign in in the browser (expires in ${left()})…`;
+      break;
+    case 'heartbeat':
+      if (!spinner.text.startsWith('Browser')) spinner.text = `Waiting for you to sign in in the browser (expires in ${left()})…`;
+      break;
+    case 'browser-opened':
+      spinner.text = 'Browser opened the sign-in page; waiting for you to approve…';
+      break;
+    case 'reconnecting':
+      spinner.text = `Lost the connection to the server; reconnecting (attempt ${progress.attempt})…`;
+      break;
+  }
+}
+
+function formatDuration(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
+}
+
+function oneLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s+/g, ' ').trim();
+}
+
+function errorCode(error: unknown, cancelled: boolean): string {
+  if (cancelled) return 'CANCELLED';
+  return error instanceof AirlockClientError ? error.code : 'UNEXPECTED';
+}
+
+function hint(error: unknown): string {
+  return error instanceof SignedOutError ? ' (run `airlock login <handle>`)' : '';
+}
