@@ -9,6 +9,7 @@ import { authService } from './transport/grpc/auth-service.ts';
 import { CallTracker } from './transport/grpc/call-tracker.ts';
 import { channelHandlers, channelsService } from './transport/grpc/channels-service.ts';
 import { loginHandlers } from './transport/grpc/login-handlers.ts';
+import { authInterceptor } from './transport/grpc/auth-interceptor.ts';
 import { sessionHandlers } from './transport/grpc/session-handlers.ts';
 import { GrpcTransport } from './transport/grpc/server.ts';
 import { HttpTransport } from './transport/http/server.ts';
@@ -46,9 +47,10 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const tracker = new CallTracker();
     const deps = { logger, tracker };
     const grpc = new GrpcTransport({ settings, logger, tracker, services: [
-        authService({ ...loginHandlers(deps), ...sessionHandlers(deps) }),
+        authService({ ...loginHandlers(deps), ...sessionHandlers({ ...deps, sessions: auth.sessions }) }),
         channelsService(channelHandlers({ ...deps, channels })),
       ],
+      interceptors: [authInterceptor({ authenticator: auth.authenticator, maxAuthorizationBytes: settings.maxMetadataBytes, logger })],
     });
     const grpcPort = await grpc.listen();
 
