@@ -9,6 +9,16 @@ import { authService } from './transport/grpc/auth-service.ts';
 import { CallTracker } from './transport/grpc/call-tracker.ts';
 import { channelHandlers, channelsService } from './transport/grpc/channels-service.ts';
 import { loginHandlers } from './transport/grpc/login-handlers.ts';
+import { InProcessLoginEventBus } from './login/in-process-event-bus.ts';
+import { LoginBroker } from './login/login-broker.ts';
+import type { LoginEventBus } from './login/login-events.ts';
+import { LoginStore } from './login/login-store.ts';
+import { createOAuthClient, type AirlockOAuthClient } from './oauth/client.ts';
+import { inProcessRequestLock } from './oauth/request-lock.ts';
+import { upstreamAuthorizer } from './oauth/upstream-authorizer.ts';
+import { upstreamSessions } from './oauth/upstream-sessions.ts';
+import { loginRoutes } from './transport/http/login-routes.ts';
+import { oauthClientRoutes } from './transport/http/oauth-client-routes.ts';
 import { authInterceptor } from './transport/grpc/auth-interceptor.ts';
 import { sessionHandlers } from './transport/grpc/session-handlers.ts';
 import { GrpcTransport } from './transport/grpc/server.ts';
@@ -24,6 +34,8 @@ export interface RunningAirlock {
   grpc: GrpcTransport;
   /** Signing keys, access tokens, sessions (the login broker's SessionStarter) and the authenticator. */
   auth: SessionCapability;
+  /** The login broker, its event bus and the shared ATProto OAuth client. */
+  login: { broker: LoginBroker; bus: LoginEventBus; oauth: AirlockOAuthClient };
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -44,10 +56,31 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const auth = await createSessionCapability({ db: database.db, settings, issuer: publicUrl, logger });
     http.add(jwksRoute(auth.keys));
 
+    const requestLock = inProcessRequestLock();
+    const bus = new InProcessLoginEventBus();
+    const oauth = await createOAuthClient(settings, database.db, requestLock, { publicUrl, httpPort });
+    auth.sessions.useUpstream(upstreamSessions(oauth.client, logger));
+    const broker = new LoginBroker({
+      store: new LoginStore(database.db),
+      bus,
+      upstream: upstreamAuthorizer(oauth, { timeoutMs: settings.upstreamTimeout }),
+      sessions: auth.sessions,
+      requestLock,
+      logger,
+      settings,
+      publicUrl,
+    });
+    broker.start();
+    cleanups.unshift(async () => {
+      broker.stop();
+      await bus.close();
+    });
+    http.add(...oauthClientRoutes(oauth), ...loginRoutes(broker, { upstreamTimeoutMs: settings.upstreamTimeout }));
+
     const tracker = new CallTracker();
     const deps = { logger, tracker };
     const grpc = new GrpcTransport({ settings, logger, tracker, services: [
-        authService({ ...loginHandlers(deps), ...sessionHandlers({ ...deps, sessions: auth.sessions }) }),
+        authService({ ...loginHandlers({ ...deps, broker }), ...sessionHandlers({ ...deps, sessions: auth.sessions }) }),
         channelsService(channelHandlers({ ...deps, channels })),
       ],
       interceptors: [authInterceptor({ authenticator: auth.authenticator, maxAuthorizationBytes: settings.maxMetadataBytes, logger })],
@@ -63,6 +96,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       database,
       grpc,
       auth,
+      login: { broker, bus, oauth },
       async stop(graceMs = settings.shutdownGrace) {
         await grpc.shutdown(graceMs);
         for (const cleanup of cleanups) await cleanup();

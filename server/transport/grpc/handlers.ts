@@ -22,6 +22,8 @@ export interface CallContext {
   peerAddress: string;
   /** The caller proven by the bearer interceptor; absent on methods it does not guard. */
   identity: Identity | undefined;
+  /** Epoch ms of the call's deadline, when the client set one (to answer before it passes). */
+  deadline: number | undefined;
 }
 
 export interface HandlerDeps {
@@ -41,7 +43,9 @@ export function peerAddressOf(peer: string): string {
 }
 
 function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, signal: AbortSignal): CallContext {
-  return { signal, metadata: call.metadata, peerAddress: peerAddressOf(call.getPeer()), identity: identityOf(call.metadata) };
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined;
+  return { signal, metadata: call.metadata, peerAddress: peerAddressOf(call.getPeer()), identity: identityOf(call.metadata), deadline: deadlineMs };
 }
 
 export function unary<Req, Res>(deps: HandlerDeps, handler: (request: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {

@@ -1,10 +1,75 @@
-// InitiateLogin and AwaitLogin over gRPC.
-import type { AuthServiceServer } from '../../../proto/gen/airlock/auth/v1/auth.ts';
-import { notImplemented, type HandlerDeps } from './handlers.ts';
+// InitiateLogin and AwaitLogin over gRPC: thin adapters over the login broker.
+import {
+  LoginFailureReason,
+  type AuthServiceServer,
+  type AwaitLoginRequest,
+  type AwaitLoginResponse,
+  type InitiateLoginRequest,
+  type InitiateLoginResponse,
+} from '../../../proto/gen/airlock/auth/v1/auth.ts';
+import type { LoginBroker, LoginUpdate } from '../../login/login-broker.ts';
+import { serverStream, unary, type HandlerDeps } from './handlers.ts';
 
-export function loginHandlers(_deps: HandlerDeps): Pick<AuthServiceServer, 'initiateLogin' | 'awaitLogin'> {
+export interface LoginHandlerDeps extends HandlerDeps {
+  broker: LoginBroker;
+}
+
+const FAILURE_REASONS = {
+  'access-denied': LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED,
+  expired: LoginFailureReason.LOGIN_FAILURE_REASON_EXPIRED,
+  error: LoginFailureReason.LOGIN_FAILURE_REASON_ERROR,
+} as const;
+
+export function toAwaitLoginResponse(update: LoginUpdate): AwaitLoginResponse {
+  switch (update.type) {
+    case 'pending':
+      return { event: { $case: 'pending', value: { expiresAt: update.expiresAt } } };
+    case 'heartbeat':
+      return { event: { $case: 'heartbeat', value: { serverTime: update.serverTime } } };
+    case 'browser-opened':
+      return { event: { $case: 'browserOpened', value: { openedAt: update.openedAt } } };
+    case 'completed': {
+      const s = update.session;
+      return {
+        event: {
+          $case: 'completed',
+          value: {
+            session: {
+              accessToken: s.accessToken,
+              accessTokenExpiresAt: s.accessTokenExpiresAt,
+              refreshToken: s.refreshToken,
+              refreshTokenExpiresAt: s.refreshTokenExpiresAt,
+              did: s.did,
+              handle: s.handle,
+              pdsUrl: s.pdsUrl,
+              sessionId: s.sessionId,
+            },
+          },
+        },
+      };
+    }
+    case 'failed':
+      return { event: { $case: 'failed', value: { reason: FAILURE_REASONS[update.reason], message: update.message } } };
+  }
+}
+
+export function loginHandlers(deps: LoginHandlerDeps): Pick<AuthServiceServer, 'initiateLogin' | 'awaitLogin'> {
+  const { broker } = deps;
   return {
-    initiateLogin: notImplemented('InitiateLogin'),
-    awaitLogin: notImplemented('AwaitLogin'),
+    initiateLogin: unary<InitiateLoginRequest, InitiateLoginResponse>(deps, async (request, ctx) => {
+      const started = await broker.initiate({
+        identifier: request.identifier,
+        verifierChallenge: request.loginVerifierChallenge,
+        clientAddress: ctx.peerAddress,
+        signal: ctx.signal,
+        deadline: ctx.deadline,
+      });
+      return { loginId: started.loginId, authorizeUrl: started.authorizeUrl, expiresAt: started.expiresAt };
+    }),
+    awaitLogin: serverStream<AwaitLoginRequest, AwaitLoginResponse>(deps, async function* (request, ctx) {
+      for await (const update of broker.awaitLogin({ loginId: request.loginId, verifier: request.loginVerifier, signal: ctx.signal })) {
+        yield toAwaitLoginResponse(update);
+      }
+    }),
   };
 }

@@ -1,0 +1,362 @@
+// The login broker: the domain behind InitiateLogin, AwaitLogin, the login
+// link and the OAuth callback. It knows nothing of gRPC or HTTP.
+//
+// A login is bound to its initiator by a PKCE-style verifier; its id and
+// link ref are random and stored hashed; its result is stored (sealed to the
+// login id) before the event bus says "finished", and every stream reads it
+// back from the store, so late, repeated and concurrent streams all see it.
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Settings } from '../config/settings.ts';
+import { AirlockError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.ts';
+import type { RequestLock } from '../oauth/request-lock.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { IssuedSession, SessionStarter } from '../sessions/session-types.ts';
+import { parseIdentifier } from './identifier.ts';
+import type { LoginEvent, LoginEventBus } from './login-events.ts';
+import type { FailureReason, LoginRecord, LoginStore, StoredResult } from './login-store.ts';
+import { open, seal, sealingKeyFor } from './result-sealing.ts';
+import { isVerifierChallenge, randomSecret, sha256, verifierMatches } from './secrets.ts';
+import { UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from './upstream.ts';
+
+export type LoginUpdate =
+  | { type: 'pending'; expiresAt: Date }
+  | { type: 'heartbeat'; serverTime: Date }
+  | { type: 'browser-opened'; openedAt: Date }
+  | { type: 'completed'; session: IssuedSession }
+  | { type: 'failed'; reason: FailureReason; message: string };
+
+export type LinkOutcome =
+  | { kind: 'redirect'; url: string }
+  | { kind: 'gone'; reason: 'unknown-or-expired' | 'finished' }
+  | { kind: 'error'; message: string };
+
+export type CallbackOutcome =
+  | { kind: 'completed'; handle: string; did: string }
+  | { kind: 'failed'; reason: FailureReason | 'unknown'; message: string };
+
+export type BrokerSettings = Pick<
+  Settings,
+  'loginTtl' | 'heartbeatInterval' | 'loginRatePerMinute' | 'maxPendingLogins' | 'maxStreamsPerLogin' | 'upstreamTimeout' | 'oauthRequestMaxAge' | 'allowHttp'
+>;
+
+export interface LoginBrokerOptions {
+  store: LoginStore;
+  bus: LoginEventBus;
+  upstream: UpstreamAuthorizer;
+  sessions: SessionStarter;
+  /** Serialises the completion of one login across callbacks (and replicas). */
+  requestLock: RequestLock;
+  logger: Logger;
+  settings: BrokerSettings;
+  /** Base URL of the HTTP listener as browsers reach it; login links live under it. */
+  publicUrl: string;
+  /** How often expired logins are deleted (default: the login lifetime, at most a minute). */
+  sweepIntervalMs?: number;
+}
+
+export const LOGIN_PATH = '/login/';
+const NOT_FOUND = 'no login with this id and verifier (it may have expired); start a new login';
+const LINK_REF = /^[A-Za-z0-9_-]{43}$/;
+const EXPIRED_MESSAGE = 'The login expired before the user finished signing in; start a new login.';
+// Node timers hold at most 2^31-1 ms.
+const MAX_TIMER = 2_147_483_647;
+
+export class LoginBroker {
+  readonly #o: LoginBrokerOptions;
+  readonly #limiter: RateLimiterMemory;
+  readonly #streams = new Map<string, number>();
+  #sweeper: NodeJS.Timeout | undefined;
+  #timers = 0;
+
+  constructor(options: LoginBrokerOptions) {
+    this.#o = options;
+    this.#limiter = new RateLimiterMemory({ points: options.settings.loginRatePerMinute, duration: 60 });
+  }
+
+  /** Starts the sweeper of expired logins. */
+  start(): void {
+    const interval = this.#o.sweepIntervalMs ?? Math.min(60_000, Math.max(1_000, this.#o.settings.loginTtl));
+    this.#sweeper = setInterval(() => void this.sweep().catch((err: unknown) => this.#o.logger.warn({ err }, 'login sweep failed')), interval);
+    this.#sweeper.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  /** Deletes logins past their lifetime and OAuth requests that can no longer complete. */
+  async sweep(now = Date.now()): Promise<number> {
+    const removed = await this.#o.store.sweep(now);
+    await this.#o.upstream.sweep();
+    if (removed > 0) this.#o.logger.debug({ removed }, 'expired logins swept');
+    return removed;
+  }
+
+  /** Open AwaitLogin streams and their timers, for leak tests and metrics. */
+  get activeStreams(): number {
+    let n = 0;
+    for (const count of this.#streams.values()) n += count;
+    return n;
+  }
+
+  get activeTimers(): number {
+    return this.#timers;
+  }
+
+  async initiate(input: {
+    identifier: string;
+    verifierChallenge: string;
+    clientAddress: string;
+    signal: AbortSignal;
+    /** Epoch ms by which the caller needs an answer, if it set one. */
+    deadline?: number;
+  }): Promise<{ loginId: string; authorizeUrl: string; expiresAt: Date }> {
+    const { settings } = this.#o;
+    try {
+      await this.#limiter.consume(input.clientAddress || 'unknown');
+    } catch (error) {
+      if (!(error instanceof RateLimiterRes)) throw error;
+      throw new ResourceExhaustedError(
+        `too many logins started from this address (limit ${settings.loginRatePerMinute} per minute); retry in ${Math.ceil(error.msBeforeNext / 1000)} s`,
+        error.msBeforeNext,
+      );
+    }
+    const identifier = parseIdentifier(input.identifier, { allowHttp: settings.allowHttp });
+    if (!isVerifierChallenge(input.verifierChallenge)) {
+      throw new InvalidArgumentError('login_verifier_challenge must be the base64url (no padding) SHA-256 of a 43 to 128 character verifier (43 characters)');
+    }
+    const now = Date.now();
+    if ((await this.#o.store.countPending(now)) >= settings.maxPendingLogins) {
+      throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
+    }
+
+    const ref = randomSecret();
+    const loginId = randomSecret();
+    const linkRef = randomSecret();
+    const authorizeUrl = await this.#authorize(identifier, ref, input.signal, input.deadline);
+    const createdAt = Date.now();
+    const expiresAt = createdAt + settings.loginTtl;
+    await this.#o.store.insert({
+      ref,
+      loginIdHash: sha256(loginId),
+      linkRefHash: sha256(linkRef),
+      verifierChallenge: input.verifierChallenge,
+      identifier: identifier.value,
+      createdAt,
+      expiresAt,
+      authorizeUrl: authorizeUrl.href,
+      resultKey: sealingKeyFor(loginId),
+    });
+    this.#o.logger.info({ login: ref.slice(0, 8), identifierKind: identifier.kind }, 'login initiated');
+    return { loginId, authorizeUrl: `${this.#o.publicUrl.replace(/\/$/, '')}${LOGIN_PATH}${linkRef}`, expiresAt: new Date(expiresAt) };
+  }
+
+  /**
+   * Pushes an authorization request within the upstream timeout and the
+   * caller's deadline (less a margin to answer), whichever is sooner.
+   */
+  async #authorize(identifier: ReturnType<typeof parseIdentifier>, ref: string, signal: AbortSignal, deadline?: number): Promise<URL> {
+    const budget = Math.max(100, Math.min(this.#o.settings.upstreamTimeout, deadline === undefined ? Infinity : deadline - Date.now() - 250));
+    const timeout = AbortSignal.timeout(budget);
+    try {
+      return await this.#o.upstream.authorize(identifier, ref, AbortSignal.any([signal, timeout]));
+    } catch (error) {
+      if (timeout.aborted && !signal.aborted) {
+        throw new UnavailableError(`the PDS or authorization server for ${identifier.value} did not answer within ${budget} ms`);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * The progress of a login: pending at once, browser-opened, heartbeats,
+   * then exactly one terminal update. Ends when the signal aborts; releases
+   * its listener and timers either way.
+   */
+  async *awaitLogin(input: { loginId: string; verifier: string; signal: AbortSignal }): AsyncGenerator<LoginUpdate> {
+    const { loginId, verifier, signal } = input;
+    if (!loginId || !verifier) throw new InvalidArgumentError('login_id and login_verifier are required');
+    if (loginId.length > 256 || verifier.length > 256) throw new NotFoundError(NOT_FOUND);
+    const found = await this.#o.store.byLoginIdHash(sha256(loginId));
+    if (!found || found.expiresAt <= Date.now() || !verifierMatches(verifier, found.verifierChallenge)) throw new NotFoundError(NOT_FOUND);
+
+    const ref = found.ref;
+    const open = this.#streams.get(ref) ?? 0;
+    if (open >= this.#o.settings.maxStreamsPerLogin) {
+      throw new ResourceExhaustedError(`at most ${this.#o.settings.maxStreamsPerLogin} AwaitLogin streams per login are allowed at once`);
+    }
+    this.#streams.set(ref, open + 1);
+
+    const queue: LoginEvent[] = [];
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    // Subscribe before reading again, so nothing published in between is lost.
+    const unsubscribe = this.#o.bus.subscribe(ref, (event) => {
+      queue.push(event);
+      notify();
+    });
+    signal.addEventListener('abort', notify);
+    let timer: NodeJS.Timeout | undefined;
+    const clearTimer = () => {
+      if (timer) {
+        clearTimeout(timer);
+        timer = undefined;
+        this.#timers -= 1;
+      }
+    };
+
+    try {
+      const record = (await this.#o.store.byRef(ref)) ?? found;
+      yield { type: 'pending', expiresAt: new Date(record.expiresAt) };
+      let browserSent = false;
+      if (record.browserOpenedAt !== null) {
+        browserSent = true;
+        yield { type: 'browser-opened', openedAt: new Date(record.browserOpenedAt) };
+      }
+      if (record.result) {
+        yield await this.#terminal(loginId, record.result);
+        return;
+      }
+
+      let nextHeartbeat = Date.now() + this.#o.settings.heartbeatInterval;
+      while (!signal.aborted) {
+        if (queue.length === 0) {
+          const due = Math.min(nextHeartbeat, record.expiresAt);
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            timer = setTimeout(notify, Math.min(MAX_TIMER, Math.max(0, due - Date.now())));
+            this.#timers += 1;
+          });
+          clearTimer();
+        }
+        if (signal.aborted) return;
+
+        while (queue.length > 0) {
+          const event = queue.shift()!;
+          if (event.type === 'browser-opened' && !browserSent) {
+            browserSent = true;
+            yield { type: 'browser-opened', openedAt: event.at };
+          } else if (event.type === 'finished') {
+            const latest = await this.#o.store.byRef(ref);
+            if (latest?.result) {
+              yield await this.#terminal(loginId, latest.result);
+              return;
+            }
+          }
+        }
+        const now = Date.now();
+        if (now >= record.expiresAt) {
+          // A completion may have landed just before the expiry.
+          const latest = await this.#o.store.byRef(ref);
+          yield latest?.result ? await this.#terminal(loginId, latest.result) : { type: 'failed', reason: 'expired', message: EXPIRED_MESSAGE };
+          return;
+        }
+        if (now >= nextHeartbeat) {
+          nextHeartbeat = now + this.#o.settings.heartbeatInterval;
+          yield { type: 'heartbeat', serverTime: new Date(now) };
+        }
+      }
+    } finally {
+      clearTimer();
+      wake = undefined;
+      unsubscribe();
+      signal.removeEventListener('abort', notify);
+      const left = (this.#streams.get(ref) ?? 1) - 1;
+      if (left > 0) this.#streams.set(ref, left);
+      else this.#streams.delete(ref);
+    }
+  }
+
+  async #terminal(loginId: string, result: StoredResult): Promise<LoginUpdate> {
+    if (result.type === 'failed') return { type: 'failed', reason: result.reason, message: result.message };
+    try {
+      const session = JSON.parse(await open(loginId, result.sealed)) as IssuedSession & { accessTokenExpiresAt: string; refreshTokenExpiresAt: string };
+      return {
+        type: 'completed',
+        session: { ...session, accessTokenExpiresAt: new Date(session.accessTokenExpiresAt), refreshTokenExpiresAt: new Date(session.refreshTokenExpiresAt) },
+      };
+    } catch (error) {
+      this.#o.logger.error({ err: error }, 'a completed login could not be opened');
+      return { type: 'failed', reason: 'error', message: 'The session could not be delivered; start a new login.' };
+    }
+  }
+
+  /**
+   * The user's browser opened the login link: record it (the first time),
+   * and send the browser on to the authorization server, renewing the pushed
+   * request first if the PDS may have forgotten it.
+   */
+  async openLink(linkRef: string, signal: AbortSignal): Promise<LinkOutcome> {
+    if (!LINK_REF.test(linkRef)) return { kind: 'gone', reason: 'unknown-or-expired' };
+    const record = await this.#o.store.byLinkRefHash(sha256(linkRef));
+    const now = Date.now();
+    if (!record || record.expiresAt <= now) return { kind: 'gone', reason: 'unknown-or-expired' };
+    if (record.status !== 'pending' || !record.authorizeUrl) return { kind: 'gone', reason: 'finished' };
+
+    if (record.browserOpenedAt === null && (await this.#o.store.markBrowserOpened(record.ref, now))) {
+      await this.#o.bus.publish(record.ref, { type: 'browser-opened', at: new Date(now) });
+    }
+    if (record.authorizeUrlAt !== null && now - record.authorizeUrlAt < this.#o.settings.oauthRequestMaxAge) {
+      return { kind: 'redirect', url: record.authorizeUrl };
+    }
+    try {
+      const identifier = parseIdentifier(record.identifier, { allowHttp: this.#o.settings.allowHttp });
+      const fresh = await this.#authorize(identifier, record.ref, signal);
+      await this.#o.store.setAuthorizeUrl(record.ref, fresh.href, Date.now());
+      this.#o.logger.info({ login: record.ref.slice(0, 8) }, 'authorization request renewed');
+      return { kind: 'redirect', url: fresh.href };
+    } catch (error) {
+      this.#o.logger.warn({ err: error, login: record.ref.slice(0, 8) }, 'could not renew the authorization request');
+      return { kind: 'error', message: error instanceof AirlockError ? error.message : 'Your sign-in could not be started.' };
+    }
+  }
+
+  /**
+   * The browser came back from the authorization server. Completes the login
+   * at most once; an unknown, replayed or late callback completes nothing.
+   */
+  async completeCallback(params: URLSearchParams): Promise<CallbackOutcome> {
+    const ref = await this.#o.upstream.loginRefOf(params);
+    if (!ref) {
+      return { kind: 'failed', reason: 'unknown', message: 'This sign-in response is unknown or was already used. Start again from the app.' };
+    }
+    return this.#o.requestLock(`airlock-login:${ref}`, async (): Promise<CallbackOutcome> => {
+      const record = await this.#o.store.byRef(ref);
+      if (!record || record.expiresAt <= Date.now()) {
+        await this.#o.upstream.discard(params);
+        return { kind: 'failed', reason: 'expired', message: 'This sign-in expired. Start again from the app.' };
+      }
+      if (record.status !== 'pending') {
+        await this.#o.upstream.discard(params);
+        return { kind: 'failed', reason: 'unknown', message: 'This sign-in was already finished. Return to the app.' };
+      }
+
+      let result: StoredResult;
+      let outcome: CallbackOutcome;
+      try {
+        const user = await this.#o.upstream.complete(params);
+        const session = await this.#o.sessions.start(user);
+        result = { type: 'completed', sealed: await seal(record.resultKey!, JSON.stringify(session)), did: session.did, handle: session.handle };
+        outcome = { kind: 'completed', handle: session.handle, did: session.did };
+      } catch (error) {
+        const reason: FailureReason = error instanceof UpstreamDeniedError ? 'access-denied' : 'error';
+        const expected = error instanceof UpstreamDeniedError || error instanceof UpstreamFailedError;
+        // Upstream and domain errors carry messages meant for users; anything else is hidden.
+        const message = expected || error instanceof AirlockError ? (error as Error).message : 'The sign-in could not be completed.';
+        if (!expected) this.#o.logger.error({ err: error, login: ref.slice(0, 8) }, 'login completion failed');
+        result = { type: 'failed', reason, message };
+        outcome = { kind: 'failed', reason, message };
+      }
+      if (await this.#o.store.finish(ref, result, Date.now())) {
+        await this.#o.bus.publish(ref, { type: 'finished' });
+        this.#o.logger.info({ login: ref.slice(0, 8), outcome: outcome.kind, ...(outcome.kind === 'failed' ? { reason: outcome.reason } : {}) }, 'login finished');
+      }
+      return outcome;
+    });
+  }
+}

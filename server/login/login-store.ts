@@ -1,0 +1,143 @@
+// Logins in the database. A row is keyed by an internal ref; clients hold a
+// login id and browsers a link ref, both stored only as hashes. The terminal
+// result is written here before anyone is told (the event bus only says
+// "look again"), so no replica can miss a completion.
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, LoginsTable } from '../storage/schema.ts';
+
+export type FailureReason = 'access-denied' | 'expired' | 'error';
+
+export type StoredResult =
+  /** `sealed` holds the issued session, sealed to the login id (result-sealing.ts). */
+  | { type: 'completed'; sealed: string; did: string; handle: string }
+  | { type: 'failed'; reason: FailureReason; message: string };
+
+export interface LoginRecord {
+  ref: string;
+  verifierChallenge: string;
+  identifier: string;
+  status: 'pending' | 'completed' | 'failed';
+  createdAt: number;
+  expiresAt: number;
+  browserOpenedAt: number | null;
+  result: StoredResult | null;
+  authorizeUrl: string | null;
+  authorizeUrlAt: number | null;
+  resultKey: string | null;
+}
+
+export interface NewLogin {
+  ref: string;
+  loginIdHash: string;
+  linkRefHash: string;
+  verifierChallenge: string;
+  identifier: string;
+  createdAt: number;
+  expiresAt: number;
+  authorizeUrl: string;
+  resultKey: string;
+}
+
+function toRecord(row: Selectable<LoginsTable>): LoginRecord {
+  return {
+    ref: row.id,
+    verifierChallenge: row.verifier_challenge,
+    identifier: row.identifier,
+    status: row.status,
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    browserOpenedAt: row.browser_opened_at === null ? null : Number(row.browser_opened_at),
+    result: row.result ? (JSON.parse(row.result) as StoredResult) : null,
+    authorizeUrl: row.authorize_url,
+    authorizeUrlAt: row.authorize_url_at === null ? null : Number(row.authorize_url_at),
+    resultKey: row.result_key,
+  };
+}
+
+export class LoginStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  async insert(login: NewLogin): Promise<void> {
+    await this.db
+      .insertInto('logins')
+      .values({
+        id: login.ref,
+        login_id_hash: login.loginIdHash,
+        link_ref_hash: login.linkRefHash,
+        verifier_challenge: login.verifierChallenge,
+        identifier: login.identifier,
+        status: 'pending',
+        created_at: login.createdAt,
+        expires_at: login.expiresAt,
+        browser_opened_at: null,
+        completed_at: null,
+        result: null,
+        authorize_url: login.authorizeUrl,
+        authorize_url_at: login.createdAt,
+        result_key: login.resultKey,
+      })
+      .execute();
+  }
+
+  async byLoginIdHash(hash: string): Promise<LoginRecord | undefined> {
+    const row = await this.db.selectFrom('logins').selectAll().where('login_id_hash', '=', hash).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async byLinkRefHash(hash: string): Promise<LoginRecord | undefined> {
+    const row = await this.db.selectFrom('logins').selectAll().where('link_ref_hash', '=', hash).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async byRef(ref: string): Promise<LoginRecord | undefined> {
+    const row = await this.db.selectFrom('logins').selectAll().where('id', '=', ref).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  /** Logins still waiting for a user. */
+  async countPending(now: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('logins')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', now)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** True for the first opening only. */
+  async markBrowserOpened(ref: string, at: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('logins')
+      .set({ browser_opened_at: at })
+      .where('id', '=', ref)
+      .where('browser_opened_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async setAuthorizeUrl(ref: string, url: string, at: number): Promise<void> {
+    await this.db.updateTable('logins').set({ authorize_url: url, authorize_url_at: at }).where('id', '=', ref).execute();
+  }
+
+  /** Records the terminal result; false when the login had already finished. */
+  async finish(ref: string, result: StoredResult, at: number): Promise<boolean> {
+    const update = await this.db
+      .updateTable('logins')
+      .set({ status: result.type, result: JSON.stringify(result), completed_at: at, authorize_url: null })
+      .where('id', '=', ref)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(update.numUpdatedRows) > 0;
+  }
+
+  /** Deletes logins past their lifetime, results included. */
+  async sweep(now: number): Promise<number> {
+    const result = await this.db.deleteFrom('logins').where('expires_at', '<=', now).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}

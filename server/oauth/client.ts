@@ -1,0 +1,101 @@
+// Builds the ATProto OAuth client (@atproto/oauth-client-node) every part of
+// Airlock shares: the login broker starts and completes authorizations with
+// it, the session capability restores and signs out upstream sessions.
+//
+// Two shapes: without a public https URL, the loopback development client
+// (client_id http://localhost, redirect to 127.0.0.1); with one, a
+// confidential web client (private_key_jwt, ES256) whose metadata document
+// and JWKS Airlock serves itself.
+import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, type OAuthClientMetadataInput } from '@atproto/oauth-client-node';
+import type { Kysely } from 'kysely';
+import type { Settings } from '../config/settings.ts';
+import type { Database } from '../storage/schema.ts';
+import { loadClientKey, storedClientKey } from './client-key.ts';
+import { guardedFetch } from './guarded-fetch.ts';
+import type { RequestLock } from './request-lock.ts';
+import { sessionStore, stateStore, type OAuthStateStore } from './stores.ts';
+
+export const CALLBACK_PATH = '/oauth/callback';
+export const CLIENT_METADATA_PATH = '/oauth/client-metadata.json';
+export const CLIENT_JWKS_PATH = '/oauth/jwks.json';
+
+export type OAuthClientSettings = Pick<
+  Settings,
+  'mode' | 'oauthScope' | 'oauthClientKeyFile' | 'plcUrl' | 'handleResolverUrl' | 'allowHttp' | 'upstreamTimeout' | 'loginTtl'
+>;
+
+export interface AirlockOAuthClient {
+  client: NodeOAuthClient;
+  kind: 'loopback' | 'confidential';
+  /** The client metadata as served (confidential) or implied by the client_id (loopback). */
+  metadata: OAuthClientMetadataInput;
+  /** Public keys of the confidential client; empty for the loopback client. */
+  jwks: { keys: readonly unknown[] };
+  states: OAuthStateStore;
+}
+
+export interface OAuthClientUrls {
+  /** Base URL users' browsers reach the HTTP listener at; https turns on the confidential client. */
+  publicUrl: string;
+  /** The HTTP listener's port, for the loopback client's 127.0.0.1 redirect. */
+  httpPort: number;
+}
+
+export async function createOAuthClient(
+  settings: OAuthClientSettings,
+  db: Kysely<Database>,
+  requestLock: RequestLock,
+  urls: OAuthClientUrls,
+): Promise<AirlockOAuthClient> {
+  const confidential = urls.publicUrl.startsWith('https://');
+  const base = urls.publicUrl.replace(/\/$/, '');
+  const metadata: OAuthClientMetadataInput = confidential
+    ? {
+        client_id: `${base}${CLIENT_METADATA_PATH}`,
+        client_name: 'Airlock',
+        client_uri: base,
+        application_type: 'web',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: [`${base}${CALLBACK_PATH}`],
+        scope: settings.oauthScope,
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'ES256',
+        dpop_bound_access_tokens: true,
+        jwks_uri: `${base}${CLIENT_JWKS_PATH}`,
+      }
+    : buildAtprotoLoopbackClientMetadata({
+        scope: settings.oauthScope as `atproto${string}`,
+        redirect_uris: [`http://127.0.0.1:${urls.httpPort}${CALLBACK_PATH}`],
+      });
+
+  const keyset = confidential
+    ? [settings.oauthClientKeyFile ? await loadClientKey(settings.oauthClientKeyFile) : await storedClientKey(db)]
+    : undefined;
+
+  const trustedOrigins = [settings.plcUrl, settings.handleResolverUrl].filter((u): u is string => Boolean(u));
+  const fetch = guardedFetch({
+    timeoutMs: settings.upstreamTimeout,
+    ssrfProtection: settings.mode !== 'development',
+    allowHttp: settings.allowHttp,
+    trustedOrigins,
+  });
+
+  // Authorization requests live as long as the login that made them, plus
+  // slack for a user finishing at the last second.
+  const states = stateStore(db, settings.loginTtl + 60_000);
+  const client = new NodeOAuthClient({
+    clientMetadata: metadata,
+    keyset,
+    stateStore: states,
+    sessionStore: sessionStore(db),
+    requestLock,
+    fetch,
+    responseMode: 'query',
+    allowHttp: settings.allowHttp,
+    plcDirectoryUrl: settings.plcUrl,
+    ...(settings.handleResolverUrl ? { handleResolver: settings.handleResolverUrl } : {}),
+  });
+
+  return { client, kind: confidential ? 'confidential' : 'loopback', metadata, jwks: client.jwks, states };
+}

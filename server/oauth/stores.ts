@@ -1,0 +1,62 @@
+// The OAuth library's state and session stores on Airlock's database, so a
+// login pending across a restart still completes and every replica sees the
+// same ATProto sessions. Values are the library's own JSON (DPoP keys as JWK).
+import type { NodeSavedSession, NodeSavedSessionStore, NodeSavedState, NodeSavedStateStore } from '@atproto/oauth-client-node';
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+
+export interface OAuthStateStore extends NodeSavedStateStore {
+  /** The login ref (appState) of a stored authorization request, without consuming it. */
+  appStateOf(key: string): Promise<string | undefined>;
+  /** Forgets authorization requests that expired. */
+  sweep(now?: number): Promise<number>;
+}
+
+export function stateStore(db: Kysely<Database>, ttlMs: number): OAuthStateStore {
+  const read = async (key: string): Promise<NodeSavedState | undefined> => {
+    const row = await db.selectFrom('oauth_states').select(['value', 'expires_at']).where('key', '=', key).executeTakeFirst();
+    if (!row || row.expires_at <= Date.now()) return undefined;
+    return JSON.parse(row.value) as NodeSavedState;
+  };
+  return {
+    get: read,
+    async set(key, value) {
+      const row = { key, value: JSON.stringify(value), expires_at: Date.now() + ttlMs };
+      await db
+        .insertInto('oauth_states')
+        .values(row)
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value: row.value, expires_at: row.expires_at }))
+        .execute();
+    },
+    async del(key) {
+      await db.deleteFrom('oauth_states').where('key', '=', key).execute();
+    },
+    async appStateOf(key) {
+      return (await read(key))?.appState ?? undefined;
+    },
+    async sweep(now = Date.now()) {
+      const result = await db.deleteFrom('oauth_states').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+  };
+}
+
+export function sessionStore(db: Kysely<Database>): NodeSavedSessionStore {
+  return {
+    async get(sub) {
+      const row = await db.selectFrom('oauth_sessions').select('value').where('sub', '=', sub).executeTakeFirst();
+      return row ? (JSON.parse(row.value) as NodeSavedSession) : undefined;
+    },
+    async set(sub, value) {
+      const row = { sub, value: JSON.stringify(value), updated_at: Date.now() };
+      await db
+        .insertInto('oauth_sessions')
+        .values(row)
+        .onConflict((oc) => oc.column('sub').doUpdateSet({ value: row.value, updated_at: row.updated_at }))
+        .execute();
+    },
+    async del(sub) {
+      await db.deleteFrom('oauth_sessions').where('sub', '=', sub).execute();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+// The login broker's view of the user's authorization server, over the
+// OAuth library: pushed authorization requests, callbacks, and the mapping of
+// the library's errors to answers a caller can act on.
+import { extractPdsUrl, OAuthCallbackError, OAuthResponseError, type NodeOAuthClient } from '@atproto/oauth-client-node';
+import { InvalidArgumentError, UnavailableError } from '../errors.ts';
+import type { Identifier } from '../login/identifier.ts';
+import { UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from '../login/upstream.ts';
+import type { SessionUser } from '../sessions/session-types.ts';
+import type { AirlockOAuthClient } from './client.ts';
+import { ForbiddenAddressError } from './guarded-fetch.ts';
+
+/** Every error in a chain of causes, the outermost first. */
+export function causesOf(error: unknown): unknown[] {
+  const seen: unknown[] = [];
+  let current: unknown = error;
+  while (current !== undefined && current !== null && !seen.includes(current) && seen.length < 20) {
+    seen.push(current);
+    if (current instanceof AggregateError) seen.push(...current.errors);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return seen;
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+function describe(identifier: Identifier): string {
+  return identifier.kind === 'service' ? identifier.value : `${identifier.kind} ${identifier.value}`;
+}
+
+/** Turns a failed authorize() into a domain error; never leaks a token or a stack. */
+export function authorizeError(error: unknown, identifier: Identifier, timeoutMs: number): Error {
+  const chain = causesOf(error);
+  const forbidden = chain.find((e): e is ForbiddenAddressError => e instanceof ForbiddenAddressError);
+  if (forbidden) {
+    return new InvalidArgumentError(`${describe(identifier)} leads to ${forbidden.message}; such addresses are refused outside development mode`);
+  }
+  if (chain.some((e) => e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError'))) {
+    return new UnavailableError(`the PDS or authorization server of ${describe(identifier)} did not answer within ${timeoutMs} ms`);
+  }
+  const messages = chain.map(messageOf).join(' | ');
+  if (/does not resolve to a DID|Unable to resolve handle|Invalid handle/i.test(messages)) {
+    return new InvalidArgumentError(`the handle ${identifier.value} does not resolve to an account`);
+  }
+  if (/DID not found|Could not resolve DID|not found/i.test(messages) && identifier.kind === 'did') {
+    return new InvalidArgumentError(`the DID ${identifier.value} could not be resolved`);
+  }
+  const network = chain.find((e) => e instanceof TypeError && /fetch failed/i.test(e.message));
+  if (network) {
+    const code = chain.map((e) => (e as { code?: unknown }).code).find((c) => typeof c === 'string');
+    return new UnavailableError(`the PDS or authorization server of ${describe(identifier)} could not be reached${code ? ` (${code})` : ''}`);
+  }
+  const status = chain.map((e) => (e as { statusCode?: unknown; status?: unknown }).statusCode ?? (e as { status?: unknown }).status).find((s) => typeof s === 'number') as number | undefined;
+  if (status !== undefined && status >= 500) {
+    return new UnavailableError(`the PDS or authorization server of ${describe(identifier)} answered ${status}; try again later`);
+  }
+  if (identifier.kind === 'service') {
+    return new InvalidArgumentError(`${identifier.value} is not an ATProto PDS or entryway with OAuth support`);
+  }
+  return new UnavailableError(`could not start a sign-in for ${describe(identifier)}: its PDS or authorization server gave an unusable answer`);
+}
+
+/** A short message safe to show for a callback that failed. */
+function callbackFailure(error: unknown): Error {
+  const chain = causesOf(error);
+  const callbackError = chain.find((e): e is OAuthCallbackError => e instanceof OAuthCallbackError);
+  const oauthError = callbackError?.params.get('error');
+  if (oauthError === 'access_denied') return new UpstreamDeniedError('You declined to let the app use your account.');
+  if (oauthError) return new UpstreamFailedError(`Your authorization server reported an error (${oauthError.replace(/[^\w.-]/g, '').slice(0, 64)}).`);
+  const response = chain.find((e): e is OAuthResponseError => e instanceof OAuthResponseError);
+  if (response) {
+    return new UpstreamFailedError(`Your authorization server refused the sign-in (${(response.error ?? String(response.status)).replace(/[^\w.-]/g, '').slice(0, 64)}).`);
+  }
+  if (chain.some((e) => e instanceof TypeError && /fetch failed/i.test(e.message)) || chain.some((e) => e instanceof Error && e.name === 'TimeoutError')) {
+    return new UpstreamFailedError('Your authorization server could not be reached to finish the sign-in.');
+  }
+  return new UpstreamFailedError('The sign-in could not be completed.');
+}
+
+export function upstreamAuthorizer(oauth: AirlockOAuthClient, options: { timeoutMs: number }): UpstreamAuthorizer {
+  const client: NodeOAuthClient = oauth.client;
+  return {
+    async authorize(identifier, loginRef, signal) {
+      try {
+        return await client.authorize(identifier.value, { signal, state: loginRef });
+      } catch (error) {
+        throw authorizeError(error, identifier, options.timeoutMs);
+      }
+    },
+
+    async loginRefOf(params) {
+      const state = params.get('state');
+      if (!state || state.length > 512) return undefined;
+      return oauth.states.appStateOf(state);
+    },
+
+    async discard(params) {
+      const state = params.get('state');
+      if (state) await oauth.states.del(state);
+    },
+
+    async complete(params): Promise<SessionUser> {
+      let did: string;
+      let pdsUrl: string;
+      try {
+        const { session } = await client.callback(params);
+        did = session.did;
+        const info = await session.getTokenInfo(false);
+        pdsUrl = info.aud;
+      } catch (error) {
+        throw callbackFailure(error);
+      }
+      // The handle is for display only: a failure to resolve it never fails the login.
+      let handle = 'handle.invalid';
+      try {
+        const identity = await client.identityResolver.resolve(did);
+        handle = identity.handle;
+        if (!pdsUrl) pdsUrl = extractPdsUrl(identity.didDoc).href;
+      } catch {
+        /* keep handle.invalid */
+      }
+      return { did, handle, pdsUrl };
+    },
+
+    async sweep() {
+      await oauth.states.sweep();
+    },
+  };
+}

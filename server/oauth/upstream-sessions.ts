@@ -1,0 +1,41 @@
+// The session capability's view of a user's ATProto session (UpstreamSessions):
+// is it still alive at the PDS, and sign it out. Over the shared OAuth client.
+import { TokenInvalidError, TokenRefreshError, TokenRevokedError, type NodeOAuthClient } from '@atproto/oauth-client-node';
+import { UnavailableError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { UpstreamSessions, UpstreamStatus } from '../sessions/upstream.ts';
+import { causesOf } from './upstream-authorizer.ts';
+
+function isNetworkFailure(error: unknown): boolean {
+  return causesOf(error).some(
+    (e) =>
+      (e instanceof TypeError && /fetch failed/i.test(e.message)) ||
+      (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) ||
+      (typeof (e as { status?: unknown }).status === 'number' && (e as { status: number }).status >= 500),
+  );
+}
+
+export function upstreamSessions(client: NodeOAuthClient, logger: Logger): UpstreamSessions {
+  return {
+    async check(did): Promise<UpstreamStatus> {
+      try {
+        await client.restore(did, 'auto');
+        return 'active';
+      } catch (error) {
+        // A network fault never signs anyone out.
+        if (isNetworkFailure(error)) throw new UnavailableError("the user's PDS or authorization server cannot be reached; retry shortly");
+        if (error instanceof TokenRevokedError || error instanceof TokenInvalidError || error instanceof TokenRefreshError) return 'revoked';
+        // Anything else the library reports means the stored session cannot be used.
+        logger.warn({ err: error, did }, 'upstream session unusable; treating as revoked');
+        return 'revoked';
+      }
+    },
+    async signOut(did) {
+      try {
+        await client.revoke(did);
+      } catch (error) {
+        logger.warn({ err: error, did }, 'upstream sign-out failed (best effort)');
+      }
+    },
+  };
+}

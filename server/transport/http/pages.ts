@@ -1,0 +1,50 @@
+// The small HTML pages a user's browser sees during a login. Every value is
+// HTML-escaped by Eta (autoEscape); pages load nothing from elsewhere.
+import path from 'node:path';
+import { Eta } from 'eta';
+import type { CallbackOutcome, LinkOutcome } from '../../login/login-broker.ts';
+import type { HttpResponse } from './server.ts';
+
+const eta = new Eta({ views: path.join(import.meta.dirname, 'templates'), autoEscape: true, cache: true, autoTrim: false });
+
+export interface PageData {
+  ok: boolean;
+  title: string;
+  headline: string;
+  detail: string;
+}
+
+export function page(status: number, data: PageData): HttpResponse {
+  return { status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: eta.render('login-result', data) };
+}
+
+/** "@alice.example.com", or the DID when the handle does not verify. */
+export function displayName(handle: string, did: string): string {
+  return handle && handle !== 'handle.invalid' ? `@${handle}` : did;
+}
+
+export function callbackPage(outcome: CallbackOutcome): HttpResponse {
+  if (outcome.kind === 'completed') {
+    const name = displayName(outcome.handle, outcome.did);
+    return page(200, { ok: true, title: 'Signed in', headline: `Signed in as ${name}.`, detail: 'You can return to the app.' });
+  }
+  switch (outcome.reason) {
+    case 'access-denied':
+      return page(403, { ok: false, title: 'Access denied', headline: 'Access denied.', detail: `${outcome.message} You can close this page.` });
+    case 'expired':
+      return page(410, { ok: false, title: 'Sign-in expired', headline: 'This sign-in expired.', detail: outcome.message });
+    case 'unknown':
+      return page(400, { ok: false, title: 'Sign-in failed', headline: 'This sign-in cannot be used.', detail: outcome.message });
+    case 'error':
+      return page(502, { ok: false, title: 'Sign-in failed', headline: 'Sign-in failed.', detail: outcome.message });
+  }
+}
+
+export function linkPage(outcome: Exclude<LinkOutcome, { kind: 'redirect' }>): HttpResponse {
+  if (outcome.kind === 'error') {
+    return page(502, { ok: false, title: 'Sign-in unavailable', headline: 'Your sign-in could not be started.', detail: `${outcome.message} Try again from the app.` });
+  }
+  return outcome.reason === 'finished'
+    ? page(410, { ok: false, title: 'Sign-in finished', headline: 'This sign-in is already finished.', detail: 'Return to the app.' })
+    : page(410, { ok: false, title: 'Link expired', headline: 'This sign-in link has expired.', detail: 'Start again from the app.' });
+}
