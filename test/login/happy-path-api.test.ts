@@ -32,11 +32,11 @@ test('a login through the PDS JSON API yields a session whose token verifies aga
   expect(started.loginId).toMatch(/^[A-Za-z0-9_-]{43}$/);
   expect(started.authorizeUrl.startsWith(`${airlock.publicUrl}/login/`)).toBe(true);
   expect(started.authorizeUrl).not.toContain(started.loginId);
-  expect(started.expiresAt.getTime()).toBeGreaterThan(Date.now() + 9 * 60_000);
+  expect(started.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 9 * 60_000);
 
   const stream = awaitLogin(clients.auth, started.loginId, started.verifier);
   const pending = await stream.next('pending');
-  expect(pending.expiresAt?.getTime()).toBe(started.expiresAt.getTime());
+  expect(pending.expiresAt?.getTime()).toBe(started.expiresAt!.getTime());
 
   const { page, authorize } = await consentViaApi(started.authorizeUrl, account);
   // The link went through Airlock first, then to the PDS.
