@@ -30,33 +30,30 @@ function describe(identifier: Identifier): string {
 /** Turns a failed authorize() into a domain error; never leaks a token or a stack. */
 export function authorizeError(error: unknown, identifier: Identifier, timeoutMs: number): Error {
   const chain = causesOf(error);
+  const what = describe(identifier);
   const forbidden = chain.find((e): e is ForbiddenAddressError => e instanceof ForbiddenAddressError);
-  if (forbidden) {
-    return new InvalidArgumentError(`${describe(identifier)} leads to ${forbidden.message}; such addresses are refused outside development mode`);
-  }
+  if (forbidden) return new InvalidArgumentError(`${what} leads to ${forbidden.message}; such addresses are refused outside development mode`);
   if (chain.some((e) => e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError'))) {
-    return new UnavailableError(`the PDS or authorization server of ${describe(identifier)} did not answer within ${timeoutMs} ms`);
+    return new UnavailableError(`the PDS or authorization server of ${what} did not answer within ${timeoutMs} ms`);
   }
-  const messages = chain.map(messageOf).join(' | ');
-  if (/does not resolve to a DID|Unable to resolve handle|Invalid handle/i.test(messages)) {
-    return new InvalidArgumentError(`the handle ${identifier.value} does not resolve to an account`);
+  const codes = chain.map((e) => (e as { code?: unknown }).code).filter((c): c is string => typeof c === 'string');
+  const hostUnknown = codes.includes('ENOTFOUND');
+  if (!hostUnknown && chain.some((e) => e instanceof TypeError && /fetch failed/i.test(e.message))) {
+    return new UnavailableError(`the PDS or authorization server of ${what} could not be reached${codes[0] ? ` (${codes[0]})` : ''}`);
   }
-  if (/DID not found|Could not resolve DID|not found/i.test(messages) && identifier.kind === 'did') {
-    return new InvalidArgumentError(`the DID ${identifier.value} could not be resolved`);
+  const status = chain
+    .map((e) => (e as { statusCode?: unknown }).statusCode ?? (e as { status?: unknown }).status)
+    .find((s): s is number => typeof s === 'number');
+  if (status !== undefined && status >= 500) return new UnavailableError(`the PDS or authorization server of ${what} answered ${status}; try again later`);
+  // Identity resolution said no: the handle or DID does not exist (or its host does not).
+  if (chain.some((e) => e instanceof Error && e.message.startsWith('Failed to resolve identity'))) {
+    return identifier.kind === 'handle'
+      ? new InvalidArgumentError(`the handle ${identifier.value} does not resolve to an account`)
+      : new InvalidArgumentError(`the DID ${identifier.value} could not be resolved`);
   }
-  const network = chain.find((e) => e instanceof TypeError && /fetch failed/i.test(e.message));
-  if (network) {
-    const code = chain.map((e) => (e as { code?: unknown }).code).find((c) => typeof c === 'string');
-    return new UnavailableError(`the PDS or authorization server of ${describe(identifier)} could not be reached${code ? ` (${code})` : ''}`);
-  }
-  const status = chain.map((e) => (e as { statusCode?: unknown; status?: unknown }).statusCode ?? (e as { status?: unknown }).status).find((s) => typeof s === 'number') as number | undefined;
-  if (status !== undefined && status >= 500) {
-    return new UnavailableError(`the PDS or authorization server of ${describe(identifier)} answered ${status}; try again later`);
-  }
-  if (identifier.kind === 'service') {
-    return new InvalidArgumentError(`${identifier.value} is not an ATProto PDS or entryway with OAuth support`);
-  }
-  return new UnavailableError(`could not start a sign-in for ${describe(identifier)}: its PDS or authorization server gave an unusable answer`);
+  if (hostUnknown) return new InvalidArgumentError(`${what} leads to a host name that does not exist`);
+  if (identifier.kind === 'service') return new InvalidArgumentError(`${identifier.value} is not an ATProto PDS or entryway with OAuth support`);
+  return new UnavailableError(`could not start a sign-in for ${what}: its PDS or authorization server gave an unusable answer`);
 }
 
 /** A short message safe to show for a callback that failed. */

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { TestNetworkNoAppView } from '@atproto/dev-env';
+import { createDidAndKey, TestNetworkNoAppView } from '@atproto/dev-env';
 
 export interface TestAccount {
   handle: string;
@@ -21,6 +21,8 @@ export interface TestPds {
   network: TestNetworkNoAppView;
   /** Creates a fresh account; the handle is made unique unless given. */
   createAccount(handle?: string): Promise<TestAccount>;
+  /** Registers a DID at the PLC whose PDS is `pdsUrl` (e.g. a server that is down). */
+  createDidPointingAt(pdsUrl: string, handle?: string): Promise<string>;
   /**
    * Server settings (as environment variables) that point Airlock at this
    * network: development mode, http allowed, this PLC and handle resolver.
@@ -60,6 +62,10 @@ export async function startPds(): Promise<TestPds> {
       const agent = network.pds.getAgent();
       const { data } = await agent.createAccount({ handle: name, email, password });
       return { handle: data.handle, did: data.did, email, password };
+    },
+    async createDidPointingAt(pdsUrl, handle) {
+      const { did } = await createDidAndKey({ plcUrl: network.plc.url, handle: handle ?? `d${randomBytes(5).toString('hex')}.test`, pds: pdsUrl });
+      return did;
     },
     airlockEnv() {
       return {
