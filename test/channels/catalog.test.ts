@@ -62,6 +62,11 @@ describe('a catalog file', () => {
     expect(catalog.find('nope')).toBeUndefined();
   });
 
+  it('the example shipped in server/channels/channels.example.json loads', () => {
+    const catalog = loadCatalog(path.join(import.meta.dirname, '../../server/channels/channels.example.json'));
+    expect(catalog.all().map((c) => [c.id, c.room])).toEqual([['lobby', 'lobby'], ['stage', 'stage'], ['stage-audience', 'stage']]);
+  });
+
   it('accepts a UTF-8 byte order mark', () => {
     expect(loadCatalog(file(`\uFEFF${JSON.stringify({ channels: [validEntries[0]] })}`)).all()).toHaveLength(1);
   });
