@@ -3,7 +3,10 @@
 import { setUpChannels } from './channels/setup.ts';
 import type { Settings } from './config/settings.ts';
 import type { Logger } from './observability/logger.ts';
-import { migrateToLatest, openDatabase, type OpenDatabase } from './storage/database.ts';
+import { openDatabase, type OpenDatabase } from './storage/database.ts';
+import { startReplicaCoordination } from './storage/postgres/replica-coordination.ts';
+import { prepareSchema } from './storage/schema-setup.ts';
+import { PgLoginEventBus } from './login/pg-login-events.ts';
 import { createSessionCapability, type SessionCapability } from './sessions/session-capability.ts';
 import { authService } from './transport/grpc/auth-service.ts';
 import { CallTracker } from './transport/grpc/call-tracker.ts';
@@ -45,19 +48,25 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
   const database = openDatabase(settings);
   const cleanups: Array<() => Promise<void>> = [() => database.close()];
   try {
-    const applied = await migrateToLatest(database.db);
-    if (applied.length > 0) logger.info({ migrations: applied, engine: database.engine }, 'database migrated');
+    await prepareSchema(database, settings, logger);
+    // Replicas on PostgreSQL share login events, revocations, locks and liveness through it.
+    const shared = database.engine === 'postgres' ? await startReplicaCoordination({ settings, database, logger }) : undefined;
+    if (shared) cleanups.unshift(() => shared.close());
+    let databaseReachable = true;
 
     const http = new HttpTransport(settings.httpAddress, logger);
-    http.add({ method: 'GET', path: '/healthz', handle: () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' }) });
+    http.add({ method: 'GET', path: '/healthz', handle: () => (databaseReachable
+      ? { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' }
+      : { status: 503, headers: { 'content-type': 'text/plain' }, body: 'database unreachable' }) });
     const httpPort = await http.listen();
     cleanups.unshift(() => http.close());
     const publicUrl = settings.publicUrl ?? `http://${settings.httpAddress.host}:${httpPort}`;
-    const auth = await createSessionCapability({ db: database.db, settings, issuer: publicUrl, logger });
+    const auth = await createSessionCapability({ db: database.db, settings, issuer: publicUrl, logger, publishRevocation: shared?.revocationFeed.publish });
+    shared?.revocationFeed.attach(auth.revocations);
     http.add(jwksRoute(auth.keys));
 
-    const requestLock = inProcessRequestLock();
-    const bus = new InProcessLoginEventBus();
+    const requestLock = shared?.requestLock ?? inProcessRequestLock();
+    const bus = shared ? new PgLoginEventBus({ db: database.db, listener: shared.listener, logger }) : new InProcessLoginEventBus();
     const oauth = await createOAuthClient(settings, database.db, requestLock, { publicUrl, httpPort });
     auth.sessions.useUpstream(upstreamSessions(oauth.client, logger));
     const broker = new LoginBroker({
@@ -86,6 +95,10 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       interceptors: [authInterceptor({ authenticator: auth.authenticator, maxAuthorizationBytes: settings.maxMetadataBytes, logger })],
     });
     const grpcPort = await grpc.listen();
+    shared?.watchHealth((healthy) => {
+      databaseReachable = healthy;
+      grpc.health.setAll(healthy ? 'SERVING' : 'NOT_SERVING');
+    });
 
     logger.info({ grpc: `${settings.grpcAddress.host}:${grpcPort}`, http: publicUrl, grpcPort, httpPort, mode: settings.mode, engine: database.engine }, 'airlock is serving');
 
@@ -98,6 +111,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       auth,
       login: { broker, bus, oauth },
       async stop(graceMs = settings.shutdownGrace) {
+        await shared?.stopWatching();
         await grpc.shutdown(graceMs);
         for (const cleanup of cleanups) await cleanup();
       },

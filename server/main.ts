@@ -3,8 +3,15 @@
 import { startAirlock } from './app.ts';
 import { ConfigError, helpText, loadSettings } from './config/load.ts';
 import { createLogger } from './observability/logger.ts';
+import { runMigrateCommand } from './storage/migrate-command.ts';
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'migrate') {
+    return runMigrateCommand(process.argv.slice(3), process.env, {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+    });
+  }
   let loaded;
   try {
     loaded = loadSettings(process.argv.slice(2), process.env);

@@ -45,6 +45,10 @@ export function loadSettings(argv: string[], env: NodeJS.ProcessEnv): LoadedConf
 }
 
 function checkCombinations(settings: Settings): void {
+  // One connection may be held by a bootstrap lock while the locked work runs on another.
+  if (settings.databaseUrl && settings.databasePoolSize < 2) {
+    throw new ConfigError('invalid AIRLOCK_DATABASE_POOL_SIZE (--database-pool-size): PostgreSQL needs at least 2 connections per replica');
+  }
   if (settings.mode !== 'production') return;
   if (settings.allowHttp) {
     throw new ConfigError('invalid AIRLOCK_ALLOW_HTTP (--allow-http): http is allowed only in development mode');

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { JoseKey } from '@atproto/oauth-client-node';
 import type { Kysely } from 'kysely';
 import { ConfigError } from '../config/load.ts';
+import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import type { Database } from '../storage/schema.ts';
 
 const PURPOSE = 'oauth-client';
@@ -25,30 +26,32 @@ export async function loadClientKey(file: string): Promise<JoseKey> {
   return JoseKey.fromJWK({ ...jwk, alg: ALG, use: 'sig', kid });
 }
 
-/** The stored key, or a new one; concurrent first starts converge on the oldest. */
+/** The stored key, or a new one; replicas starting together agree on one (bootstrap lock, then the oldest). */
 export async function storedClientKey(db: Kysely<Database>): Promise<JoseKey> {
   const oldest = () =>
     db.selectFrom('signing_keys').select(['kid', 'private_jwk']).where('purpose', '=', PURPOSE).orderBy('created_at').orderBy('kid').executeTakeFirst();
   let row = await oldest();
-  if (!row) {
-    const kid = `airlock-client-${randomBytes(6).toString('hex')}`;
-    const key = await JoseKey.generate([ALG], kid);
-    const now = Date.now();
-    await db
-      .insertInto('signing_keys')
-      .values({
-        kid,
-        purpose: PURPOSE,
-        alg: ALG,
-        private_jwk: JSON.stringify(key.privateJwk),
-        public_jwk: JSON.stringify(key.publicJwk),
-        created_at: now,
-        activates_at: now,
-        retires_at: null,
-        expires_at: null,
-      })
-      .execute();
-    row = (await oldest())!;
-  }
+  if (!row) row = await withBootstrapLock(db, 'signing-keys:oauth-client', async () => (await oldest()) ?? (await generateClientKey(db, oldest)));
   return JoseKey.fromJWK(row.private_jwk, row.kid);
+}
+
+async function generateClientKey(db: Kysely<Database>, oldest: () => Promise<{ kid: string; private_jwk: string } | undefined>) {
+  const kid = `airlock-client-${randomBytes(6).toString('hex')}`;
+  const key = await JoseKey.generate([ALG], kid);
+  const now = Date.now();
+  await db
+    .insertInto('signing_keys')
+    .values({
+      kid,
+      purpose: PURPOSE,
+      alg: ALG,
+      private_jwk: JSON.stringify(key.privateJwk),
+      public_jwk: JSON.stringify(key.publicJwk),
+      created_at: now,
+      activates_at: now,
+      retires_at: null,
+      expires_at: null,
+    })
+    .execute();
+  return (await oldest())!;
 }

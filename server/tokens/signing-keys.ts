@@ -12,9 +12,11 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type Cry
 import type { Kysely } from 'kysely';
 import { ConfigError } from '../config/load.ts';
 import type { Settings } from '../config/settings.ts';
+import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import type { Database, SigningKeysTable } from '../storage/schema.ts';
 
 export const ACCESS_TOKEN_PURPOSE = 'access-token';
+const SIGNING_KEYS_LOCK = 'signing-keys:access-token';
 
 /** The only algorithms Airlock signs or accepts. Generated keys are EdDSA (Ed25519). */
 export const SIGNING_ALGORITHMS = ['EdDSA', 'ES256'] as const;
@@ -67,12 +69,15 @@ export class SigningKeyRing {
   /** Loads the key set, importing the key file or generating a first key when needed. */
   static async open(options: SigningKeyRingOptions): Promise<SigningKeyRing> {
     const ring = new SigningKeyRing(options);
-    if (options.settings.signingKeyFile) await ring.#installKeyFile(options.settings.signingKeyFile);
-    await ring.reload();
-    if (!ring.#currentSigner()) {
-      await ring.#insertGenerated(ring.#now());
+    // Replicas starting together on an empty database must not each generate a first key.
+    await withBootstrapLock(options.db, SIGNING_KEYS_LOCK, async () => {
+      if (options.settings.signingKeyFile) await ring.#installKeyFile(options.settings.signingKeyFile);
       await ring.reload();
-    }
+      if (!ring.#currentSigner()) {
+        await ring.#insertGenerated(ring.#now());
+        await ring.reload();
+      }
+    });
     return ring;
   }
 
@@ -96,9 +101,15 @@ export class SigningKeyRing {
     if (this.#now() - this.#loadedAt > RELOAD_INTERVAL_MS || !this.#currentSigner()) await this.reload();
     let key = this.#currentSigner();
     if (!key) {
-      await this.#insertGenerated(this.#now());
-      await this.reload();
-      key = this.#currentSigner();
+      key = await withBootstrapLock(this.#db, SIGNING_KEYS_LOCK, async () => {
+        // Another replica may have generated one while we waited.
+        await this.reload();
+        if (!this.#currentSigner()) {
+          await this.#insertGenerated(this.#now());
+          await this.reload();
+        }
+        return this.#currentSigner();
+      });
     }
     if (!key?.privateKey) throw new Error('no access-token signing key with a private key is available');
     return key as SigningKey & { privateKey: CryptoKey };
