@@ -298,10 +298,13 @@ export class LoginBroker {
     if (!record || record.expiresAt <= now) return { kind: 'gone', reason: 'unknown-or-expired' };
     if (record.status !== 'pending' || !record.authorizeUrl) return { kind: 'gone', reason: 'finished' };
 
-    if (record.browserOpenedAt === null && (await this.#o.store.markBrowserOpened(record.ref, now))) {
-      await this.#o.bus.publish(record.ref, { type: 'browser-opened', at: new Date(now) });
-    }
-    if (record.authorizeUrlAt !== null && now - record.authorizeUrlAt < this.#o.settings.oauthRequestMaxAge) {
+    const firstVisit = record.browserOpenedAt === null && (await this.#o.store.markBrowserOpened(record.ref, now));
+    if (firstVisit) await this.#o.bus.publish(record.ref, { type: 'browser-opened', at: new Date(now) });
+    // The first visit uses the request pushed by InitiateLogin while it is
+    // fresh. Any later visit gets its own: the PDS binds a request to the
+    // first browser that loads it and refuses it (access_denied) elsewhere,
+    // so a link preview or a second browser must not spend the user's.
+    if (firstVisit && record.authorizeUrlAt !== null && now - record.authorizeUrlAt < this.#o.settings.oauthRequestMaxAge) {
       return { kind: 'redirect', url: record.authorizeUrl };
     }
     try {

@@ -78,11 +78,15 @@ export function awaitLogin(auth: AuthServiceClient, loginId: string, verifier: s
       for (;;) {
         const found = find(kind);
         if (found) return found.value as never;
+        let timer: NodeJS.Timeout | undefined;
         const ended = await Promise.race([
           new Promise<false>((resolve) => waiters.push(() => resolve(false))),
           end.then(() => true as const),
-          new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, timeoutMs - (Date.now() - started))).unref()),
+          new Promise<'timeout'>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), Math.max(0, timeoutMs - (Date.now() - started)));
+          }),
         ]);
+        clearTimeout(timer);
         if (ended === true && !find(kind)) {
           const s = await end;
           throw new Error(`AwaitLogin ended (${status[s.code]}: ${s.details}) without a ${kind} event; got ${events.map((e) => e.event?.$case).join(', ')}`);
