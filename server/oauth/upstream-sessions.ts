@@ -19,9 +19,23 @@ export function upstreamSessions(client: NodeOAuthClient, logger: Logger): Upstr
   return {
     async check(did): Promise<UpstreamStatus> {
       try {
-        await client.restore(did, 'auto');
-        return 'active';
+        // restore() only talks to the authorization server when the upstream
+        // access token is due, so it cannot see a grant the user revoked a
+        // minute ago. One authenticated call can: the PDS checks its tokens
+        // (stateful), answers 401 for a revoked one, and the library then
+        // tries its refresh token, fails and deletes the stored session.
+        const session = await client.restore(did, 'auto');
+        const response = await session.fetchHandler('/xrpc/com.atproto.server.getSession');
+        await response.body?.cancel();
+        if (response.ok) return 'active';
+        if (response.status >= 500 || response.status === 429) {
+          throw new UnavailableError("the user's PDS cannot confirm the session now; retry shortly");
+        }
+        // 401 (revoked, deleted account) or 400 (taken down, deactivated): the grant is gone.
+        logger.info({ did, status: response.status }, 'upstream session no longer accepted by the PDS');
+        return 'revoked';
       } catch (error) {
+        if (error instanceof UnavailableError) throw error;
         // A network fault never signs anyone out.
         if (isNetworkFailure(error)) throw new UnavailableError("the user's PDS or authorization server cannot be reached; retry shortly");
         if (error instanceof TokenRevokedError || error instanceof TokenInvalidError || error instanceof TokenRefreshError) return 'revoked';

@@ -1,0 +1,100 @@
+// The Airlock session and the user's ATProto session at their PDS, end to
+// end with a real PDS and real logins: revoking Airlock at the PDS ends the
+// Airlock session at its next refresh, and Logout signs out upstream.
+import { Metadata, status } from '@grpc/grpc-js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
+import { call, clientsFor, grpcFailure } from '../support/grpc.ts';
+import { loginViaApi } from '../support/login.ts';
+import { startPds, type TestPds } from '../support/pds.ts';
+import { tempDir } from '../support/settings.ts';
+import { oauthSessionsAtPds, revokeAppsAtPds } from './support/pds-account.ts';
+
+let pds: TestPds;
+beforeAll(async () => {
+  pds = await startPds();
+});
+afterAll(async () => {
+  await pds?.stop();
+});
+
+interface Deployment {
+  server: InProcessAirlock;
+  clients: ReturnType<typeof clientsFor>;
+  restart(): Promise<void>;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function deployment(): Promise<Deployment> {
+  const data = tempDir();
+  const base = { ...pds.airlockEnv(), AIRLOCK_DATA_DIR: data.path };
+  const d = { server: await startInProcess(base) } as Deployment;
+  d.clients = clientsFor(d.server.grpcTarget);
+  const pinned = { ...base, AIRLOCK_HTTP_ADDRESS: `127.0.0.1:${d.server.httpPort}` };
+  d.restart = async () => {
+    d.clients.close();
+    await d.server.close();
+    d.server = await startInProcess(pinned);
+    d.clients = clientsFor(d.server.grpcTarget);
+  };
+  cleanups.push(() => data.remove(), async () => {
+    d.clients.close();
+    await d.server.close();
+  });
+  return d;
+}
+
+const bearer = (token: string) => {
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return metadata;
+};
+
+async function expectReason(promise: Promise<unknown>, reason: string) {
+  const failure = await grpcFailure(promise);
+  expect(failure).toMatchObject({ code: status.UNAUTHENTICATED, reason });
+}
+
+describe.each([
+  { restart: false, label: '' },
+  { restart: true, label: ' (across a restart)' },
+])('upstream ATProto session$label', ({ restart }) => {
+  it('after the user revokes Airlock at their PDS, refresh fails SESSION_REVOKED and the access token dies', async () => {
+    const d = await deployment();
+    const account = await pds.createAccount();
+    const session = await loginViaApi(d.server, account);
+    const { session: refreshed } = await call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken: session.refreshToken });
+    expect(await revokeAppsAtPds(pds.url, account)).toBeGreaterThan(0);
+    if (restart) await d.restart();
+    await expectReason(call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken: refreshed!.refreshToken }), 'SESSION_REVOKED');
+    await expectReason(call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(refreshed!.accessToken) }), 'SESSION_REVOKED');
+  });
+
+  it('Logout revokes the session and signs the ATProto session out at the PDS', async () => {
+    const d = await deployment();
+    const account = await pds.createAccount();
+    const session = await loginViaApi(d.server, account);
+    expect(await oauthSessionsAtPds(pds.url, account)).toHaveLength(1);
+    expect((await call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) })).identity).toBe(account.did);
+    await call(d.clients.auth, d.clients.auth.logout, { refreshToken: '' }, { metadata: bearer(session.accessToken) });
+    await expectReason(call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) }), 'SESSION_REVOKED');
+    expect(await oauthSessionsAtPds(pds.url, account)).toHaveLength(0);
+    if (restart) await d.restart();
+    await expectReason(call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) }), 'SESSION_REVOKED');
+    await expectReason(call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken: session.refreshToken }), 'SESSION_REVOKED');
+  });
+
+  it('reuse of a rotated refresh token also signs the ATProto session out', async () => {
+    const d = await deployment();
+    const account = await pds.createAccount();
+    const session = await loginViaApi(d.server, account);
+    await call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken: session.refreshToken });
+    if (restart) await d.restart();
+    await expectReason(call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken: session.refreshToken }), 'SESSION_REVOKED');
+    expect(await oauthSessionsAtPds(pds.url, account)).toHaveLength(0);
+  });
+});
