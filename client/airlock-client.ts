@@ -192,13 +192,16 @@ export class AirlockClient {
   async startLogin(serverUrl: string, identifier: string, options: { signal?: AbortSignal } = {}): Promise<StartedLogin> {
     const address = parseServerUrl(serverUrl);
     this.#assertOpen();
+    // Registered before waiting for the mutex, so a logout called after this
+    // startLogin cancels it even while it still waits for its turn.
+    const controller = new AbortController();
+    this.#starting.add(controller);
+    const unlink = linkAbort(options.signal, controller, () => new LoginCancelledError('login start was cancelled'));
     return this.#loginMutex.runExclusive(async () => {
-      // 1. State check and supersede, under the same lock as the RPC and the update.
-      if (this.#current) this.#endAttempt(this.#current, new LoginSupersededError(this.#current.loginId));
-      const controller = new AbortController();
-      this.#starting.add(controller);
-      const unlink = linkAbort(options.signal, controller, () => new LoginCancelledError('login start was cancelled'));
       try {
+        throwIfAborted(controller.signal);
+        // 1. State check and supersede, under the same lock as the RPC and the update.
+        if (this.#current) this.#endAttempt(this.#current, new LoginSupersededError(this.#current.loginId));
         const { verifier, challenge } = createLoginVerifier();
         // 2. Persist the server before the browser opens, so it survives a crash mid-login.
         await this.#storeMutex.runExclusive(async () => {
