@@ -1,0 +1,101 @@
+// Limits on logins: InitiateLogin rate per client address and pending logins
+// in total give RESOURCE_EXHAUSTED; 1,000 cancelled AwaitLogin streams leave
+// no listener and no timer behind.
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
+import { consentViaApi } from '../support/consent.ts';
+import { clientsFor, grpcFailure } from '../support/grpc.ts';
+import { awaitLogin, initiateLogin, type LoginStream } from '../support/login.ts';
+import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
+
+let pds: TestPds;
+let account: TestAccount;
+
+beforeAll(async () => {
+  pds = await startPds();
+  account = await pds.createAccount();
+});
+
+afterAll(async () => {
+  await pds?.stop();
+});
+
+async function withAirlock(env: Record<string, string>, fn: (airlock: InProcessAirlock, clients: ReturnType<typeof clientsFor>) => Promise<void>) {
+  const airlock = await startInProcess({ ...pds.airlockEnv(), ...env });
+  const clients = clientsFor(airlock.grpcTarget);
+  try {
+    await fn(airlock, clients);
+  } finally {
+    clients.close();
+    await airlock.close();
+  }
+}
+
+test('InitiateLogin beyond the per-address rate is RESOURCE_EXHAUSTED with a retry delay', async () => {
+  await withAirlock({ AIRLOCK_LOGIN_RATE_PER_MINUTE: '3' }, async (_airlock, clients) => {
+    for (let i = 0; i < 3; i++) await initiateLogin(clients.auth, account.handle);
+    const failure = await grpcFailure(initiateLogin(clients.auth, account.handle));
+    expect(failure.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(failure.details).toMatch(/too many logins started from this address \(limit 3 per minute\); retry in \d+ s/);
+    expect(failure.reason).toBe('RATE_LIMITED');
+    // Malformed calls count too: the limit protects the server, not the PDS alone.
+    expect((await grpcFailure(initiateLogin(clients.auth, ''))).code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+});
+
+test('more pending logins than allowed in total is RESOURCE_EXHAUSTED; a finished one frees its place', async () => {
+  await withAirlock({ AIRLOCK_MAX_PENDING_LOGINS: '2', AIRLOCK_LOGIN_RATE_PER_MINUTE: '100' }, async (_airlock, clients) => {
+    const first = await initiateLogin(clients.auth, account.handle);
+    await initiateLogin(clients.auth, account.handle);
+    const failure = await grpcFailure(initiateLogin(clients.auth, account.handle));
+    expect(failure.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(failure.details).toContain('too many logins are waiting for users (limit 2)');
+    await consentViaApi(first.authorizeUrl, account);
+    await initiateLogin(clients.auth, account.handle);
+  });
+});
+
+function activeTimeouts(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}
+
+async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('1,000 cancelled AwaitLogin streams leave no listeners and no timers behind', async () => {
+  await withAirlock({ AIRLOCK_MAX_STREAMS_PER_LOGIN: '1000', AIRLOCK_HEARTBEAT_INTERVAL: '15s' }, async (airlock, clients) => {
+    const { broker, bus } = airlock.login;
+    const started = await initiateLogin(clients.auth, account.handle);
+    // Settle, then count the process's timers with no stream open.
+    await new Promise((r) => setTimeout(r, 200));
+    const baseline = activeTimeouts();
+    expect(bus.listenerCount).toBe(0);
+
+    const streams: LoginStream[] = [];
+    for (let i = 0; i < 1000; i++) streams.push(awaitLogin(clients.auth, started.loginId, started.verifier));
+    await until(() => streams.every((s) => s.events.length > 0));
+    await until(() => broker.activeTimers === 1000);
+    expect(bus.listenerCount).toBe(1000);
+    expect(broker.activeStreams).toBe(1000);
+    expect(activeTimeouts()).toBeGreaterThanOrEqual(baseline + 1000);
+
+    for (const s of streams) s.cancel();
+    const ends = await Promise.all(streams.map((s) => s.end));
+    expect(ends.every((e) => e.code === status.CANCELLED)).toBe(true);
+    await until(() => bus.listenerCount === 0 && broker.activeStreams === 0);
+    expect(broker.activeTimers).toBe(0);
+    await until(() => activeTimeouts() <= baseline, 5_000);
+
+    // The login itself is unharmed.
+    const survivor = awaitLogin(clients.auth, started.loginId, started.verifier);
+    await consentViaApi(started.authorizeUrl, account);
+    expect((await survivor.next('completed')).session!.did).toBe(account.did);
+    expect(bus.listenerCount).toBe(0);
+  });
+});
