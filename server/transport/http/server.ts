@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../config/load.ts';
+import { UnavailableError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 
 export interface HttpRequest {
@@ -106,8 +107,14 @@ export class HttpTransport {
         ? await route.handle({ method: req.method ?? 'GET', url, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '' })
         : { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'not found' };
     } catch (error) {
-      this.logger.error({ err: error, path: url.pathname }, 'unexpected error in HTTP handler');
-      response = { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'internal error' };
+      if (error instanceof UnavailableError) {
+        // E.g. the database is down for a moment: a reload once it is back usually succeeds.
+        this.logger.warn({ err: error, path: url.pathname }, 'HTTP request failed: a dependency is unavailable');
+        response = { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' }, body: `Temporarily unavailable (${error.message}). Reload this page in a few seconds.` };
+      } else {
+        this.logger.error({ err: error, path: url.pathname }, 'unexpected error in HTTP handler');
+        response = { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'internal error' };
+      }
     }
     this.#send(res, response);
     // The path only: query strings carry OAuth codes and state.
