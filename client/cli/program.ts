@@ -68,7 +68,14 @@ Exit codes:
       }
       if (options.browser) await openBrowser(started.authorizeUrl, io, json);
 
-      const spinner = ora({ stream: io.stderr, isEnabled: !json && io.stderr.isTTY === true, text: 'Waiting for you to sign in in the browser…' });
+      // discardStdin off: ora's raw-mode stdin never starts reading here, which
+      // would swallow Ctrl-C; a cooked terminal delivers SIGINT itself.
+      const spinner = ora({
+        stream: io.stderr,
+        isEnabled: !json && io.stderr.isTTY === true,
+        discardStdin: false,
+        text: 'Waiting for you to sign in in the browser…',
+      });
       spinner.start();
       try {
         const session = await airlock.awaitLogin(started.loginId, {
