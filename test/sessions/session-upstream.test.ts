@@ -29,9 +29,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function deployment(): Promise<Deployment> {
+async function deployment(network: TestPds = pds): Promise<Deployment> {
   const data = tempDir();
-  const base = { ...pds.airlockEnv(), AIRLOCK_DATA_DIR: data.path };
+  const base = { ...network.airlockEnv(), AIRLOCK_DATA_DIR: data.path };
   const d = { server: await startInProcess(base) } as Deployment;
   d.clients = clientsFor(d.server.grpcTarget);
   const pinned = { ...base, AIRLOCK_HTTP_ADDRESS: `127.0.0.1:${d.server.httpPort}` };
@@ -96,5 +96,28 @@ describe.each([
     if (restart) await d.restart();
     await expectReason(call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken: session.refreshToken }), 'SESSION_REVOKED');
     expect(await oauthSessionsAtPds(pds.url, account)).toHaveLength(0);
+  });
+});
+
+describe('upstream faults', () => {
+  it('a PDS that cannot be reached makes refresh UNAVAILABLE and signs no one out', async () => {
+    const doomed = await startPds();
+    try {
+      const d = await deployment(doomed);
+      const account = await doomed.createAccount();
+      const session = await loginViaApi(d.server, account);
+      await doomed.stop();
+      const failure = await grpcFailure(call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken: session.refreshToken }));
+      expect(failure.code).toBe(status.UNAVAILABLE);
+      expect(failure.details).not.toContain(session.refreshToken);
+      // Nothing was revoked or rotated: the same tokens still work.
+      expect((await call(d.clients.auth, d.clients.auth.whoAmI, {}, { metadata: bearer(session.accessToken) })).sessionId).toBe(session.sessionId);
+      const row = await d.server.database.db.selectFrom('sessions').selectAll().where('id', '=', session.sessionId).executeTakeFirstOrThrow();
+      expect(row.revoked_at).toBeNull();
+      const tokens = await d.server.database.db.selectFrom('refresh_tokens').selectAll().where('session_id', '=', session.sessionId).execute();
+      expect(tokens.map((t) => t.rotated_at)).toEqual([null]);
+    } finally {
+      await doomed.stop();
+    }
   });
 });
