@@ -64,6 +64,8 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const auth = await createSessionCapability({ db: database.db, settings, issuer: publicUrl, logger, publishRevocation: shared?.revocationFeed.publish });
     shared?.revocationFeed.attach(auth.revocations);
     http.add(jwksRoute(auth.keys));
+    auth.sessions.startSweeping();
+    cleanups.unshift(async () => auth.sessions.stopSweeping());
 
     const requestLock = shared?.requestLock ?? inProcessRequestLock();
     const bus = shared ? new PgLoginEventBus({ db: database.db, listener: shared.listener, logger }) : new InProcessLoginEventBus();

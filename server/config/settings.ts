@@ -250,6 +250,10 @@ export const SETTINGS = {
     env: 'AIRLOCK_REFRESH_REUSE_GRACE', flag: 'refresh-reuse-grace', default: '0', schema: duration,
     description: 'how long the previous refresh token still works after rotation, for a retried request (0 = off)',
   }),
+  sessionRetention: setting({
+    env: 'AIRLOCK_SESSION_RETENTION', flag: 'session-retention', default: '7d', schema: duration,
+    description: 'how long an ended (revoked or expired) session and its refresh tokens are kept before deletion; until then its tokens get the exact reason',
+  }),
   revocationCacheTtl: setting({
     env: 'AIRLOCK_REVOCATION_CACHE_TTL', flag: 'revocation-cache-ttl', default: '5s', schema: duration,
     description: 'how long a replica trusts a cached "session still alive" answer; revocations on the same replica apply at once',

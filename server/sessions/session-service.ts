@@ -26,7 +26,9 @@ import type { UpstreamSessions } from './upstream.ts';
 
 export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked';
 
-export type SessionSettings = Pick<Settings, 'sessionIdleTtl' | 'sessionMaxTtl' | 'refreshReuseGrace'>;
+export type SessionSettings = Pick<Settings, 'sessionIdleTtl' | 'sessionMaxTtl' | 'refreshReuseGrace' | 'sessionRetention'>;
+
+const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 export interface SessionServiceOptions {
   db: Kysely<Database>;
@@ -57,6 +59,7 @@ export class SessionService implements SessionStarter {
   readonly #publish: ((sessionId: string) => Promise<void> | void) | undefined;
   readonly #now: () => number;
   #upstream: UpstreamSessions | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: SessionServiceOptions) {
     this.#db = options.db;
@@ -148,6 +151,46 @@ export class SessionService implements SessionStarter {
         this.#logger.warn({ err: error, sessionId }, 'could not announce a session revocation to other replicas');
       }
     }
+  }
+
+  /**
+   * Deletes sessions that ended (revoked, idle or past their absolute end)
+   * more than sessionRetention ago, with their refresh tokens. Until then a
+   * token of theirs still gets the precise reason (SESSION_REVOKED or
+   * SESSION_EXPIRED); afterwards TOKEN_INVALID.
+   */
+  async sweep(now = this.#now()): Promise<number> {
+    const cutoff = now - this.#settings.sessionRetention;
+    // Tokens first: PostgreSQL and SQLite would cascade, but only if the
+    // SQLite connection has foreign keys on; this does not depend on it.
+    const ended = (eb: { selectFrom: Kysely<Database>['selectFrom'] }) =>
+      eb.selectFrom('sessions').select('id').where((w) =>
+        w.or([w('revoked_at', '<', cutoff), w('idle_expires_at', '<', cutoff), w('absolute_expires_at', '<', cutoff)]),
+      );
+    return this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('refresh_tokens').where('session_id', 'in', ended(trx)).execute();
+      const result = await trx
+        .deleteFrom('sessions')
+        .where((w) => w.or([w('revoked_at', '<', cutoff), w('idle_expires_at', '<', cutoff), w('absolute_expires_at', '<', cutoff)]))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
+  startSweeping(intervalMs = SWEEP_INTERVAL_MS): void {
+    if (this.#sweeper) return;
+    this.#sweeper = setInterval(() => {
+      this.sweep().then(
+        (removed) => removed > 0 && this.#logger.info({ removed }, 'ended sessions deleted'),
+        (error: unknown) => this.#logger.warn({ err: error }, 'session sweep failed'),
+      );
+    }, intervalMs);
+    this.#sweeper.unref();
+  }
+
+  stopSweeping(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   async #find(hash: string): Promise<TokenWithSession> {
