@@ -137,7 +137,8 @@ test('a configured client key file is used instead', async () => {
     try {
       const jwks = JSON.parse((await rawRequest(`http://127.0.0.1:${configured.httpPort}/oauth/jwks.json`)).body);
       expect(jwks.keys).toHaveLength(1);
-      expect(jwks.keys[0]).toMatchObject({ kid: 'operator-key-1', x: key.publicJwk!.x, y: (key.publicJwk as { y: string }).y });
+      const pub = key.publicJwk as unknown as { x: string; y: string };
+      expect(jwks.keys[0]).toMatchObject({ kid: 'operator-key-1', x: pub.x, y: pub.y });
     } finally {
       await configured.close();
     }

@@ -146,7 +146,9 @@ export async function decideViaApi(page: AuthorizePage, account: TestAccount, de
     ephemeralToken?: string;
   };
   if (!signIn.ephemeralToken) throw new Error('sign-in returned no ephemeral token');
-  const { url } = (await apiPost(page, '/consent', { did: account.did }, { authorization: `Bearer ${signIn.ephemeralToken}` })) as { url: string };
+  // The account the provider signed in (callers that only know a handle pass no DID).
+  const did = account.did || signIn.account.sub || signIn.account.did;
+  const { url } = (await apiPost(page, '/consent', { did }, { authorization: `Bearer ${signIn.ephemeralToken}` })) as { url: string };
   return callbackUrlFrom(url);
 }
 
