@@ -61,3 +61,37 @@ test('a login through the PDS JSON API yields a session whose token verifies aga
   expect(protectedHeader.kid).toBeTruthy();
   expect(session.refreshToken.length).toBeGreaterThanOrEqual(43);
 });
+
+test('a DID or the PDS URL works as the identifier too', async () => {
+  for (const identifier of [account.did, pds.url]) {
+    const started = await initiateLogin(clients.auth, identifier);
+    const stream = awaitLogin(clients.auth, started.loginId, started.verifier);
+    const { page } = await consentViaApi(started.authorizeUrl, account);
+    expect(page.status).toBe(200);
+    expect((await stream.next('completed')).session!.did).toBe(account.did);
+  }
+});
+
+test('the identity is the DID the OAuth session proves, not what the app typed', async () => {
+  const other = await pds.createAccount();
+  // The app asks for `account`, but the person signs in as `other`.
+  const started = await initiateLogin(clients.auth, account.handle);
+  const stream = awaitLogin(clients.auth, started.loginId, started.verifier);
+  const { page } = await consentViaApi(started.authorizeUrl, other);
+  expect(page.body).toContain(`Signed in as @${other.handle}.`);
+  const session = (await stream.next('completed')).session!;
+  expect(session.did).toBe(other.did);
+  expect(session.handle).toBe(other.handle);
+});
+
+test('the completed session waits in the database sealed: no token in plaintext', async () => {
+  const started = await initiateLogin(clients.auth, account.handle);
+  await consentViaApi(started.authorizeUrl, account);
+  const session = (await awaitLogin(clients.auth, started.loginId, started.verifier).next('completed')).session!;
+  const rows = await airlock.database.db.selectFrom('logins').select(['result', 'login_id_hash', 'verifier_challenge']).execute();
+  const dump = JSON.stringify(rows);
+  expect(dump).not.toContain(session.refreshToken);
+  expect(dump).not.toContain(session.accessToken);
+  expect(dump).not.toContain(started.loginId);
+  expect(dump).not.toContain(started.verifier);
+});
