@@ -1,36 +1,82 @@
-// SIGTERM: health goes NOT_SERVING, open streams end with UNAVAILABLE, the
-// process exits 0 within the grace period.
+// SIGTERM: health goes NOT_SERVING, new calls are refused, a unary call in
+// flight finishes, open streams (ours and the library's) end with
+// UNAVAILABLE, and the process exits 0 within the grace period.
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthCheckResponse_ServingStatus, type HealthCheckResponse } from '../../proto/gen/grpc/health/v1/health.ts';
 import { startChild } from '../support/airlock.ts';
-import { clientsFor } from '../support/grpc.ts';
+import { clientsFor, grpcFailure } from '../support/grpc.ts';
+import { awaitLogin, initiateLogin } from '../support/login.ts';
+import { startPds, type TestPds } from '../support/pds.ts';
 import { tempDir } from '../support/settings.ts';
 
+let pds: TestPds;
+beforeAll(async () => {
+  pds = await startPds();
+});
+afterAll(() => pds?.stop());
+
+/** A PDS that answers only after a delay: keeps an InitiateLogin in flight. */
+async function slowServer(delayMs: number) {
+  const server = http.createServer((_req, res) => {
+    setTimeout(() => res.writeHead(404).end(), delayMs);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.closeAllConnections() || server.close() };
+}
+
 describe('graceful shutdown', () => {
-  it('ends an open stream with UNAVAILABLE, reports NOT_SERVING and exits 0', async () => {
+  it('drains: streams end UNAVAILABLE, in-flight unary finishes, new calls refused, exit 0', async () => {
     const data = tempDir();
-    const server = await startChild({ AIRLOCK_DATA_DIR: data.path, AIRLOCK_SHUTDOWN_GRACE: '5s' });
+    const slow = await slowServer(1_500);
+    const account = await pds.createAccount();
+    const server = await startChild({ ...pds.airlockEnv(), AIRLOCK_DATA_DIR: data.path, AIRLOCK_SHUTDOWN_GRACE: '5s' });
     const clients = clientsFor(server.grpcTarget);
     try {
+      // A library stream (health Watch) and one of ours (AwaitLogin).
       const watch = clients.health.watch({ service: '' });
       const seen: number[] = [];
-      const ended = new Promise<ServiceError>((resolve) => {
+      const watchEnded = new Promise<ServiceError>((resolve) => {
         watch.on('data', (r: HealthCheckResponse) => seen.push(r.status));
         watch.on('error', (e: ServiceError) => resolve(e));
       });
+      const login = await initiateLogin(clients.auth, account.handle);
+      const stream = awaitLogin(clients.auth, login.loginId, login.verifier);
+      await stream.next('pending');
       await expect.poll(() => seen).toContain(HealthCheckResponse_ServingStatus.SERVING);
+
+      // A unary call that is still talking to its (slow) PDS when the signal comes.
+      const inFlight = grpcFailure(initiateLogin(clients.auth, slow.url, { deadlineMs: 10_000 }));
+      await new Promise((resolve) => setTimeout(resolve, 300));
 
       const started = Date.now();
       server.process.kill('SIGTERM');
-      const error = await ended;
-      expect(error.code).toBe(status.UNAVAILABLE);
+
+      const streamEnd = await stream.end;
+      expect(streamEnd.code).toBe(status.UNAVAILABLE);
+      expect(streamEnd.details).toMatch(/shutting down/);
+      expect((await watchEnded).code).toBe(status.UNAVAILABLE);
       expect(seen).toContain(HealthCheckResponse_ServingStatus.NOT_SERVING);
+
+      // New calls are refused (by the draining server, or by a closed listener).
+      const late = await grpcFailure(initiateLogin(clients.auth, account.handle, { deadlineMs: 3_000 }));
+      expect(late.code).toBe(status.UNAVAILABLE);
+
+      // The unary call ran to its own answer, not a shutdown cut.
+      const finished = await inFlight;
+      expect(finished.details).not.toMatch(/shutting down/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+
       expect(await server.exited).toBe(0);
       expect(Date.now() - started).toBeLessThan(5_000);
       expect(server.logs.map((l) => l.msg)).toContain('stopped');
     } finally {
       clients.close();
+      slow.close();
       await server.stop('SIGKILL');
       data.remove();
     }
