@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../server/errors.ts';
 import { pgRequestLock, RequestLockTimeoutError } from '../../server/oauth/pg-request-lock.ts';
+import { guardPool } from '../../server/storage/postgres/open-postgres.ts';
 import type { RequestLock } from '../../server/oauth/request-lock.ts';
 import { POSTGRES_ADMIN_URL, terminateConnections } from '../support/postgres.ts';
 import { quietLogger, sleep, useTestDatabase } from './pg-fixture.ts';
@@ -13,8 +14,7 @@ describe('request lock on PostgreSQL advisory locks', () => {
   const pools: pg.Pool[] = [];
 
   function replica(timeoutMs = 5_000, max = 4): { lock: RequestLock; pool: pg.Pool } {
-    const pool = new pg.Pool({ connectionString: database().url, max, application_name: 'airlock-lock-test' });
-    pool.on('error', () => {});
+    const pool = guardPool(new pg.Pool({ connectionString: database().url, max, application_name: 'airlock-lock-test' }));
     pools.push(pool);
     return { lock: pgRequestLock({ pool, timeoutMs, logger: quietLogger }), pool };
   }

@@ -8,8 +8,8 @@ export const DATABASE_UNAVAILABLE_MESSAGE = 'the database is unreachable; retry 
 
 export class DatabaseUnavailableError extends UnavailableError {
   override name = 'DatabaseUnavailableError';
-  constructor(cause: unknown) {
-    super(DATABASE_UNAVAILABLE_MESSAGE, { cause });
+  constructor(cause: unknown, message = DATABASE_UNAVAILABLE_MESSAGE) {
+    super(message, { cause });
   }
 }
 
@@ -32,7 +32,7 @@ const DRIVER_MESSAGES = [
 ];
 
 export function isConnectionError(error: unknown): boolean {
-  if (error instanceof DatabaseUnavailableError) return true;
+  if (error instanceof DatabaseUnavailableError) return isConnectionError(error.cause);
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
@@ -42,8 +42,15 @@ export function isConnectionError(error: unknown): boolean {
   return DRIVER_MESSAGES.some((m) => error.message.includes(m));
 }
 
-/** The error to throw for a failed database call: mapped when the database is unreachable, untouched otherwise. */
+/** 57014 query_canceled: the statement timeout hit (an overloaded or stuck database), or an operator cancelled it. */
+export function isStatementTimeout(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '57014';
+}
+
+/** The error to throw for a failed database call: UNAVAILABLE when the database is unreachable or too slow, untouched otherwise. */
 export function mapDatabaseError(error: unknown): unknown {
   if (error instanceof DatabaseUnavailableError) return error;
-  return isConnectionError(error) ? new DatabaseUnavailableError(error) : error;
+  if (isConnectionError(error)) return new DatabaseUnavailableError(error);
+  if (isStatementTimeout(error)) return new DatabaseUnavailableError(error, 'the database did not answer in time; retry shortly');
+  return error;
 }

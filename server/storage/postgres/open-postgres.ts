@@ -31,10 +31,21 @@ export function postgresPoolConfig(settings: PostgresSettings, applicationName =
   };
 }
 
-export function openPostgres(settings: PostgresSettings): OpenPostgres {
-  const pool = new pg.Pool(postgresPoolConfig(settings));
-  // An idle client losing its connection must not crash the process; the pool drops it.
+/**
+ * A pool whose lost connections never crash the process. pg emits 'error' on
+ * a client whose server goes away; the pool listens only while the client is
+ * idle, so one checked out at that moment (say, between two statements of a
+ * transaction) would throw from an event with no listener. The failing
+ * query rejects anyway, and the pool discards the client on release.
+ */
+export function guardPool(pool: pg.Pool): pg.Pool {
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return pool;
+}
+
+export function openPostgres(settings: PostgresSettings): OpenPostgres {
+  const pool = guardPool(new pg.Pool(postgresPoolConfig(settings)));
   const listeners: Array<(error: unknown) => void> = [];
   const dialect = new UnavailableOnConnectionLossDialect(new PostgresDialect({ pool }), {
     onConnectionError: (error) => {

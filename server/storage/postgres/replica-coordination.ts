@@ -13,7 +13,7 @@ import { startupError } from '../schema-setup.ts';
 import { mapDatabaseError } from './connection-errors.ts';
 import { PgListener } from './listener.ts';
 import { LivenessProbe } from './liveness-probe.ts';
-import { postgresPoolConfig } from './open-postgres.ts';
+import { guardPool, postgresPoolConfig } from './open-postgres.ts';
 import { PgRevocationFeed } from './revocation-feed.ts';
 
 export type CoordinationSettings = Pick<
@@ -52,10 +52,9 @@ export async function startReplicaCoordination(options: { settings: Coordination
   });
 
   // Lock holders keep a connection for a whole upstream refresh: their own pool, no statement timeout.
-  const lockPool = new pg.Pool({
-    ...postgresPoolConfig({ databaseUrl: settings.databaseUrl, databasePoolSize: settings.databaseLockPoolSize, databaseConnectTimeout: settings.databaseConnectTimeout }, 'airlock-locks'),
-  });
-  lockPool.on('error', () => {});
+  const lockPool = guardPool(
+    new pg.Pool(postgresPoolConfig({ databaseUrl: settings.databaseUrl, databasePoolSize: settings.databaseLockPoolSize, databaseConnectTimeout: settings.databaseConnectTimeout }, 'airlock-locks')),
+  );
   const requestLock = pgRequestLock({ pool: lockPool, timeoutMs: settings.databaseLockTimeout, logger });
 
   const revocationFeed = new PgRevocationFeed({ db: database.db, listener });
