@@ -12,7 +12,7 @@ import type { LoginProgress } from '../../client/airlock-client.ts';
 import { LoginCancelledError, LoginDeniedError, LoginSupersededError, UnknownLoginError } from '../../client/errors.ts';
 import { MemoryStore } from '../../client/storage/memory-store.ts';
 import type { StoredState } from '../../client/storage/session-store.ts';
-import { approve, rejectionOf, startLoginWorld, type LoginWorld } from './fixtures.ts';
+import { approve, rejectionOf, startLoginWorld, within, type LoginWorld } from './fixtures.ts';
 
 let world: LoginWorld;
 
@@ -171,9 +171,9 @@ describe('startLogin is one critical section', () => {
     await progress.seen('pending'); // the stream is open and waiting (for up to the 10-minute login TTL)
 
     const began = performance.now();
-    const second = await client.startLogin(world.serverUrl, account.handle);
+    const second = await within(client.startLogin(world.serverUrl, account.handle), 5_000, 'startLogin during a pending awaitLogin');
     const startMs = performance.now() - began;
-    const { error, at } = await firstOutcome;
+    const { error, at } = await within(firstOutcome, 5_000, 'the superseded await rejecting');
     expect(startMs).toBeLessThan(2_000);
     expect(error).toBeInstanceOf(LoginSupersededError);
     expect(at - began).toBeLessThan(2_000);
@@ -195,11 +195,11 @@ describe('logout ends logins', () => {
     await progress.seen('pending');
 
     await client.logout();
-    expect(await pending).toBeInstanceOf(LoginCancelledError);
+    expect(await within(pending, 2_000, 'the pending await rejecting after logout')).toBeInstanceOf(LoginCancelledError);
     expect(client.currentLogin).toBeUndefined();
 
     const began = performance.now();
-    expect(await rejectionOf(client.awaitLogin(started.loginId))).toBeInstanceOf(LoginCancelledError);
+    expect(await within(rejectionOf(client.awaitLogin(started.loginId)), 1_000, 'awaitLogin after logout failing')).toBeInstanceOf(LoginCancelledError);
     expect(performance.now() - began).toBeLessThan(50);
 
     // The user finishes in the browser anyway: the signed-out client keeps no session.
@@ -224,7 +224,7 @@ describe('logout ends logins', () => {
     const started = await client.startLogin(world.serverUrl, account.handle);
     const pending = rejectionOf(client.awaitLogin(started.loginId));
     expect(await client.logout()).toEqual({ hadSession: true, revoked: true });
-    expect(await pending).toBeInstanceOf(LoginCancelledError);
+    expect(await within(pending, 2_000, 'the pending await rejecting after logout')).toBeInstanceOf(LoginCancelledError);
     expect(await client.getSession()).toBeUndefined();
   });
 });
