@@ -7,7 +7,9 @@
 //
 // The connections come from their own small pool: a holder's function itself
 // uses the main pool (to store the refreshed session), so sharing one pool
-// could starve it.
+// could starve it. A lock taken while another is held in the same async
+// context shares its connection (see `held`).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { UnavailableError } from '../errors.ts';
@@ -38,47 +40,73 @@ export interface PgRequestLockOptions {
 
 export function pgRequestLock(options: PgRequestLockOptions): RequestLock {
   const namespace = options.namespace ?? REQUEST_LOCK_NAMESPACE;
+  // The connection (session) of the lock held by the current async context.
+  // A lock taken inside another one (the login broker's completion lock
+  // around the library's session lock) reuses it: PostgreSQL sessions can
+  // hold several advisory locks, and a second connection per nesting level
+  // would deadlock once every pooled connection held an outer lock.
+  const held = new AsyncLocalStorage<Holder>();
+
   return async (name, fn) => {
+    const outer = held.getStore();
     const deadline = Date.now() + options.timeoutMs;
-    const key = advisoryKey(name);
+    if (outer?.open) return lockOn(outer, name, fn, deadline);
+
     const client = await connectWithin(options.pool, options.timeoutMs);
-    let released = false;
-    const release = (destroy: boolean) => {
-      if (released) return;
-      released = true;
-      client.release(destroy);
-    };
-    try {
-      const remaining = Math.max(1, deadline - Date.now());
-      // One round trip: set the wait limit for this session, then wait for the lock.
-      await client.query(
-        `with limit_wait as (select set_config('lock_timeout', $3, false)) select pg_advisory_lock($1, $2) from limit_wait`,
-        [namespace, key, `${remaining}ms`],
-      );
-    } catch (error) {
-      // A timed-out wait leaves the connection usable; anything else may not.
-      const timedOut = (error as { code?: string }).code === '55P03';
-      release(!timedOut);
-      if (timedOut) throw new RequestLockTimeoutError(`timed out after ${options.timeoutMs} ms waiting for another refresh of the same session; retry`);
-      throw mapDatabaseError(error);
-    }
+    const holder: Holder = { client, open: true, broken: false, timeoutMs: options.timeoutMs, namespace };
     const onConnectionError = (error: Error) => {
-      options.logger.warn({ err: error, lock: name }, 'request lock connection lost while held; the lock is gone');
+      holder.broken = true;
+      options.logger.warn({ err: error, lock: name }, 'request lock connection lost; its locks are gone');
     };
     client.on('error', onConnectionError);
     try {
-      return await fn();
+      return await held.run(holder, () => lockOn(holder, name, fn, deadline));
     } finally {
+      holder.open = false;
       client.off('error', onConnectionError);
-      try {
-        const result = await client.query<{ unlocked: boolean }>(`select pg_advisory_unlock($1, $2) as unlocked, set_config('lock_timeout', '0', false)`, [namespace, key]);
-        release(result.rows[0]?.unlocked !== true);
-      } catch {
-        // Ending the connection ends its session, and the lock with it.
-        release(true);
-      }
+      // Ending the connection ends its session, and any lock left on it.
+      client.release(holder.broken);
     }
   };
+}
+
+interface Holder {
+  client: pg.PoolClient;
+  /** False once the outermost lock ended: late async work must not use the connection. */
+  open: boolean;
+  /** Set when the connection may still hold a lock or cannot be trusted. */
+  broken: boolean;
+  timeoutMs: number;
+  namespace: number;
+}
+
+async function lockOn<T>(holder: Holder, name: string, fn: () => T | PromiseLike<T>, deadline: number): Promise<T> {
+  const key = advisoryKey(name);
+  const remaining = Math.max(1, deadline - Date.now());
+  try {
+    // One round trip: set the wait limit for this session, then wait for the lock.
+    await holder.client.query(
+      `with limit_wait as (select set_config('lock_timeout', $3, false)) select pg_advisory_lock($1, $2) from limit_wait`,
+      [holder.namespace, key, `${remaining}ms`],
+    );
+  } catch (error) {
+    // A timed-out wait leaves the connection usable; anything else may not.
+    if ((error as { code?: string }).code === '55P03') {
+      throw new RequestLockTimeoutError(`timed out after ${holder.timeoutMs} ms waiting for another refresh of the same session; retry`);
+    }
+    holder.broken = true;
+    throw mapDatabaseError(error);
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      const result = await holder.client.query<{ unlocked: boolean }>(`select pg_advisory_unlock($1, $2) as unlocked, set_config('lock_timeout', '0', false)`, [holder.namespace, key]);
+      if (result.rows[0]?.unlocked !== true) holder.broken = true;
+    } catch {
+      holder.broken = true;
+    }
+  }
 }
 
 /** pool.connect() bounded by a deadline; a client that arrives late goes back to the pool. */

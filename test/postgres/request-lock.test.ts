@@ -129,4 +129,42 @@ describe('request lock on PostgreSQL advisory locks', () => {
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as Error).message).toBe('the database is unreachable; retry shortly');
   });
+
+  it('take a lock nested in another on the holder\'s connection, so nesting cannot exhaust the pool', async () => {
+    // Two lock connections, eight concurrent "login completions" that each take a session lock inside.
+    const [a, b] = [replica(5_000, 2), replica(5_000, 2)];
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        (i % 2 ? a : b).lock(`airlock-login:${i}`, async () => {
+          await sleep(20);
+          return (i % 2 ? a : b).lock('did:plc:alice', async () => {
+            await sleep(5);
+            return i;
+          });
+        }),
+      ),
+    );
+    expect(results).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // A nested lock still excludes other replicas, and is released with the outer one.
+    let release!: () => void;
+    const outer = a.lock('outer', () => a.lock('did:plc:bob', () => new Promise<void>((resolve) => (release = resolve))));
+    await sleep(100);
+    const fast = replica(200);
+    await expect(fast.lock('did:plc:bob', () => 'x')).rejects.toBeInstanceOf(RequestLockTimeoutError);
+    release();
+    await outer;
+    expect(await fast.lock('did:plc:bob', () => 'y')).toBe('y');
+    expect(await fast.lock('outer', () => 'z')).toBe('z');
+  });
+
+  it('not lend a released connection to work that outlives its lock', async () => {
+    const a = replica(2_000, 2);
+    let later!: Promise<string>;
+    await a.lock('outer', async () => {
+      later = sleep(100).then(() => a.lock('did:plc:carol', () => 'after'));
+    });
+    expect(await later).toBe('after');
+    const locks = await a.pool.query(`select count(*)::int as n from pg_locks where locktype = 'advisory'`);
+    expect(locks.rows[0].n).toBe(0);
+  });
 });
