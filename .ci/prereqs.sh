@@ -29,9 +29,19 @@ need_pkgs=()
 /usr/bin/python3 -c 'import grpc_tools' 2>/dev/null || need_pkgs+=(python3-grpc-tools)
 [ -f /usr/share/grpc-proto/grpc/health/v1/health.proto ] || need_pkgs+=(grpc-proto)
 command -v tmux >/dev/null || need_pkgs+=(tmux)
+# PostgreSQL server binaries: the outage tests run a throwaway server of their own (initdb, pg_ctl).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "prereqs: apt-get install ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# The PostgreSQL tests use the server on 127.0.0.1:5432 (trust auth for user postgres); start it if it is down.
+if command -v pg_ctlcluster >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  version="$(ls /etc/postgresql | sort -n | tail -1)"
+  echo "prereqs: starting PostgreSQL $version"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start
 fi
