@@ -8,7 +8,7 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 5_000 };
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 2_000 };
 
 /** Delay before retry number `attempt` (1-based): random in [ceiling/2, ceiling]. */
 export function backoffDelay(attempt: number, options: BackoffOptions, random: () => number = Math.random): number {

@@ -58,7 +58,7 @@ export interface ConnectionOptions {
 // minutes, far longer than a login the user is waiting on.
 const DEFAULT_CHANNEL_OPTIONS: Partial<ClientOptions> = {
   'grpc.initial_reconnect_backoff_ms': 250,
-  'grpc.max_reconnect_backoff_ms': 3_000,
+  'grpc.max_reconnect_backoff_ms': 2_000,
   'grpc.max_receive_message_length': 1024 * 1024,
 };
 
