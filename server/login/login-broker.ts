@@ -58,6 +58,8 @@ export const LOGIN_PATH = '/login/';
 const NOT_FOUND = 'no login with this id and verifier (it may have expired); start a new login';
 const LINK_REF = /^[A-Za-z0-9_-]{43}$/;
 const EXPIRED_MESSAGE = 'The login expired before the user finished signing in; start a new login.';
+// Time kept back from the caller's deadline to send UNAVAILABLE before it passes.
+const DEADLINE_MARGIN_MS = 500;
 // Node timers hold at most 2^31-1 ms.
 const MAX_TIMER = 2_147_483_647;
 
@@ -154,10 +156,10 @@ export class LoginBroker {
 
   /**
    * Pushes an authorization request within the upstream timeout and the
-   * caller's deadline (less a margin to answer), whichever is sooner.
+   * caller's deadline (less a margin to send the answer), whichever is sooner.
    */
   async #authorize(identifier: ReturnType<typeof parseIdentifier>, ref: string, signal: AbortSignal, deadline?: number): Promise<URL> {
-    const budget = Math.max(100, Math.min(this.#o.settings.upstreamTimeout, deadline === undefined ? Infinity : deadline - Date.now() - 250));
+    const budget = Math.max(100, Math.min(this.#o.settings.upstreamTimeout, deadline === undefined ? Infinity : deadline - Date.now() - DEADLINE_MARGIN_MS));
     const timeout = AbortSignal.timeout(budget);
     try {
       return await this.#o.upstream.authorize(identifier, ref, AbortSignal.any([signal, timeout]));

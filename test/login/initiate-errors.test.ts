@@ -96,7 +96,7 @@ test('a PDS that never answers is UNAVAILABLE within the call deadline, not DEAD
   expect(failure.code).toBe(status.UNAVAILABLE);
   expect(failure.details).toMatch(/did not answer within \d+ ms/);
   expect(elapsed).toBeLessThan(3_000);
-  expect(elapsed).toBeGreaterThan(2_000);
+  expect(elapsed).toBeGreaterThan(1_500);
 });
 
 test('a PDS URL that never answers is UNAVAILABLE after the upstream timeout', async () => {
