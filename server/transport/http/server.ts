@@ -101,6 +101,9 @@ export class HttpTransport {
       return this.#send(res, { status: 400, body: 'bad request' });
     }
     const route = this.#match(req.method ?? 'GET', url.pathname);
+    // Logged instead of the path: a prefix route's last segment may be a
+    // capability (the login link's ref), so only the route's pattern is kept.
+    const loggedPath = route?.path.endsWith('/') && route.path.length > 1 ? `${route.path}:ref` : url.pathname;
     let response: HttpResponse;
     try {
       response = route
@@ -109,17 +112,17 @@ export class HttpTransport {
     } catch (error) {
       if (error instanceof UnavailableError) {
         // E.g. the database is down for a moment: a reload once it is back usually succeeds.
-        this.logger.warn({ err: error, path: url.pathname }, 'HTTP request failed: a dependency is unavailable');
+        this.logger.warn({ err: error, path: loggedPath }, 'HTTP request failed: a dependency is unavailable');
         response = { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' }, body: `Temporarily unavailable (${error.message}). Reload this page in a few seconds.` };
       } else {
-        this.logger.error({ err: error, path: url.pathname }, 'unexpected error in HTTP handler');
+        this.logger.error({ err: error, path: loggedPath }, 'unexpected error in HTTP handler');
         response = { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'internal error' };
       }
     }
     this.#send(res, response);
     // The path only: query strings carry OAuth codes and state.
     this.logger.info(
-      { method: req.method, path: url.pathname, status: response.status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
+      { method: req.method, path: loggedPath, status: response.status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
       'http',
     );
   }
