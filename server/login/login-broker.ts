@@ -14,7 +14,7 @@ import type { IssuedSession, SessionStarter } from '../sessions/session-types.ts
 import { parseIdentifier } from './identifier.ts';
 import type { LoginEvent, LoginEventBus } from './login-events.ts';
 import type { FailureReason, LoginRecord, LoginStore, StoredResult } from './login-store.ts';
-import { open, seal, sealingKeyFor } from './result-sealing.ts';
+import { open as openSealed, seal, sealingKeyFor } from './result-sealing.ts';
 import { isVerifierChallenge, randomSecret, sha256, verifierMatches } from './secrets.ts';
 import { UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from './upstream.ts';
 
@@ -184,11 +184,11 @@ export class LoginBroker {
     if (!found || found.expiresAt <= Date.now() || !verifierMatches(verifier, found.verifierChallenge)) throw new NotFoundError(NOT_FOUND);
 
     const ref = found.ref;
-    const open = this.#streams.get(ref) ?? 0;
-    if (open >= this.#o.settings.maxStreamsPerLogin) {
+    const streams = this.#streams.get(ref) ?? 0;
+    if (streams >= this.#o.settings.maxStreamsPerLogin) {
       throw new ResourceExhaustedError(`at most ${this.#o.settings.maxStreamsPerLogin} AwaitLogin streams per login are allowed at once`);
     }
-    this.#streams.set(ref, open + 1);
+    this.#streams.set(ref, streams + 1);
 
     const queue: LoginEvent[] = [];
     let wake: (() => void) | undefined;
@@ -197,12 +197,7 @@ export class LoginBroker {
       wake = undefined;
       w?.();
     };
-    // Subscribe before reading again, so nothing published in between is lost.
-    const unsubscribe = this.#o.bus.subscribe(ref, (event) => {
-      queue.push(event);
-      notify();
-    });
-    signal.addEventListener('abort', notify);
+    let unsubscribe: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
     const clearTimer = () => {
       if (timer) {
@@ -213,6 +208,12 @@ export class LoginBroker {
     };
 
     try {
+      // Subscribe before reading again, so nothing published in between is lost.
+      unsubscribe = this.#o.bus.subscribe(ref, (event) => {
+        queue.push(event);
+        notify();
+      });
+      signal.addEventListener('abort', notify);
       const record = (await this.#o.store.byRef(ref)) ?? found;
       yield { type: 'pending', expiresAt: new Date(record.expiresAt) };
       let browserSent = false;
@@ -266,7 +267,7 @@ export class LoginBroker {
     } finally {
       clearTimer();
       wake = undefined;
-      unsubscribe();
+      unsubscribe?.();
       signal.removeEventListener('abort', notify);
       const left = (this.#streams.get(ref) ?? 1) - 1;
       if (left > 0) this.#streams.set(ref, left);
@@ -277,7 +278,7 @@ export class LoginBroker {
   async #terminal(loginId: string, result: StoredResult): Promise<LoginUpdate> {
     if (result.type === 'failed') return { type: 'failed', reason: result.reason, message: result.message };
     try {
-      const session = JSON.parse(await open(loginId, result.sealed)) as IssuedSession & { accessTokenExpiresAt: string; refreshTokenExpiresAt: string };
+      const session = JSON.parse(await openSealed(loginId, result.sealed)) as IssuedSession & { accessTokenExpiresAt: string; refreshTokenExpiresAt: string };
       return {
         type: 'completed',
         session: { ...session, accessTokenExpiresAt: new Date(session.accessTokenExpiresAt), refreshTokenExpiresAt: new Date(session.refreshTokenExpiresAt) },
