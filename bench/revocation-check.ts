@@ -91,6 +91,15 @@ console.log('authenticate() alone (sequential):');
 const direct = await measure(Object.fromEntries(Object.entries(variants).map(([name, a]) => [name, () => a.authenticate(session.accessToken)])));
 for (const [name, samples] of Object.entries(direct)) console.log(`  ${name.padEnd(9)} ${summary(samples)}`);
 
+// The check by itself, without the signature work around it.
+console.log('\nthe revocation check alone (isRevoked):');
+const uncachedCheck = new RevocationCheck({ db: database.db, ttlMs: 0, maxEntries: 1 });
+const alone = await measure({
+  cached: () => auth.revocations.isRevoked(session.sessionId),
+  uncached: () => uncachedCheck.isRevoked(session.sessionId),
+});
+for (const [name, samples] of Object.entries(alone)) console.log(`  ${name.padEnd(9)} ${summary(samples)}`);
+
 // 2. Over gRPC: WhoAmI through a real listener and a real client.
 console.log('\nWhoAmI over gRPC (loopback, real grpc-js client):');
 const loginStubs = { initiateLogin: notImplemented('InitiateLogin'), awaitLogin: notImplemented('AwaitLogin') };
