@@ -66,7 +66,7 @@ describe('migrations on PostgreSQL', () => {
     const other = new pg.Client({ connectionString: database().url });
     await other.connect();
     try {
-      const timedOut = await sql`select pg_sleep(0.2)`.execute(open.db).catch((e: unknown) => e as Error);
+      const timedOut = (await sql`select pg_sleep(0.2)`.execute(open.db).catch((e: unknown) => e)) as Error;
       expect((timedOut.cause as { code?: string }).code).toBe('57014');
       await other.query(`select pg_advisory_lock(${KYSELY_MIGRATION_LOCK})`);
       const released = sleep(300).then(() => other.query(`select pg_advisory_unlock(${KYSELY_MIGRATION_LOCK})`));
