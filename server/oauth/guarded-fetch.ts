@@ -88,6 +88,11 @@ export function guardedFetch(options: GuardedFetchOptions): typeof globalThis.fe
       await assertPublicHost(url.hostname);
     }
     const signal = AbortSignal.any([request.signal, AbortSignal.timeout(options.timeoutMs)]);
-    return (checked ? unicast : base)(request, { signal, redirect: request.redirect });
+    // A redirect to an IP literal would be followed without the address check
+    // (no DNS lookup to pin), so checked requests never follow one. The
+    // library only asks to follow for PAR and token requests, which have no
+    // business redirecting.
+    const redirect = checked && request.redirect === 'follow' ? 'error' : request.redirect;
+    return (checked ? unicast : base)(request, { signal, redirect });
   };
 }
