@@ -5,6 +5,7 @@ import type { Settings } from './config/settings.ts';
 import type { Logger } from './observability/logger.ts';
 import { openDatabase, type OpenDatabase } from './storage/database.ts';
 import { startReplicaCoordination } from './storage/postgres/replica-coordination.ts';
+import { sharedRateLimiter } from './storage/postgres/shared-rate-limiter.ts';
 import { prepareSchema } from './storage/schema-setup.ts';
 import { PgLoginEventBus } from './login/pg-login-events.ts';
 import { createSessionCapability, type SessionCapability } from './sessions/session-capability.ts';
@@ -80,6 +81,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       logger,
       settings,
       publicUrl,
+      rateLimiter: database.pool ? sharedRateLimiter({ pool: database.pool, name: 'initiate-login', points: settings.loginRatePerMinute, durationSeconds: 60 }) : undefined,
     });
     broker.start();
     cleanups.unshift(async () => {

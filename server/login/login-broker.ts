@@ -5,7 +5,7 @@
 // link ref are random and stored hashed; its result is stored (sealed to the
 // login id) before the event bus says "finished", and every stream reads it
 // back from the store, so late, repeated and concurrent streams all see it.
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Settings } from '../config/settings.ts';
 import { AirlockError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.ts';
 import type { RequestLock } from '../oauth/request-lock.ts';
@@ -52,6 +52,8 @@ export interface LoginBrokerOptions {
   publicUrl: string;
   /** How often expired logins are deleted (default: the login lifetime, at most a minute). */
   sweepIntervalMs?: number;
+  /** InitiateLogin's limit per client address (points per minute); default: counted in this process. Replicas share one in the database. */
+  rateLimiter?: RateLimiterAbstract;
 }
 
 export const LOGIN_PATH = '/login/';
@@ -65,14 +67,14 @@ const MAX_TIMER = 2_147_483_647;
 
 export class LoginBroker {
   readonly #o: LoginBrokerOptions;
-  readonly #limiter: RateLimiterMemory;
+  readonly #limiter: RateLimiterAbstract;
   readonly #streams = new Map<string, number>();
   #sweeper: NodeJS.Timeout | undefined;
   #timers = 0;
 
   constructor(options: LoginBrokerOptions) {
     this.#o = options;
-    this.#limiter = new RateLimiterMemory({ points: options.settings.loginRatePerMinute, duration: 60 });
+    this.#limiter = options.rateLimiter ?? new RateLimiterMemory({ points: options.settings.loginRatePerMinute, duration: 60 });
   }
 
   /** Starts the sweeper of expired logins. */
