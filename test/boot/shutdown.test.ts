@@ -26,7 +26,11 @@ async function slowServer(delayMs: number) {
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.closeAllConnections() || server.close() };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
 }
 
 describe('graceful shutdown', () => {

@@ -97,8 +97,11 @@ export class PgListener {
       keepAlive: true,
       application_name: 'airlock-listener',
     });
-    client.on('error', (error) => this.#lost(client, error));
-    client.on('end', () => this.#lost(client, new Error('the LISTEN connection ended')));
+    // Until the connection is ours, a failure is only remembered (and fails the attempt below).
+    let early: unknown;
+    const failed = (error: unknown) => (this.#client === client ? this.#lost(client, error) : (early ??= error));
+    client.on('error', failed);
+    client.on('end', () => failed(new Error('the LISTEN connection ended')));
     client.on('notification', (message) => this.#dispatch(message));
     try {
       await client.connect();
@@ -110,6 +113,7 @@ export class PgListener {
           this.#listening.add(channel);
         }
       }
+      if (early) throw early;
     } catch (error) {
       client.removeAllListeners('end');
       client.on('error', () => {});
