@@ -70,6 +70,7 @@ function checkCombinations(settings: Settings): void {
 export function helpText(): string {
   const lines = [
     'Usage: airlock-server [--setting value ...]',
+    '       airlock-server migrate [status] [--setting value ...]  (apply or list schema migrations, then exit)',
     '',
     'Every setting is also read from its environment variable; a flag wins over the variable.',
     '',

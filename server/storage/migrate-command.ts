@@ -30,7 +30,8 @@ export async function runMigrateCommand(argv: string[], env: NodeJS.ProcessEnv, 
   try {
     const loaded = loadSettings(args, env);
     if (loaded.help) {
-      io.out(`${USAGE}\n${helpText().split('\n').slice(3).join('\n')}`);
+      const lines = helpText().split('\n');
+      io.out(`${USAGE}\n${lines.slice(lines.findIndex((l) => l.startsWith('  --'))).join('\n')}`);
       return 0;
     }
     settings = loaded.settings;
