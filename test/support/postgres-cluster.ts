@@ -76,6 +76,14 @@ export async function startDisposableCluster(): Promise<DisposableCluster> {
     rmSync(root, { recursive: true, force: true });
     throw error;
   }
+  // A test process that dies without its afterAll must not leave a server running.
+  const onExit = () => cluster.destroy();
+  process.once('exit', onExit);
+  const destroy = cluster.destroy;
+  cluster.destroy = () => {
+    process.off('exit', onExit);
+    destroy();
+  };
   return cluster;
 }
 
