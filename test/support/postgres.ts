@@ -44,6 +44,7 @@ export async function adminQuery(adminUrl: string, text: string): Promise<void> 
 export async function createTestDatabase(adminUrl = POSTGRES_ADMIN_URL): Promise<TestDatabase> {
   const name = `airlock_test_${process.pid}_${randomBytes(6).toString('hex')}`;
   await adminQuery(adminUrl, `create database ${name}`);
+  await dropOrphans(adminUrl).catch(() => {});
   return {
     name,
     url: databaseUrl(adminUrl, name),
@@ -69,5 +70,34 @@ export async function terminateConnections(adminUrl: string, database: string, w
     return Number(result.rows[0].n);
   } finally {
     await client.end();
+  }
+}
+
+// Databases of test processes that died without dropping theirs (the name
+// carries the pid; only meaningful for a server on this machine).
+async function dropOrphans(adminUrl: string): Promise<void> {
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(adminUrl).hostname)) return;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      `select datname from pg_database d where datname like 'airlock\\_test\\_%' and not exists (select 1 from pg_stat_activity a where a.datname = d.datname)`,
+    );
+    for (const { datname } of rows) {
+      const pid = Number(/^airlock_test_(\d+)_[0-9a-f]+$/.exec(datname)?.[1]);
+      if (!pid || pid === process.pid || alive(pid)) continue;
+      await client.query(`drop database if exists ${datname} with (force)`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

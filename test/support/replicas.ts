@@ -35,6 +35,10 @@ export async function startReplica(name: string, databaseUrl: string, env: Recor
     throw error;
   }
   const clients = clientsFor(child.grpcTarget);
+  // If the test process ends without closing it, the replica goes too.
+  const orphan = () => child.process.kill('SIGKILL');
+  process.once('exit', orphan);
+  void child.exited.then(() => process.off('exit', orphan));
   return Object.assign(child, {
     name,
     clients,
