@@ -44,7 +44,9 @@ export function pgRequestLock(options: PgRequestLockOptions): RequestLock {
   // A lock taken inside another one (the login broker's completion lock
   // around the library's session lock) reuses it: PostgreSQL sessions can
   // hold several advisory locks, and a second connection per nesting level
-  // would deadlock once every pooled connection held an outer lock.
+  // would deadlock once every pooled connection held an outer lock. (Like
+  // every advisory lock of one session, the same name taken again inside is
+  // granted at once: re-entrant.)
   const held = new AsyncLocalStorage<Holder>();
 
   return async (name, fn) => {
@@ -92,7 +94,7 @@ async function lockOn<T>(holder: Holder, name: string, fn: () => T | PromiseLike
   } catch (error) {
     // A timed-out wait leaves the connection usable; anything else may not.
     if ((error as { code?: string }).code === '55P03') {
-      throw new RequestLockTimeoutError(`timed out after ${holder.timeoutMs} ms waiting for another refresh of the same session; retry`);
+      throw new RequestLockTimeoutError(`timed out after ${holder.timeoutMs} ms waiting for another replica to finish with this session; retry`);
     }
     holder.broken = true;
     throw mapDatabaseError(error);
