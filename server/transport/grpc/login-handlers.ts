@@ -9,6 +9,7 @@ import {
 } from '../../../proto/gen/airlock/auth/v1/auth.ts';
 import type { LoginBroker, LoginUpdate } from '../../login/login-broker.ts';
 import { serverStream, unary, type HandlerDeps } from './handlers.ts';
+import { toSessionMessage } from './session-handlers.ts';
 
 export interface LoginHandlerDeps extends HandlerDeps {
   broker: LoginBroker;
@@ -28,26 +29,8 @@ export function toAwaitLoginResponse(update: LoginUpdate): AwaitLoginResponse {
       return { event: { $case: 'heartbeat', value: { serverTime: update.serverTime } } };
     case 'browser-opened':
       return { event: { $case: 'browserOpened', value: { openedAt: update.openedAt } } };
-    case 'completed': {
-      const s = update.session;
-      return {
-        event: {
-          $case: 'completed',
-          value: {
-            session: {
-              accessToken: s.accessToken,
-              accessTokenExpiresAt: s.accessTokenExpiresAt,
-              refreshToken: s.refreshToken,
-              refreshTokenExpiresAt: s.refreshTokenExpiresAt,
-              did: s.did,
-              handle: s.handle,
-              pdsUrl: s.pdsUrl,
-              sessionId: s.sessionId,
-            },
-          },
-        },
-      };
-    }
+    case 'completed':
+      return { event: { $case: 'completed', value: { session: toSessionMessage(update.session) } } };
     case 'failed':
       return { event: { $case: 'failed', value: { reason: FAILURE_REASONS[update.reason], message: update.message } } };
   }
