@@ -263,6 +263,13 @@ export class LoginBroker {
         }
         if (now >= nextHeartbeat) {
           nextHeartbeat = now + this.#o.settings.heartbeatInterval;
+          // The store is the truth; the bus only hurries it along. Should an
+          // announcement be lost, the result still arrives within one interval.
+          const latest = await this.#o.store.byRef(ref);
+          if (latest?.result) {
+            yield await this.#terminal(loginId, latest.result);
+            return;
+          }
           yield { type: 'heartbeat', serverTime: new Date(now) };
         }
       }
@@ -361,7 +368,10 @@ export class LoginBroker {
         outcome = { kind: 'failed', reason, message };
       }
       if (await this.#o.store.finish(ref, result, Date.now())) {
-        await this.#o.bus.publish(ref, { type: 'finished' });
+        // Stored is delivered: a failed announcement only delays streams to their next heartbeat.
+        await this.#o.bus.publish(ref, { type: 'finished' }).catch((error: unknown) =>
+          this.#o.logger.warn({ err: error, login: ref.slice(0, 8) }, 'could not announce a finished login; streams will read it at their next heartbeat'),
+        );
         this.#o.logger.info({ login: ref.slice(0, 8), outcome: outcome.kind, ...(outcome.kind === 'failed' ? { reason: outcome.reason } : {}) }, 'login finished');
       }
       return outcome;

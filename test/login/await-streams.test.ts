@@ -164,3 +164,27 @@ test('the authorize URL carries neither the login id nor the verifier', async ()
   const rows = await airlock.database.db.selectFrom('logins').selectAll().execute();
   for (const row of rows) expect(JSON.stringify(row)).not.toContain(started.loginId);
 });
+
+test('a completion whose announcement is lost still reaches the stream at its next heartbeat', async () => {
+  // A fake fault, because a lost announcement cannot be caused on demand for
+  // real: the bus fails to publish "finished". The result is already stored.
+  const bus = airlock.login.bus;
+  const publish = bus.publish.bind(bus);
+  bus.publish = async (ref, event) => {
+    if (event.type === 'finished') throw new Error('announcement lost');
+    return publish(ref, event);
+  };
+  try {
+    const started = await initiateLogin(clients.auth, account.handle);
+    const stream = awaitLogin(clients.auth, started.loginId, started.verifier);
+    await stream.next('pending');
+    const { page } = await consentViaApi(started.authorizeUrl, account);
+    // The user still sees success: the result is stored, so it is delivered.
+    expect(page.status).toBe(200);
+    const completed = await stream.next('completed', 5_000);
+    expect(completed.session?.did).toBe(account.did);
+    expect((await stream.end).code).toBe(status.OK);
+  } finally {
+    bus.publish = publish;
+  }
+});
