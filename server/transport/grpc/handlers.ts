@@ -113,3 +113,12 @@ function waitForDrain(call: ServerWritableStream<unknown, unknown>, signal: Abor
     signal.addEventListener('abort', done, { once: true });
   });
 }
+
+/** A handler for an RPC whose issue has not landed: UNIMPLEMENTED. */
+export function notImplemented(name: string) {
+  return (_call: unknown, callback?: (error: { code: status; details: string }) => void) => {
+    const error = { code: status.UNIMPLEMENTED, details: `${name} is not implemented yet` };
+    if (callback) callback(error);
+    else endWith(_call as ServerWritableStream<unknown, unknown>, error);
+  };
+}
