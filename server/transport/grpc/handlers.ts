@@ -114,7 +114,7 @@ function waitForDrain(call: ServerWritableStream<unknown, unknown>, signal: Abor
   });
 }
 
-/** A handler for an RPC whose issue has not landed: UNIMPLEMENTED. */
+/** UNIMPLEMENTED, for a server that binds only part of a service (benchmarks). */
 export function notImplemented(name: string) {
   return (_call: unknown, callback?: (error: { code: status; details: string }) => void) => {
     const error = { code: status.UNIMPLEMENTED, details: `${name} is not implemented yet` };
