@@ -1,0 +1,64 @@
+// The bookkeeping of one client's logins: the current attempt, the
+// startLogin calls still in progress, and how recent attempts ended, so
+// awaiting one fails at once with the right error.
+import type { SessionInfo } from './client-types.ts';
+import type { StreamedLogin } from './login-stream.ts';
+
+export interface LoginAttempt extends StreamedLogin {
+  /** Aborted with LoginSupersededError or LoginCancelledError when the attempt ends. */
+  controller: AbortController;
+  /** Storing the session, shared by every awaiter of this attempt. */
+  completion?: Promise<SessionInfo>;
+}
+
+export type AttemptOutcome = Error | 'completed';
+
+const MAX_REMEMBERED_LOGINS = 32;
+
+export class LoginAttempts {
+  /** Controllers of startLogin calls in progress, so logout can cancel them. */
+  readonly #starting = new Set<AbortController>();
+  readonly #ended = new Map<string, AttemptOutcome>();
+  #current: LoginAttempt | undefined;
+
+  /** The login that awaitLogin can currently follow, if any. */
+  get current(): LoginAttempt | undefined {
+    return this.#current;
+  }
+
+  /** Makes `attempt` the current one (the caller has ended the previous one). */
+  begin(attempt: LoginAttempt): void {
+    this.#current = attempt;
+  }
+
+  /** Registers a startLogin in progress; returns the function that unregisters it. */
+  trackStart(controller: AbortController): () => void {
+    this.#starting.add(controller);
+    return () => this.#starting.delete(controller);
+  }
+
+  /** How a recent attempt ended, if it is remembered. */
+  outcomeOf(loginId: string): AttemptOutcome | undefined {
+    return this.#ended.get(loginId);
+  }
+
+  /** Aborts the attempt with `reason` and records it as ended. */
+  end(attempt: LoginAttempt, reason: Error): void {
+    attempt.controller.abort(reason);
+    this.settle(attempt, reason);
+  }
+
+  /** Records how the attempt ended; it is no longer current. */
+  settle(attempt: LoginAttempt, outcome: AttemptOutcome): void {
+    if (this.#current === attempt) this.#current = undefined;
+    this.#ended.delete(attempt.loginId);
+    this.#ended.set(attempt.loginId, outcome);
+    while (this.#ended.size > MAX_REMEMBERED_LOGINS) this.#ended.delete(this.#ended.keys().next().value!);
+  }
+
+  /** Ends the current attempt and aborts every startLogin in progress. */
+  cancelAll(reason: () => Error): void {
+    if (this.#current) this.end(this.#current, reason());
+    for (const controller of this.#starting) controller.abort(reason());
+  }
+}

@@ -1,0 +1,203 @@
+// The stored session and its upkeep: authenticated calls with a proactive
+// refresh, one shared (single-flight) refresh, refresh-once-and-retry on
+// TOKEN_EXPIRED, forgetting a session the server no longer accepts, and
+// revoking on logout.
+//
+// Every write of the stored state goes through the store mutex (shared with
+// the login code), so a refresh that finishes during a logout can never
+// write a session back.
+import type { Mutex } from 'async-mutex';
+import type { Session } from '../proto/gen/airlock/auth/v1/auth.ts';
+import type { LogoutResult } from './client-types.ts';
+import { RequestFailedError, ServerUnavailableError, SignedOutError, type SignedOutReason } from './errors.ts';
+import { unaryCall, type Connection } from './grpc/connection.ts';
+import { authReasonOf, toClientError } from './grpc/status.ts';
+import { loadLenient, toStoredSession } from './session-record.ts';
+import { STORED_STATE_VERSION, type SessionStore, type StoredSession } from './storage/session-store.ts';
+
+export interface SessionKeeperOptions {
+  store: SessionStore;
+  /** The one mutex every write of the stored state goes through. */
+  storeMutex: Mutex;
+  connection: (serverUrl: string) => Connection;
+  callDeadlineMs: number;
+  /** Deadline of a revocation nobody waits for. */
+  logoutDeadlineMs: number;
+  /** Refresh when the access token expires within this (capped at half its lifetime). */
+  refreshSkewMs: number;
+  now: () => number;
+}
+
+export class SessionKeeper {
+  readonly #store: SessionStore;
+  readonly #storeMutex: Mutex;
+  readonly #connection: (serverUrl: string) => Connection;
+  readonly #callDeadlineMs: number;
+  readonly #logoutDeadlineMs: number;
+  readonly #refreshSkewMs: number;
+  readonly #now: () => number;
+  #refreshing: Promise<StoredSession> | undefined;
+  /** Bumped by logout; a refresh started under an older epoch may not write. */
+  #epoch = 0;
+
+  constructor(options: SessionKeeperOptions) {
+    this.#store = options.store;
+    this.#storeMutex = options.storeMutex;
+    this.#connection = options.connection;
+    this.#callDeadlineMs = options.callDeadlineMs;
+    this.#logoutDeadlineMs = options.logoutDeadlineMs;
+    this.#refreshSkewMs = options.refreshSkewMs;
+    this.#now = options.now;
+  }
+
+  /** The stored session, unless there is none or its refresh token has expired (then it is forgotten). */
+  async active(): Promise<StoredSession | undefined> {
+    const session = (await this.#store.load())?.session;
+    if (!session) return undefined;
+    if (Date.parse(session.refreshTokenExpiresAt) <= this.#now()) {
+      await this.forget(session, 'SESSION_EXPIRED');
+      return undefined;
+    }
+    return session;
+  }
+
+  /** Runs an authenticated call with a fresh enough access token. */
+  async authed<T>(run: (connection: Connection, accessToken: string) => Promise<T>): Promise<T> {
+    let session = await this.#requireSession();
+    if (this.#needsRefresh(session)) {
+      try {
+        session = await this.#refresh(session);
+      } catch (error) {
+        // Refreshing early is an optimisation: while the token is still valid, an unreachable server is not fatal here.
+        if (!(error instanceof ServerUnavailableError) || Date.parse(session.accessTokenExpiresAt) <= this.#now()) throw error;
+      }
+    }
+    const connection = () => this.#connection(session.serverUrl);
+    try {
+      return await run(connection(), session.accessToken);
+    } catch (error) {
+      const reason = authReasonOf(error);
+      if (reason === undefined) throw toClientError(error);
+      if (reason !== 'TOKEN_EXPIRED') throw await this.forget(session, reason);
+    }
+    // TOKEN_EXPIRED: refresh once (shared with every concurrent caller) and retry once.
+    session = await this.#refresh(session);
+    try {
+      return await run(connection(), session.accessToken);
+    } catch (error) {
+      const reason = authReasonOf(error);
+      if (reason === undefined) throw toClientError(error);
+      if (reason === 'TOKEN_EXPIRED') {
+        // A token fresh from RefreshSession called expired: a clock problem, not a signed-out user.
+        throw new RequestFailedError('UNAUTHENTICATED', 'the server rejected a just-refreshed access token as expired (check the clocks)');
+      }
+      throw await this.forget(session, reason);
+    }
+  }
+
+  /** Called first by logout: no refresh running now may write its result. */
+  invalidateRefreshes(): void {
+    this.#epoch++;
+  }
+
+  /** Revokes the stored session on the server (best effort, within deadlineMs) and clears the store. */
+  revokeAndClear(deadlineMs: number): Promise<LogoutResult> {
+    return this.#storeMutex.runExclusive(async () => {
+      const session = (await loadLenient(this.#store))?.session;
+      const revoked = session ? await this.revoke(session, deadlineMs) : false;
+      await this.#store.clear();
+      return { hadSession: session !== undefined, revoked };
+    });
+  }
+
+  /**
+   * The server said this session is unusable: drop it locally (if it is
+   * still the stored one) and return the SignedOutError to throw. The
+   * server URL is kept as the place to sign in again.
+   */
+  async forget(session: StoredSession, reason: string): Promise<SignedOutError> {
+    const signedOut = new SignedOutError(signedOutReason(reason));
+    await this.#storeMutex.runExclusive(async () => {
+      const state = await loadLenient(this.#store);
+      if (state?.session?.sessionId !== session.sessionId) return;
+      await this.#store.save({ version: STORED_STATE_VERSION, loginServerUrl: session.serverUrl });
+    });
+    // An access token the server cannot read says nothing about the refresh token: revoke it too.
+    if (signedOut.reason === 'TOKEN_INVALID' || signedOut.reason === 'TOKEN_MISSING') void this.revoke(session, this.#logoutDeadlineMs);
+    return signedOut;
+  }
+
+  /** Logout RPC by refresh token (works even when the access token has expired). Never throws. */
+  async revoke(session: StoredSession, deadlineMs: number): Promise<boolean> {
+    try {
+      const connection = this.#connection(session.serverUrl);
+      await unaryCall(connection.auth, connection.auth.logout, { refreshToken: session.refreshToken }, { deadlineMs });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #requireSession(): Promise<StoredSession> {
+    const session = (await this.#store.load())?.session;
+    if (!session) throw new SignedOutError('NOT_SIGNED_IN');
+    if (Date.parse(session.refreshTokenExpiresAt) <= this.#now()) throw await this.forget(session, 'SESSION_EXPIRED');
+    return session;
+  }
+
+  #needsRefresh(session: StoredSession): boolean {
+    const expiresAt = Date.parse(session.accessTokenExpiresAt);
+    const lifetime = expiresAt - Date.parse(session.accessTokenReceivedAt);
+    const skew = Math.min(this.#refreshSkewMs, Math.max(0, lifetime / 2));
+    return this.#now() >= expiresAt - skew;
+  }
+
+  /** Single flight: every caller that needs a refresh while one runs shares it. */
+  #refresh(stale: StoredSession): Promise<StoredSession> {
+    this.#refreshing ??= this.#refreshOnce(stale).finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #refreshOnce(stale: StoredSession): Promise<StoredSession> {
+    const epoch = this.#epoch;
+    const current = (await this.#store.load())?.session;
+    if (!current) throw new SignedOutError('SIGNED_OUT_DURING_CALL');
+    // Someone (another caller, another process) already refreshed or signed in anew.
+    if ((current.sessionId !== stale.sessionId || current.refreshToken !== stale.refreshToken) && !this.#needsRefresh(current)) return current;
+
+    const connection = this.#connection(current.serverUrl);
+    let session: Session | undefined;
+    try {
+      ({ session } = await unaryCall(connection.auth, connection.auth.refreshSession, { refreshToken: current.refreshToken }, { deadlineMs: this.#callDeadlineMs }));
+    } catch (error) {
+      const reason = authReasonOf(error);
+      if (reason !== undefined) throw await this.forget(current, reason);
+      throw toClientError(error);
+    }
+    if (!session?.accessToken || !session.refreshToken) throw new RequestFailedError('INTERNAL', 'RefreshSession returned no session');
+    const next = toStoredSession(current.serverUrl, session, this.#now());
+    return this.#storeMutex.runExclusive(async () => {
+      const state = await this.#store.load();
+      // A logout or a new login happened while the RPC ran: do not write the old session back.
+      if (this.#epoch !== epoch || state?.session?.sessionId !== current.sessionId) {
+        void this.revoke(next, this.#logoutDeadlineMs);
+        throw new SignedOutError('SIGNED_OUT_DURING_CALL');
+      }
+      await this.#store.save({ ...state, session: next });
+      return next;
+    });
+  }
+}
+
+function signedOutReason(reason: string): SignedOutReason {
+  switch (reason) {
+    case 'TOKEN_MISSING':
+    case 'SESSION_REVOKED':
+    case 'SESSION_EXPIRED':
+      return reason;
+    default:
+      return 'TOKEN_INVALID'; // TOKEN_INVALID, or an UNAUTHENTICATED without a known reason
+  }
+}
