@@ -265,7 +265,11 @@ export class LoginBroker {
           nextHeartbeat = now + this.#o.settings.heartbeatInterval;
           // The store is the truth; the bus only hurries it along. Should an
           // announcement be lost, the result still arrives within one interval.
-          const latest = await this.#o.store.byRef(ref);
+          // While the database is away the stream stays open on heartbeats alone.
+          const latest = await this.#o.store.byRef(ref).catch((error: unknown) => {
+            if (error instanceof UnavailableError) return undefined;
+            throw error;
+          });
           if (latest?.result) {
             yield await this.#terminal(loginId, latest.result);
             return;
