@@ -4,23 +4,16 @@
 // a restart. Every session comes from a real OAuth login at the local PDS
 // (test/support/login.ts), because every refresh also restores the user's
 // ATProto session upstream.
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Session } from '../../proto/gen/airlock/auth/v1/auth.ts';
-import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
-import { call, clientsFor, grpcFailure } from '../support/grpc.ts';
+import { call, grpcFailure } from '../support/grpc.ts';
 import { loginViaApi } from '../support/login.ts';
 import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
-import { tempDir } from '../support/settings.ts';
+import { bearer, restartableDeployment, type Deployment } from './support/deployment.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Deployment {
-  server: InProcessAirlock;
-  clients: ReturnType<typeof clientsFor>;
-  /** Stops the server and starts it again on the same data directory and HTTP port (so the same issuer and OAuth client). */
-  restart(): Promise<void>;
-}
 
 let pds: TestPds;
 beforeAll(async () => {
@@ -35,32 +28,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function deployment(env: Record<string, string> = {}): Promise<Deployment> {
-  const data = tempDir();
-  const base = { ...pds.airlockEnv(), AIRLOCK_DATA_DIR: data.path, ...env };
-  const d = { server: await startInProcess(base) } as Deployment;
-  d.clients = clientsFor(d.server.grpcTarget);
-  // The loopback OAuth client id names the callback port, and the issuer is
-  // the HTTP URL: both must stay the same across the restart.
-  const pinned = { ...base, AIRLOCK_HTTP_ADDRESS: `127.0.0.1:${d.server.httpPort}` };
-  d.restart = async () => {
-    d.clients.close();
-    await d.server.close();
-    d.server = await startInProcess(pinned);
-    d.clients = clientsFor(d.server.grpcTarget);
-  };
-  cleanups.push(() => data.remove(), async () => {
-    d.clients.close();
-    await d.server.close();
-  });
-  return d;
-}
+const deployment = (env: Record<string, string> = {}) => restartableDeployment({ ...pds.airlockEnv(), ...env }, cleanups);
 
-const bearer = (token: string) => {
-  const metadata = new Metadata();
-  metadata.set('authorization', `Bearer ${token}`);
-  return metadata;
-};
 const refresh = (d: Deployment, refreshToken: string) => call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken });
 const whoAmI = (d: Deployment, accessToken: string) => call(d.clients.auth, d.clients.auth.whoAmI, {}, { metadata: bearer(accessToken) });
 const channelToken = (d: Deployment, accessToken: string) =>

@@ -1,14 +1,13 @@
 // The Airlock session and the user's ATProto session at their PDS, end to
 // end with a real PDS and real logins: revoking Airlock at the PDS ends the
 // Airlock session at its next refresh, and Logout signs out upstream.
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
-import { call, clientsFor, grpcFailure } from '../support/grpc.ts';
+import { call, grpcFailure } from '../support/grpc.ts';
 import { loginViaApi } from '../support/login.ts';
 import { startPds, type TestPds } from '../support/pds.ts';
-import { tempDir } from '../support/settings.ts';
 import { oauthSessionsAtPds, revokeAppsAtPds } from './support/pds-account.ts';
+import { bearer, restartableDeployment, type Deployment } from './support/deployment.ts';
 
 let pds: TestPds;
 beforeAll(async () => {
@@ -18,41 +17,14 @@ afterAll(async () => {
   await pds?.stop();
 });
 
-interface Deployment {
-  server: InProcessAirlock;
-  clients: ReturnType<typeof clientsFor>;
-  restart(): Promise<void>;
-}
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function deployment(network: TestPds = pds): Promise<Deployment> {
-  const data = tempDir();
-  const base = { ...network.airlockEnv(), AIRLOCK_DATA_DIR: data.path };
-  const d = { server: await startInProcess(base) } as Deployment;
-  d.clients = clientsFor(d.server.grpcTarget);
-  const pinned = { ...base, AIRLOCK_HTTP_ADDRESS: `127.0.0.1:${d.server.httpPort}` };
-  d.restart = async () => {
-    d.clients.close();
-    await d.server.close();
-    d.server = await startInProcess(pinned);
-    d.clients = clientsFor(d.server.grpcTarget);
-  };
-  cleanups.push(() => data.remove(), async () => {
-    d.clients.close();
-    await d.server.close();
-  });
-  return d;
-}
+const deployment = (network: TestPds = pds) => restartableDeployment(network.airlockEnv(), cleanups);
 
-const bearer = (token: string) => {
-  const metadata = new Metadata();
-  metadata.set('authorization', `Bearer ${token}`);
-  return metadata;
-};
 
 async function expectReason(promise: Promise<unknown>, reason: string) {
   const failure = await grpcFailure(promise);
