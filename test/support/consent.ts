@@ -92,12 +92,22 @@ export async function openAuthorizePage(link: string): Promise<AuthorizePage> {
   throw new Error(`too many redirects from ${link}`);
 }
 
-async function apiPost(page: AuthorizePage, endpoint: string, body: unknown, extraHeaders: Record<string, string> = {}): Promise<unknown> {
+/**
+ * Calls the provider's JSON API as its own pages do (same-origin fetch with
+ * the page's CSRF token and cookies), keeping any cookies it sets.
+ */
+export async function providerApi(
+  page: AuthorizePage,
+  method: 'GET' | 'POST',
+  endpoint: string,
+  body?: unknown,
+  extraHeaders: Record<string, string> = {},
+): Promise<unknown> {
   const apiUrl = new URL(`/@atproto/oauth-provider/~api${endpoint}`, page.url.origin);
   const response = await rawRequest(apiUrl, {
-    method: 'POST',
+    method,
     headers: {
-      'content-type': 'application/json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       accept: 'application/json',
       'sec-fetch-mode': 'same-origin',
       'sec-fetch-site': 'same-origin',
@@ -108,12 +118,11 @@ async function apiPost(page: AuthorizePage, endpoint: string, body: unknown, ext
       cookie: cookieHeader(page.cookies),
       ...extraHeaders,
     },
-    body: JSON.stringify(body),
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   storeCookies(page.cookies, response.headers);
-  const json = JSON.parse(response.body || '{}') as Record<string, unknown>;
-  if (response.status !== 200) throw new Error(`${endpoint} answered ${response.status}: ${JSON.stringify(json)}`);
-  return json;
+  if (response.status !== 200) throw new Error(`${endpoint} answered ${response.status}: ${response.body.slice(0, 300)}`);
+  return JSON.parse(response.body || '{}');
 }
 
 /**
@@ -138,17 +147,17 @@ export function callbackUrlFrom(providerRedirect: string): string {
  */
 export async function decideViaApi(page: AuthorizePage, account: TestAccount, decision: Decision = 'approve'): Promise<string> {
   if (decision === 'deny') {
-    const { url } = (await apiPost(page, '/reject', {})) as { url: string };
+    const { url } = (await providerApi(page, 'POST', '/reject', {})) as { url: string };
     return callbackUrlFrom(url);
   }
-  const signIn = (await apiPost(page, '/sign-in', { username: account.handle, password: account.password, remember: false, locale: 'en' })) as {
+  const signIn = (await providerApi(page, 'POST', '/sign-in', { username: account.handle, password: account.password, remember: false, locale: 'en' })) as {
     account: { sub?: string; did?: string };
     ephemeralToken?: string;
   };
   if (!signIn.ephemeralToken) throw new Error('sign-in returned no ephemeral token');
   // The account the provider signed in (callers that only know a handle pass no DID).
   const did = account.did || signIn.account.sub || signIn.account.did;
-  const { url } = (await apiPost(page, '/consent', { did }, { authorization: `Bearer ${signIn.ephemeralToken}` })) as { url: string };
+  const { url } = (await providerApi(page, 'POST', '/consent', { did }, { authorization: `Bearer ${signIn.ephemeralToken}` })) as { url: string };
   return callbackUrlFrom(url);
 }
 
