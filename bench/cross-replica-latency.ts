@@ -15,7 +15,7 @@
 // Needs PostgreSQL (AIRLOCK_TEST_POSTGRES_URL or 127.0.0.1:5432).
 import pg from 'pg';
 import type { AwaitLoginResponse } from '../proto/gen/airlock/auth/v1/auth.ts';
-import { LOGIN_EVENTS_CHANNEL } from '../server/login/pg-login-events.ts';
+import { LOGIN_EVENTS_CHANNEL } from '../server/coordination/pg-login-events.ts';
 import { decideViaApi, deliverCallback, openAuthorizePage } from '../test/support/consent.ts';
 import { awaitLogin, initiateLogin } from '../test/support/login.ts';
 import { startPds } from '../test/support/pds.ts';

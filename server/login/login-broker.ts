@@ -8,11 +8,11 @@
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Settings } from '../config/settings.ts';
 import { AirlockError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.ts';
-import type { RequestLock } from '../oauth/request-lock.ts';
+import type { RequestLock } from '../coordination/request-lock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IssuedSession, SessionStarter } from '../sessions/session-types.ts';
 import { parseIdentifier } from './identifier.ts';
-import type { LoginEvent, LoginEventBus } from './login-events.ts';
+import type { LoginEvent, LoginEventBus } from '../coordination/login-events.ts';
 import type { FailureReason, LoginRecord, LoginStore, StoredResult } from './login-store.ts';
 import { open as openSealed, seal, sealingKeyFor } from './result-sealing.ts';
 import { isVerifierChallenge, randomSecret, sha256, verifierMatches } from './secrets.ts';

@@ -12,7 +12,7 @@ import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/schema.ts';
 import { loadClientKey, storedClientKey } from './client-key.ts';
 import { guardedFetch } from './guarded-fetch.ts';
-import type { RequestLock } from './request-lock.ts';
+import type { RequestLock } from '../coordination/request-lock.ts';
 import { sessionStore, stateStore, type OAuthStateStore } from './stores.ts';
 
 export const CALLBACK_PATH = '/oauth/callback';

@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto';
 import { expect, test } from 'vitest';
 import { InvalidArgumentError } from '../../server/errors.ts';
 import { parseIdentifier } from '../../server/login/identifier.ts';
-import { InProcessLoginEventBus } from '../../server/login/in-process-event-bus.ts';
-import type { LoginEvent } from '../../server/login/login-events.ts';
+import { InProcessLoginEventBus } from '../../server/coordination/in-process-event-bus.ts';
+import type { LoginEvent } from '../../server/coordination/login-events.ts';
 import { open, seal, sealingKeyFor } from '../../server/login/result-sealing.ts';
 import { randomSecret, verifierMatches } from '../../server/login/secrets.ts';
 

@@ -2,8 +2,8 @@
 // LISTEN connections on one real database): delivery, latency, release of
 // listeners, and recovery after the LISTEN connection is killed by the server.
 import { afterEach, describe, expect, it } from 'vitest';
-import { PgLoginEventBus } from '../../server/login/pg-login-events.ts';
-import type { LoginEvent } from '../../server/login/login-events.ts';
+import { PgLoginEventBus } from '../../server/coordination/pg-login-events.ts';
+import type { LoginEvent } from '../../server/coordination/login-events.ts';
 import type { OpenDatabase } from '../../server/storage/database.ts';
 import { PgListener } from '../../server/storage/postgres/listener.ts';
 import { adminQuery, POSTGRES_ADMIN_URL, terminateConnections } from '../support/postgres.ts';

@@ -3,9 +3,9 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../server/errors.ts';
-import { pgRequestLock, RequestLockTimeoutError } from '../../server/oauth/pg-request-lock.ts';
+import { pgRequestLock, RequestLockTimeoutError } from '../../server/coordination/pg-request-lock.ts';
 import { guardPool } from '../../server/storage/postgres/open-postgres.ts';
-import type { RequestLock } from '../../server/oauth/request-lock.ts';
+import type { RequestLock } from '../../server/coordination/request-lock.ts';
 import { POSTGRES_ADMIN_URL, terminateConnections } from '../support/postgres.ts';
 import { quietLogger, sleep, useTestDatabase } from './pg-fixture.ts';
 

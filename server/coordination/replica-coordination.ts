@@ -4,16 +4,16 @@
 // composition root when the engine is PostgreSQL.
 import { sql } from 'kysely';
 import pg from 'pg';
-import type { Settings } from '../../config/settings.ts';
-import { pgRequestLock } from '../../oauth/pg-request-lock.ts';
-import type { RequestLock } from '../../oauth/request-lock.ts';
-import type { Logger } from '../../observability/logger.ts';
-import type { OpenDatabase } from '../database.ts';
-import { startupError } from '../schema-setup.ts';
-import { mapDatabaseError } from './connection-errors.ts';
-import { PgListener } from './listener.ts';
-import { LivenessProbe } from './liveness-probe.ts';
-import { guardPool, postgresPoolConfig } from './open-postgres.ts';
+import type { Settings } from '../config/settings.ts';
+import { pgRequestLock } from './pg-request-lock.ts';
+import type { RequestLock } from './request-lock.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { OpenDatabase } from '../storage/database.ts';
+import { startupError } from '../storage/schema-setup.ts';
+import { mapDatabaseError } from '../storage/postgres/connection-errors.ts';
+import { PgListener } from '../storage/postgres/listener.ts';
+import { LivenessProbe } from '../storage/postgres/liveness-probe.ts';
+import { guardPool, postgresPoolConfig } from '../storage/postgres/open-postgres.ts';
 import { PgRevocationFeed } from './revocation-feed.ts';
 
 export type CoordinationSettings = Pick<

@@ -5,7 +5,7 @@
 // connection returns, whole caches are dropped: a revocation may have been
 // missed meanwhile.
 import { sql, type Kysely } from 'kysely';
-import type { PgListener } from './listener.ts';
+import type { PgListener } from '../storage/postgres/listener.ts';
 
 export const REVOCATIONS_CHANNEL = 'airlock_session_revocations';
 
