@@ -2,12 +2,12 @@
 // who may join it and with which media permissions. Read once at start from
 // a JSON file (format in the README, "Channel catalog"); any mistake stops
 // the server with one line naming the entry, never a half-loaded catalog.
+import { isAtprotoDid } from '@atproto/did';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../config/load.ts';
 import { SETTINGS } from '../config/settings.ts';
 import { CHANNEL_ID_PATTERN, CHANNEL_ID_RULE } from './channel-id.ts';
-import { DID_RULE, isAtprotoDid } from './did-syntax.ts';
 
 /** Who may join: everyone signed in, or exactly these DIDs. */
 export type JoinRule = { kind: 'signed-in' } | { kind: 'dids'; dids: ReadonlySet<string> };
@@ -40,7 +40,9 @@ const printable = (what: string, max: number) =>
     .max(max, `${what} must be at most ${max} characters`)
     .regex(/^[^\p{Cc}]*$/u, `${what} must not contain control characters`);
 
-const didEntry = z.string().refine(isAtprotoDid, {
+// The DIDs a login can prove, by the OAuth library's own grammar (the same check InitiateLogin uses).
+const DID_RULE = 'did:plc:<24 characters of a-z and 2-7> or did:web:<hostname>';
+const didEntry = z.string().refine((value) => isAtprotoDid(value), {
   error: (issue) => `${JSON.stringify(String(issue.input).slice(0, 80))} is not a DID a user can sign in with (${DID_RULE})`,
 });
 

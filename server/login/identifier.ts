@@ -1,5 +1,6 @@
 // What InitiateLogin accepts as "who is signing in": a handle, a DID, or the
 // URL of a PDS or entryway. Checked here, before anything is fetched.
+import { isAtprotoDid } from '@atproto/did';
 import { InvalidArgumentError } from '../errors.ts';
 
 export type Identifier =
@@ -12,9 +13,6 @@ export const ACCEPTED =
 
 // https://atproto.com/specs/handle: ASCII labels, at least two, the last not starting with a digit.
 const HANDLE = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
-// https://atproto.com/specs/did: the two methods ATProto blesses.
-const DID_PLC = /^did:plc:[a-z2-7]{24}$/;
-const DID_WEB = /^did:web:[a-z0-9.-]+(%3a[0-9]{1,5})?$/i;
 const MAX_HANDLE = 253;
 const MAX_URL = 2048;
 
@@ -40,7 +38,8 @@ export function parseIdentifier(raw: string, options: { allowHttp: boolean }): I
   }
 
   if (text.startsWith('did:')) {
-    if (DID_PLC.test(text) || DID_WEB.test(text)) return { kind: 'did', value: text };
+    // The OAuth library's grammar (did:plc, did:web of a hostname), as the channel catalog uses.
+    if (isAtprotoDid(text)) return { kind: 'did', value: text };
     throw new InvalidArgumentError(`${ACCEPTED}; "${text.slice(0, 100)}" is not a did:plc or did:web DID`);
   }
 

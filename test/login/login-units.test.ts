@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { expect, test } from 'vitest';
 import { InvalidArgumentError } from '../../server/errors.ts';
 import { parseIdentifier } from '../../server/login/identifier.ts';
+import { parseCatalog } from '../../server/channels/catalog.ts';
 import { InProcessLoginEventBus } from '../../server/coordination/in-process-event-bus.ts';
 import type { LoginEvent } from '../../server/coordination/login-events.ts';
 import { open, seal, sealingKeyFor } from '../../server/login/result-sealing.ts';
@@ -53,6 +54,38 @@ test('a sealed result opens with its login id only', async () => {
   await expect(open(randomSecret(), sealed)).rejects.toThrow();
   // The stored key is public: it cannot open anything by itself.
   expect(JSON.parse(sealingKeyFor(loginId))).not.toHaveProperty('d');
+});
+
+test('one DID grammar: InitiateLogin and the channel catalog accept and refuse the same DIDs', () => {
+  const dev = { allowHttp: true };
+  const catalogAccepts = (did: string) => {
+    try {
+      parseCatalog({ channels: [{ id: 'c', name: 'C', join: [did], permissions: { publish: true, subscribe: true, publishData: true } }] });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const loginAccepts = (did: string) => {
+    try {
+      return parseIdentifier(did, dev).kind === 'did';
+    } catch {
+      return false;
+    }
+  };
+  const samples = [
+    'did:plc:ewvi7nxzyoun6zhxrhs64oiz',
+    'did:web:example.com',
+    'did:web:localhost%3A8080',
+    // Accepted by InitiateLogin and refused by the catalog before they shared one grammar.
+    'did:web:localhost%3a8080',
+    'did:web:example.com:path',
+    'did:plc:NOTBASE32',
+    'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK',
+    'did:web:',
+  ];
+  for (const did of samples) expect(loginAccepts(did), did).toBe(catalogAccepts(did));
+  expect(samples.filter(loginAccepts)).toEqual(['did:plc:ewvi7nxzyoun6zhxrhs64oiz', 'did:web:example.com', 'did:web:localhost%3A8080']);
 });
 
 test('identifiers: handles (with or without @), did:plc, did:web, service origins', () => {
