@@ -5,7 +5,7 @@
 import { isAtprotoDid } from '@atproto/did';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../config/load.ts';
+import { type ConfigError, invalidSetting } from '../config/load.ts';
 import { SETTINGS } from '../config/settings.ts';
 import { CHANNEL_ID_PATTERN, CHANNEL_ID_RULE } from './channel-id.ts';
 
@@ -129,8 +129,7 @@ export function loadCatalog(file: string): ChannelCatalog {
 }
 
 function catalogError(detail: string): ConfigError {
-  const spec = SETTINGS.channelsFile;
-  return new ConfigError(`invalid ${spec.env} (--${spec.flag}): ${detail}`);
+  return invalidSetting('channelsFile', detail);
 }
 
 // "channels[2] (\"ops\"): join[0]: " for an issue inside an entry; the id is

@@ -1,6 +1,6 @@
 // Builds the channels capability from settings, once, at start: the catalog
 // (a bad one stops the server) and the LiveKit minter.
-import { ConfigError } from '../config/load.ts';
+import { ConfigError, invalidSetting } from '../config/load.ts';
 import { SETTINGS, type Settings } from '../config/settings.ts';
 import type { Logger } from '../observability/logger.ts';
 import { loadCatalog } from './catalog.ts';
@@ -19,7 +19,7 @@ export function setUpChannels(settings: ChannelSettings, logger: Logger): Channe
   // LiveKit token lifetimes are whole seconds.
   const ttlSeconds = Math.floor(settings.channelTokenTtl / 1000);
   if (ttlSeconds < 1) {
-    throw new ConfigError(`invalid ${SETTINGS.channelTokenTtl.env} (--${SETTINGS.channelTokenTtl.flag}): must be at least 1s`);
+    throw invalidSetting('channelTokenTtl', 'must be at least 1s');
   }
   if (usesDevLiveKitCredentials(settings)) {
     logger.warn(

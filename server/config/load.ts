@@ -11,6 +11,13 @@ export class ConfigError extends Error {
 type Key = keyof typeof SETTINGS;
 const KEYS = Object.keys(SETTINGS) as Key[];
 
+/** The one way to say a setting is unusable: "invalid ENV (--flag): detail", or several settings at once. */
+export function invalidSetting(keys: Key | Key[], detail: string): ConfigError {
+  const specs = (Array.isArray(keys) ? keys : [keys]).map((key) => SETTINGS[key]);
+  const named = specs.length === 1 ? `${specs[0]!.env} (--${specs[0]!.flag})` : specs.map((spec) => spec.env).join('/');
+  return new ConfigError(`invalid ${named}: ${detail}`);
+}
+
 export interface LoadedConfig {
   settings: Settings;
   help: boolean;
@@ -35,7 +42,7 @@ export function loadSettings(argv: string[], env: NodeJS.ProcessEnv): LoadedConf
     const result = spec.schema.safeParse(raw);
     if (!result.success) {
       const reason = 'secret' in spec && spec.secret ? 'is not valid' : result.error.issues[0]?.message ?? 'is not valid';
-      throw new ConfigError(`invalid ${spec.env} (--${spec.flag}): ${reason}`);
+      throw invalidSetting(key, reason);
     }
     settings[key] = result.data;
   }
@@ -47,22 +54,22 @@ export function loadSettings(argv: string[], env: NodeJS.ProcessEnv): LoadedConf
 function checkCombinations(settings: Settings): void {
   // One connection may be held by a bootstrap lock while the locked work runs on another.
   if (settings.databaseUrl && settings.databasePoolSize < 2) {
-    throw new ConfigError('invalid AIRLOCK_DATABASE_POOL_SIZE (--database-pool-size): PostgreSQL needs at least 2 connections per replica');
+    throw invalidSetting('databasePoolSize', 'PostgreSQL needs at least 2 connections per replica');
   }
   if (settings.mode !== 'production') return;
   if (settings.allowHttp) {
-    throw new ConfigError('invalid AIRLOCK_ALLOW_HTTP (--allow-http): http is allowed only in development mode');
+    throw invalidSetting('allowHttp', 'http is allowed only in development mode');
   }
   if (settings.livekitApiKey === SETTINGS.livekitApiKey.default || settings.livekitApiSecret === SETTINGS.livekitApiSecret.default) {
-    throw new ConfigError('invalid AIRLOCK_LIVEKIT_API_KEY/AIRLOCK_LIVEKIT_API_SECRET: the development LiveKit credentials are refused in production mode');
+    throw invalidSetting(['livekitApiKey', 'livekitApiSecret'], 'the development LiveKit credentials are refused in production mode');
   }
   if (!settings.publicUrl?.startsWith('https://')) {
-    throw new ConfigError('invalid AIRLOCK_PUBLIC_URL (--public-url): production mode needs a public https URL');
+    throw invalidSetting('publicUrl', 'production mode needs a public https URL');
   }
   for (const key of ['plcUrl', 'handleResolverUrl'] as const) {
     const value = settings[key];
     if (value && !value.startsWith('https://')) {
-      throw new ConfigError(`invalid ${SETTINGS[key].env} (--${SETTINGS[key].flag}): production mode needs https`);
+      throw invalidSetting(key, 'production mode needs https');
     }
   }
 }

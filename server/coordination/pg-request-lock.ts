@@ -9,6 +9,7 @@
 // uses the main pool (to store the refreshed session), so sharing one pool
 // could starve it. A lock taken while another is held in the same async
 // context shares its connection (see `held`).
+import pTimeout from 'p-timeout';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -113,23 +114,14 @@ async function lockOn<T>(holder: Holder, name: string, fn: () => T | PromiseLike
 
 /** pool.connect() bounded by a deadline; a client that arrives late goes back to the pool. */
 async function connectWithin(pool: pg.Pool, timeoutMs: number): Promise<pg.PoolClient> {
-  let timer: NodeJS.Timeout | undefined;
-  let timedOut = false;
   const connecting = pool.connect();
   try {
-    return await Promise.race([
-      connecting,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          reject(new RequestLockTimeoutError(`timed out after ${timeoutMs} ms waiting for a database connection to lock a session refresh; retry`));
-        }, timeoutMs);
-      }),
-    ]);
+    return await pTimeout(connecting, {
+      milliseconds: timeoutMs,
+      message: new RequestLockTimeoutError(`timed out after ${timeoutMs} ms waiting for a database connection to lock a session refresh; retry`),
+    });
   } catch (error) {
-    if (timedOut) connecting.then((client) => client.release(), () => {});
+    if (error instanceof RequestLockTimeoutError) connecting.then((client) => client.release(), () => {});
     throw mapDatabaseError(error);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { JoseKey } from '@atproto/oauth-client-node';
 import type { Kysely } from 'kysely';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError, invalidSetting } from '../config/load.ts';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import type { Database } from '../storage/schema.ts';
 
@@ -17,10 +17,10 @@ export async function loadClientKey(file: string): Promise<JoseKey> {
   try {
     jwk = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (error) {
-    throw new ConfigError(`invalid AIRLOCK_OAUTH_CLIENT_KEY_FILE (--oauth-client-key-file): cannot read a JSON JWK from ${file}: ${(error as NodeJS.ErrnoException).code ?? 'not JSON'}`);
+    throw invalidSetting('oauthClientKeyFile', `cannot read a JSON JWK from ${file}: ${(error as NodeJS.ErrnoException).code ?? 'not JSON'}`);
   }
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.d !== 'string' || (jwk.alg !== undefined && jwk.alg !== ALG)) {
-    throw new ConfigError('invalid AIRLOCK_OAUTH_CLIENT_KEY_FILE (--oauth-client-key-file): must be an ES256 (EC P-256) private JWK');
+    throw invalidSetting('oauthClientKeyFile', 'must be an ES256 (EC P-256) private JWK');
   }
   const kid = typeof jwk.kid === 'string' && jwk.kid ? jwk.kid : `airlock-client-${randomBytes(6).toString('hex')}`;
   return JoseKey.fromJWK({ ...jwk, alg: ALG, kid });

@@ -6,7 +6,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresAdapter, sql, SqliteDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError, invalidSetting } from '../config/load.ts';
 import type { Settings } from '../config/settings.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openPostgres, type PostgresSettings } from './postgres/open-postgres.ts';
@@ -42,7 +42,7 @@ export function openDatabase(settings: PostgresSettings & Pick<Settings, 'dataDi
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     sqlite = new SQLite(file);
   } catch (error) {
-    throw new ConfigError(`invalid AIRLOCK_DATA_DIR (--data-dir): cannot open ${file}: ${(error as Error).message}`);
+    throw invalidSetting('dataDir', `cannot open ${file}: ${(error as Error).message}`);
   }
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');

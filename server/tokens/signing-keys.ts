@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Kysely } from 'kysely';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError, invalidSetting } from '../config/load.ts';
 import type { Settings } from '../config/settings.ts';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import type { Database, SigningKeysTable } from '../storage/schema.ts';
@@ -248,7 +248,6 @@ function publishable(jwk: JWK, kid: string, alg: SigningAlgorithm): JWK {
   return { kty, crv, x, ...(y ? { y } : {}), kid, alg, use: 'sig' };
 }
 
-const FILE_SETTING = 'invalid AIRLOCK_SIGNING_KEY_FILE (--signing-key-file)';
 
 /** Reads an EdDSA (Ed25519) or ES256 (P-256) private JWK; the messages never show key material. */
 export async function readKeyFile(file: string): Promise<Omit<SigningKey, 'activatesAt' | 'retiresAt' | 'expiresAt'> & { privateKey: CryptoKey }> {
@@ -257,16 +256,16 @@ export async function readKeyFile(file: string): Promise<Omit<SigningKey, 'activ
     jwk = JSON.parse(readFileSync(file, 'utf8')) as JWK;
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? 'not a JSON object';
-    throw new ConfigError(`${FILE_SETTING}: cannot read ${file}: ${reason}`);
+    throw invalidSetting('signingKeyFile', `cannot read ${file}: ${reason}`);
   }
   let alg: SigningAlgorithm;
   if (jwk?.kty === 'OKP' && jwk.crv === 'Ed25519') alg = 'EdDSA';
   else if (jwk?.kty === 'EC' && jwk.crv === 'P-256') alg = 'ES256';
-  else throw new ConfigError(`${FILE_SETTING}: ${file} must hold an Ed25519 (OKP) or P-256 (EC) private JWK`);
+  else throw invalidSetting('signingKeyFile', `${file} must hold an Ed25519 (OKP) or P-256 (EC) private JWK`);
   if (jwk.alg && jwk.alg !== alg && !(alg === 'EdDSA' && jwk.alg === 'Ed25519')) {
-    throw new ConfigError(`${FILE_SETTING}: ${file} declares alg ${jwk.alg}, which does not match its ${jwk.crv} key`);
+    throw invalidSetting('signingKeyFile', `${file} declares alg ${jwk.alg}, which does not match its ${jwk.crv} key`);
   }
-  if (typeof jwk.d !== 'string') throw new ConfigError(`${FILE_SETTING}: ${file} holds no private key (no "d")`);
+  if (typeof jwk.d !== 'string') throw invalidSetting('signingKeyFile', `${file} holds no private key (no "d")`);
   const kid = typeof jwk.kid === 'string' && jwk.kid ? jwk.kid : await calculateJwkThumbprint(jwk);
   try {
     const privateKey = (await importJWK({ ...jwk, alg }, alg)) as CryptoKey;
@@ -274,6 +273,6 @@ export async function readKeyFile(file: string): Promise<Omit<SigningKey, 'activ
     const publicKey = (await importJWK({ ...publicPart, alg }, alg)) as CryptoKey;
     return { kid, alg, privateKey, publicKey, publicJwk: publishable(jwk, kid, alg) };
   } catch {
-    throw new ConfigError(`${FILE_SETTING}: ${file} is not a usable ${alg} key`);
+    throw invalidSetting('signingKeyFile', `${file} is not a usable ${alg} key`);
   }
 }

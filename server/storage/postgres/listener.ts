@@ -3,6 +3,7 @@
 // reconnects by itself with capped exponential backoff; notifications sent
 // while it was away are lost, so after each reconnection it tells its users
 // to re-read whatever they were waiting for.
+import pTimeout from 'p-timeout';
 import pg from 'pg';
 import type { Logger } from '../../observability/logger.ts';
 
@@ -66,17 +67,11 @@ export class PgListener {
   async ping(timeoutMs: number): Promise<void> {
     const client = this.#client;
     if (!client) throw new Error('the LISTEN connection is down');
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        client.query('select 1'),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the LISTEN connection did not answer within ${timeoutMs} ms`)), timeoutMs))),
-      ]);
+      await pTimeout(client.query('select 1'), { milliseconds: timeoutMs, message: `the LISTEN connection did not answer within ${timeoutMs} ms` });
     } catch (error) {
       this.#lost(client, error);
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -2,6 +2,7 @@
 // gRPC health service says NOT_SERVING while PostgreSQL is unreachable and
 // SERVING again once it is back. It checks at a fixed interval, and at once
 // when a query has just failed on a lost connection.
+import pTimeout from 'p-timeout';
 import type { Logger } from '../../observability/logger.ts';
 
 export interface LivenessProbeOptions {
@@ -59,17 +60,12 @@ export class LivenessProbe {
   }
 
   async #checkOnce(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
+    const { timeoutMs } = this.#options;
     try {
-      await Promise.race([
-        this.#options.check(),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.#options.timeoutMs} ms`)), this.#options.timeoutMs))),
-      ]);
+      await pTimeout(this.#options.check(), { milliseconds: timeoutMs, message: `no answer within ${timeoutMs} ms` });
       this.#set(true);
     } catch (error) {
       this.#set(false, error);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -4,7 +4,7 @@ import { format } from 'node:util';
 import { Server, ServerCredentials, setLogger, type ServerInterceptor, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { Settings } from '../../config/settings.ts';
-import { ConfigError } from '../../config/load.ts';
+import { ConfigError, invalidSetting } from '../../config/load.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { CallTracker } from './call-tracker.ts';
 import { Health } from './health.ts';
@@ -64,7 +64,7 @@ export class GrpcTransport {
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     this.#port = await new Promise<number>((resolve, reject) => {
       this.#server.bindAsync(target, ServerCredentials.createInsecure(), (error, boundPort) => {
-        if (error) reject(new ConfigError(`invalid AIRLOCK_GRPC_ADDRESS (--grpc-address): cannot listen on ${target}: ${error.message.split('\n')[0]}`));
+        if (error) reject(invalidSetting('grpcAddress', `cannot listen on ${target}: ${error.message.split('\n')[0]}`));
         else resolve(boundPort);
       });
     });

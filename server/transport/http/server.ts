@@ -2,7 +2,7 @@
 // redirect. A small exact-path router; each capability contributes routes.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '../../config/load.ts';
+import { ConfigError, invalidSetting } from '../../config/load.ts';
 import { UnavailableError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 
@@ -63,7 +63,7 @@ export class HttpTransport {
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) =>
-        reject(new ConfigError(`invalid AIRLOCK_HTTP_ADDRESS (--http-address): cannot listen on ${this.address.host}:${this.address.port}: ${error.code ?? error.message}`));
+        reject(invalidSetting('httpAddress', `cannot listen on ${this.address.host}:${this.address.port}: ${error.code ?? error.message}`));
       this.#server.once('error', onError);
       this.#server.listen(this.address.port, this.address.host, () => {
         this.#server.off('error', onError);
