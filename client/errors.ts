@@ -2,6 +2,8 @@
 // `code`, which survives serialization across a sidecar boundary). No
 // message ever holds a token, a verifier or a server-sent secret.
 
+import type { AuthReason } from './grpc/auth-reasons.ts';
+
 export type ClientErrorCode =
   | 'LOGIN_DENIED'
   | 'LOGIN_EXPIRED'
@@ -59,13 +61,8 @@ export class UnknownLoginError extends AirlockClientError {
   readonly code = 'UNKNOWN_LOGIN';
 }
 
-export type SignedOutReason =
-  | 'NOT_SIGNED_IN'
-  | 'TOKEN_MISSING'
-  | 'TOKEN_INVALID'
-  | 'SESSION_REVOKED'
-  | 'SESSION_EXPIRED'
-  | 'SIGNED_OUT_DURING_CALL';
+/** Why there is no session: the server's reasons (from the contract's enum) except an expired access token, which a refresh cures. */
+export type SignedOutReason = Exclude<AuthReason, 'TOKEN_EXPIRED'> | 'NOT_SIGNED_IN' | 'SIGNED_OUT_DURING_CALL';
 
 /** There is no usable session: show the sign-in screen. The local session has been cleared. */
 export class SignedOutError extends AirlockClientError {

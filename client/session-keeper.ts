@@ -115,7 +115,7 @@ export class SessionKeeper {
    * still the stored one) and return the SignedOutError to throw. The
    * server URL is kept as the place to sign in again.
    */
-  async forget(session: StoredSession, reason: string): Promise<SignedOutError> {
+  async forget(session: StoredSession, reason: ReturnType<typeof authReasonOf>): Promise<SignedOutError> {
     const signedOut = new SignedOutError(signedOutReason(reason));
     await this.#storeMutex.runExclusive(async () => {
       const state = await loadLenient(this.#store);
@@ -191,7 +191,7 @@ export class SessionKeeper {
   }
 }
 
-function signedOutReason(reason: string): SignedOutReason {
+function signedOutReason(reason: ReturnType<typeof authReasonOf>): SignedOutReason {
   switch (reason) {
     case 'TOKEN_MISSING':
     case 'SESSION_REVOKED':

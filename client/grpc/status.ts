@@ -11,6 +11,7 @@ import {
   RequestFailedError,
   ServerUnavailableError,
 } from '../errors.ts';
+import { isAuthReason, type AuthReason } from './auth-reasons.ts';
 
 export const ERROR_DOMAIN = 'airlock.dev';
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
@@ -40,10 +41,14 @@ export function readErrorInfo(metadata: Metadata | undefined): ErrorInfo | undef
   }
 }
 
-/** The UNAUTHENTICATED reason of a failed call (TOKEN_EXPIRED, SESSION_REVOKED, ...), if any. */
-export function authReasonOf(error: unknown): string | undefined {
+/**
+ * The UNAUTHENTICATED reason of a failed call (TOKEN_EXPIRED, SESSION_REVOKED, ...), if any;
+ * 'UNAUTHENTICATED' when the server gave none this client knows.
+ */
+export function authReasonOf(error: unknown): AuthReason | 'UNAUTHENTICATED' | undefined {
   if (!isServiceError(error) || error.code !== status.UNAUTHENTICATED) return undefined;
-  return errorInfoOf(error)?.reason ?? 'UNAUTHENTICATED';
+  const reason = errorInfoOf(error)?.reason;
+  return reason !== undefined && isAuthReason(reason) ? reason : 'UNAUTHENTICATED';
 }
 
 /** Failures worth retrying on a new connection: the server went away or the link dropped. */

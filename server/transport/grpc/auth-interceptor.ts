@@ -14,7 +14,7 @@ import type { Logger } from '../../observability/logger.ts';
 import type { Authenticator } from '../../sessions/authenticator.ts';
 import { attachIdentity, type Identity } from './call-context.ts';
 import { accessOf, type MethodAccess } from './method-policy.ts';
-import { errorInfoMetadata } from './status.ts';
+import { errorInfoMetadata, wireAuthReason } from './status.ts';
 
 export interface AuthInterceptorOptions {
   authenticator: Authenticator;
@@ -48,7 +48,7 @@ export function authInterceptor(options: AuthInterceptorOptions): ServerIntercep
                 call.sendStatus({
                   code: status.UNAUTHENTICATED,
                   details: failure.message,
-                  metadata: errorInfoMetadata(status.UNAUTHENTICATED, failure.message, failure.reason),
+                  metadata: errorInfoMetadata(status.UNAUTHENTICATED, failure.message, wireAuthReason(failure.reason)),
                 });
               },
             );

@@ -2,9 +2,10 @@
 // google.rpc.ErrorInfo in grpc-status-details-bin so clients can act on the
 // reason without parsing messages.
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { AuthErrorReason } from '../../../proto/gen/airlock/auth/v1/auth.ts';
 import { ErrorInfo } from '../../../proto/gen/google/rpc/error_details.ts';
 import { Status } from '../../../proto/gen/google/rpc/status.ts';
-import { AirlockError, ResourceExhaustedError, UnauthenticatedError } from '../../errors.ts';
+import { AirlockError, ResourceExhaustedError, UnauthenticatedError, type AuthFailureReason } from '../../errors.ts';
 
 export const ERROR_DOMAIN = 'airlock.dev';
 export const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
@@ -18,6 +19,26 @@ const CODES: Record<AirlockError['kind'], status> = {
   unavailable: status.UNAVAILABLE,
   'failed-precondition': status.FAILED_PRECONDITION,
 };
+
+/**
+ * The contract's AuthErrorReason for each domain reason. Exhaustive over the
+ * domain's reasons (the compiler says when one is added); a contract test
+ * checks that every enum value is produced, so neither side can drift.
+ */
+export const AUTH_ERROR_REASONS: Record<AuthFailureReason, AuthErrorReason> = {
+  TOKEN_MISSING: AuthErrorReason.AUTH_ERROR_REASON_TOKEN_MISSING,
+  TOKEN_INVALID: AuthErrorReason.AUTH_ERROR_REASON_TOKEN_INVALID,
+  TOKEN_EXPIRED: AuthErrorReason.AUTH_ERROR_REASON_TOKEN_EXPIRED,
+  SESSION_REVOKED: AuthErrorReason.AUTH_ERROR_REASON_SESSION_REVOKED,
+  SESSION_EXPIRED: AuthErrorReason.AUTH_ERROR_REASON_SESSION_EXPIRED,
+};
+
+/** The ErrorInfo reason on the wire: the enum value's name without its AUTH_ERROR_REASON_ prefix. */
+export function wireAuthReason(reason: AuthFailureReason): string {
+  const value = AUTH_ERROR_REASONS[reason];
+  const name = Object.keys(AuthErrorReason).find((key) => AuthErrorReason[key as keyof typeof AuthErrorReason] === value);
+  return name!.replace(/^AUTH_ERROR_REASON_/, '');
+}
 
 export type GrpcStatusError = Partial<ServiceError> & { code: status; details: string };
 
@@ -37,7 +58,7 @@ export function errorInfoMetadata(code: status, message: string, reason: string,
 export function toGrpcStatus(error: unknown): { status: GrpcStatusError; expected: boolean } {
   if (error instanceof UnauthenticatedError) {
     const code = status.UNAUTHENTICATED;
-    return { status: { code, details: error.message, metadata: errorInfoMetadata(code, error.message, error.reason) }, expected: true };
+    return { status: { code, details: error.message, metadata: errorInfoMetadata(code, error.message, wireAuthReason(error.reason)) }, expected: true };
   }
   if (error instanceof ResourceExhaustedError && error.retryAfterMs !== undefined) {
     const code = status.RESOURCE_EXHAUSTED;
