@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { credentials, Metadata, status as grpcStatus } from '@grpc/grpc-js';
 import { AuthServiceClient } from '../proto/gen/airlock/auth/v1/auth.ts';
 import { loadSettings } from '../server/config/load.ts';
 import { createLogger } from '../server/observability/logger.ts';
@@ -26,7 +26,6 @@ import { migrateToLatest, openDatabase } from '../server/storage/database.ts';
 import { authInterceptor } from '../server/transport/grpc/auth-interceptor.ts';
 import { authService } from '../server/transport/grpc/auth-service.ts';
 import { CallTracker } from '../server/transport/grpc/call-tracker.ts';
-import { notImplemented } from '../server/transport/grpc/handlers.ts';
 import { GrpcTransport } from '../server/transport/grpc/server.ts';
 import { sessionHandlers } from '../server/transport/grpc/session-handlers.ts';
 
@@ -102,7 +101,10 @@ for (const [name, samples] of Object.entries(alone)) console.log(`  ${name.padEn
 
 // 2. Over gRPC: WhoAmI through a real listener and a real client.
 console.log('\nWhoAmI over gRPC (loopback, real grpc-js client):');
-const loginStubs = { initiateLogin: notImplemented('InitiateLogin'), awaitLogin: notImplemented('AwaitLogin') };
+// The benchmark binds only the session handlers; the login methods answer UNIMPLEMENTED.
+const unimplemented = (_call: unknown, callback?: (error: { code: number; details: string }) => void) =>
+  callback?.({ code: grpcStatus.UNIMPLEMENTED, details: 'not bound in this benchmark' });
+const loginStubs = { initiateLogin: unimplemented, awaitLogin: unimplemented };
 const listeners: Array<{ grpc: GrpcTransport; client: AuthServiceClient }> = [];
 const calls: Record<string, () => Promise<void>> = {};
 for (const [name, authenticator] of Object.entries(variants)) {

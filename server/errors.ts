@@ -11,8 +11,7 @@ export abstract class AirlockError extends Error {
     | 'unauthenticated'
     | 'permission-denied'
     | 'resource-exhausted'
-    | 'unavailable'
-    | 'failed-precondition';
+    | 'unavailable';
 }
 
 export class InvalidArgumentError extends AirlockError {
@@ -45,11 +44,6 @@ export class ResourceExhaustedError extends AirlockError {
 export class UnavailableError extends AirlockError {
   override name = 'UnavailableError';
   readonly kind = 'unavailable';
-}
-
-export class FailedPreconditionError extends AirlockError {
-  override name = 'FailedPreconditionError';
-  readonly kind = 'failed-precondition';
 }
 
 /** The caller is not (or no longer) authenticated; the reason tells it what to do. */

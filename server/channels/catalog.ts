@@ -6,7 +6,6 @@ import { isAtprotoDid } from '@atproto/did';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type ConfigError, invalidSetting } from '../config/load.ts';
-import { SETTINGS } from '../config/settings.ts';
 import { CHANNEL_ID_PATTERN, CHANNEL_ID_RULE } from './channel-id.ts';
 
 /** Who may join: everyone signed in, or exactly these DIDs. */

@@ -1,6 +1,6 @@
 // Builds the channels capability from settings, once, at start: the catalog
 // (a bad one stops the server) and the LiveKit minter.
-import { ConfigError, invalidSetting } from '../config/load.ts';
+import { invalidSetting } from '../config/load.ts';
 import { SETTINGS, type Settings } from '../config/settings.ts';
 import type { Logger } from '../observability/logger.ts';
 import { loadCatalog } from './catalog.ts';

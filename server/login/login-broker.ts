@@ -13,7 +13,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { IssuedSession, SessionStarter } from '../sessions/session-types.ts';
 import { parseIdentifier } from './identifier.ts';
 import type { LoginEvent, LoginEventBus } from '../coordination/login-events.ts';
-import type { FailureReason, LoginRecord, LoginStore, StoredResult } from './login-store.ts';
+import type { FailureReason, LoginStore, StoredResult } from './login-store.ts';
 import { open as openSealed, seal, sealingKeyFor } from './result-sealing.ts';
 import { isVerifierChallenge, randomSecret, sha256, verifierMatches } from './secrets.ts';
 import { UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from './upstream.ts';

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { JoseKey } from '@atproto/oauth-client-node';
 import type { Kysely } from 'kysely';
-import { ConfigError, invalidSetting } from '../config/load.ts';
+import { invalidSetting } from '../config/load.ts';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import type { Database } from '../storage/schema.ts';
 

@@ -21,7 +21,6 @@ export function causesOf(error: unknown): unknown[] {
   return seen;
 }
 
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 function describe(identifier: Identifier): string {
   return identifier.kind === 'service' ? identifier.value : `${identifier.kind} ${identifier.value}`;

@@ -6,7 +6,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresAdapter, sql, SqliteDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
-import { ConfigError, invalidSetting } from '../config/load.ts';
+import { invalidSetting } from '../config/load.ts';
 import type { Settings } from '../config/settings.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openPostgres, type PostgresSettings } from './postgres/open-postgres.ts';

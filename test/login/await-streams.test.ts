@@ -5,7 +5,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
 import { consentViaApi, openAuthorizePage } from '../support/consent.ts';
-import { clientsFor, grpcFailure } from '../support/grpc.ts';
+import { clientsFor } from '../support/grpc.ts';
 import { awaitLogin, initiateLogin, newVerifier } from '../support/login.ts';
 import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
 

@@ -114,11 +114,3 @@ function waitForDrain(call: ServerWritableStream<unknown, unknown>, signal: Abor
   });
 }
 
-/** UNIMPLEMENTED, for a server that binds only part of a service (benchmarks). */
-export function notImplemented(name: string) {
-  return (_call: unknown, callback?: (error: { code: status; details: string }) => void) => {
-    const error = { code: status.UNIMPLEMENTED, details: `${name} is not implemented yet` };
-    if (callback) callback(error);
-    else endWith(_call as ServerWritableStream<unknown, unknown>, error);
-  };
-}

@@ -4,7 +4,7 @@ import { format } from 'node:util';
 import { Server, ServerCredentials, setLogger, type ServerInterceptor, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { Settings } from '../../config/settings.ts';
-import { ConfigError, invalidSetting } from '../../config/load.ts';
+import { invalidSetting } from '../../config/load.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { CallTracker } from './call-tracker.ts';
 import { Health } from './health.ts';

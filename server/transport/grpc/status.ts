@@ -17,7 +17,6 @@ const CODES: Record<AirlockError['kind'], status> = {
   'permission-denied': status.PERMISSION_DENIED,
   'resource-exhausted': status.RESOURCE_EXHAUSTED,
   unavailable: status.UNAVAILABLE,
-  'failed-precondition': status.FAILED_PRECONDITION,
 };
 
 /**

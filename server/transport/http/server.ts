@@ -2,7 +2,7 @@
 // redirect. A small exact-path router; each capability contributes routes.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, invalidSetting } from '../../config/load.ts';
+import { invalidSetting } from '../../config/load.ts';
 import { UnavailableError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 
