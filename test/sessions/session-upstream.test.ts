@@ -7,7 +7,7 @@ import { call, grpcFailure } from '../support/grpc.ts';
 import { loginViaApi } from '../support/login.ts';
 import { startPds, type TestPds } from '../support/pds.ts';
 import { oauthSessionsAtPds, revokeAppsAtPds } from './support/pds-account.ts';
-import { bearer, restartableDeployment, } from './support/deployment.ts';
+import { bearer, restartableDeployment } from './support/deployment.ts';
 
 let pds: TestPds;
 beforeAll(async () => {
