@@ -2,11 +2,13 @@
 // to (DID documents, PDS and authorization server metadata, PAR, tokens).
 // Outside development mode it refuses, before connecting, any URL whose host
 // is or resolves to a loopback, private, link-local or otherwise non-public
-// address, and pins that check at connect time (DNS rebinding) through
-// @atproto-labs/fetch-node's unicast dispatcher. Every request has a deadline.
+// address, and checks again at connect time (DNS rebinding) with the same
+// classification in the dispatcher's lookup. Every request has a deadline.
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
-import { unicastFetchWrap } from '@atproto-labs/fetch-node';
+import { lookup as lookupCallback, type LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+import { Agent } from 'undici';
 
 /** The URL leads to an address Airlock must not contact. Nothing was sent. */
 export class ForbiddenAddressError extends Error {
@@ -28,26 +30,41 @@ export interface GuardedFetchOptions {
   trustedOrigins: string[];
 }
 
-// IANA special-purpose ranges: nothing a public PDS can live at.
-const NON_PUBLIC = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15],
-  ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) NON_PUBLIC.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [
-  // IPv4-mapped addresses (::ffff:0:0/96) are judged by the IPv4 they carry, below.
-  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64],
-  ['2001::', 23], ['2001:db8::', 32], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-] as const) NON_PUBLIC.addSubnet(net, prefix, 'ipv6');
-
+/**
+ * The one address classification of every check, before and at connect time:
+ * ipaddr.js's IANA special-purpose ranges, where only "unicast" is public. An
+ * IPv4 address carried inside IPv6 (IPv4-mapped ::ffff:a.b.c.d, or the
+ * deprecated IPv4-compatible ::a.b.c.d, which ipaddr.js calls unicast) is
+ * judged as the IPv4 address it carries, so ::7f00:1 is loopback.
+ */
 export function isPublicAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 0) return false;
-  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is judged as the IPv4 address it carries.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return !NON_PUBLIC.check(mapped[1]!, 'ipv4');
-  return !NON_PUBLIC.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (isIP(address) === 0) return false;
+  let ip: ipaddr.IPv4 | ipaddr.IPv6 = ipaddr.parse(address);
+  if (ip.kind() === 'ipv6') {
+    const v6 = ip as ipaddr.IPv6;
+    if (v6.isIPv4MappedAddress()) ip = v6.toIPv4Address();
+    else if (v6.parts.slice(0, 6).every((part) => part === 0)) {
+      const [high, low] = [v6.parts[6]!, v6.parts[7]!];
+      ip = new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
+    }
+  }
+  return ip.range() === 'unicast';
+}
+
+// At connect time: the addresses a name resolves to now, checked again, so a
+// DNS answer that changed since the first check cannot reach a private address.
+export function publicOnlyLookup(
+  hostname: string,
+  options: { all?: boolean },
+  callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void,
+): void {
+  lookupCallback(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) return callback(error, []);
+    const bad = addresses.find((a) => !isPublicAddress(a.address));
+    if (bad) return callback(new ForbiddenAddressError(hostname, `resolves to ${bad.address}, a loopback, private or link-local address`), []);
+    if (options.all) return callback(null, addresses);
+    callback(null, addresses[0]!.address, addresses[0]!.family);
+  });
 }
 
 async function assertPublicHost(hostname: string): Promise<void> {
@@ -74,7 +91,8 @@ async function assertPublicHost(hostname: string): Promise<void> {
 export function guardedFetch(options: GuardedFetchOptions): typeof globalThis.fetch {
   // Looked up per call so a test can wrap globalThis.fetch after start.
   const base: typeof globalThis.fetch = (input, init) => globalThis.fetch(input, init);
-  const unicast = options.ssrfProtection ? (unicastFetchWrap({ fetch: base }) as typeof globalThis.fetch) : base;
+  // Node's fetch is undici 7: a dispatcher of the same major version.
+  const dispatcher = options.ssrfProtection ? new Agent({ connect: { lookup: publicOnlyLookup } }) : undefined;
   const trusted = new Set(options.trustedOrigins.map((o) => new URL(o).origin));
 
   return async (input, init) => {
@@ -93,6 +111,6 @@ export function guardedFetch(options: GuardedFetchOptions): typeof globalThis.fe
     // library only asks to follow for PAR and token requests, which have no
     // business redirecting.
     const redirect = checked && request.redirect === 'follow' ? 'error' : request.redirect;
-    return (checked ? unicast : base)(request, { signal, redirect });
+    return base(request, { signal, redirect, ...(checked ? { dispatcher } : {}) } as RequestInit);
   };
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startAirlock, type RunningAirlock } from '../../server/app.ts';
 import type { Settings } from '../../server/config/settings.ts';
 import { createLogger } from '../../server/observability/logger.ts';
-import { isPublicAddress } from '../../server/oauth/guarded-fetch.ts';
+import { ForbiddenAddressError, isPublicAddress, publicOnlyLookup } from '../../server/oauth/guarded-fetch.ts';
 import { clientsFor, grpcFailure } from '../support/grpc.ts';
 import { initiateLogin } from '../support/login.ts';
 import { startPds, type TestPds } from '../support/pds.ts';
@@ -59,6 +59,10 @@ test.each([
   ['a private address', () => 'https://10.1.2.3'],
   ['a link-local address (cloud metadata)', () => 'https://169.254.169.254'],
   ['an IPv4-mapped IPv6 loopback', () => `https://[::ffff:127.0.0.1]:${internalPort}`],
+  ['an IPv4-compatible IPv6 loopback', () => `https://[::7f00:1]:${internalPort}`],
+  ['an IPv4-compatible IPv6 private address', () => 'https://[::a00:1]'],
+  ['a NAT64 address', () => 'https://[64:ff9b::7f00:1]'],
+  ['a documentation address', () => 'https://[2001:db8::1]'],
 ])('%s as the identifier is refused without contact', async (_name, identifier) => {
   const before = connections;
   const failure = await grpcFailure(initiateLogin(clients.auth, identifier()));
@@ -94,10 +98,20 @@ test('http identifiers are refused in production', async () => {
 });
 
 test('the address classification covers the special-purpose ranges', () => {
-  for (const address of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fe80::1', 'fd00::1', '::ffff:10.0.0.1', '224.0.0.1']) {
+  for (const address of [
+    '127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fe80::1', 'fd00::1',
+    '::ffff:10.0.0.1', '224.0.0.1', '255.255.255.255', '192.0.2.1', '198.18.0.1', '203.0.113.9', '240.0.0.1',
+    '::7f00:1', '::a00:1', '::ffff:7f00:1', '64:ff9b::a00:1', '2001:db8::1', '2002:7f00:1::', 'ff02::1', 'not an address',
+  ]) {
     expect(isPublicAddress(address), address).toBe(false);
   }
-  for (const address of ['1.1.1.1', '8.8.8.8', '2606:4700:4700::1111', '::ffff:1.1.1.1']) {
+  for (const address of ['1.1.1.1', '8.8.8.8', '2606:4700:4700::1111', '::ffff:1.1.1.1', '::101:101']) {
     expect(isPublicAddress(address), address).toBe(true);
   }
+});
+
+test('the connect-time lookup refuses a name that resolves to a non-public address, with the same error', async () => {
+  const error = await new Promise<Error | null>((resolve) => publicOnlyLookup('localhost', {}, (e) => resolve(e)));
+  expect(error).toBeInstanceOf(ForbiddenAddressError);
+  expect(error!.message).toMatch(/localhost resolves to (127\.0\.0\.1|::1), a loopback, private or link-local address/);
 });
