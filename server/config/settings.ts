@@ -166,6 +166,10 @@ export const SETTINGS = {
     env: 'AIRLOCK_MAX_METADATA_BYTES', flag: 'max-metadata-bytes', default: '16384', schema: positiveInt,
     description: 'largest gRPC request metadata (headers) accepted',
   }),
+  reflection: setting({
+    env: 'AIRLOCK_REFLECTION', flag: 'reflection', default: 'true', schema: boolean,
+    description: 'serve gRPC server reflection (grpcurl list/describe); a production deployment may turn it off',
+  }),
   keepaliveTime: setting({
     env: 'AIRLOCK_KEEPALIVE_TIME', flag: 'keepalive-time', default: '60s', schema: duration,
     description: 'interval of server HTTP/2 keepalive pings on idle connections',

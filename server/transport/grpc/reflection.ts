@@ -110,7 +110,15 @@ export class DescriptorIndex {
 
 function handler(index: DescriptorIndex) {
   return (call: ServerDuplexStream<Request, Response>) => {
-    call.on('data', (request: Request) => call.write(index.answer(request)));
+    // Back-pressure: while the client does not read our answers, stop reading
+    // its requests, so HTTP/2 flow control holds them at the client instead of
+    // our memory holding the answers.
+    call.on('data', (request: Request) => {
+      if (!call.write(index.answer(request))) {
+        call.pause();
+        call.once('drain', () => call.resume());
+      }
+    });
     call.on('end', () => call.end());
     call.on('error', () => call.end());
   };

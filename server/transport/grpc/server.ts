@@ -52,7 +52,10 @@ export class GrpcTransport {
     for (const service of services) this.#server.addService(service.definition, service.implementation);
     this.health = new Health(names);
     this.health.addToServer(this.#server);
-    addReflection(this.#server, DescriptorIndex.load([...names, 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']));
+    if (settings.reflection) {
+      const reflection = ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
+      addReflection(this.#server, DescriptorIndex.load([...names, 'grpc.health.v1.Health', ...reflection]));
+    }
   }
 
   get port(): number {
