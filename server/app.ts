@@ -55,7 +55,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     if (shared) cleanups.unshift(() => shared.close());
     let databaseReachable = true;
 
-    const http = new HttpTransport(settings.httpAddress, logger);
+    const http = new HttpTransport(settings.httpAddress, logger, { hsts: settings.mode === 'production' });
     http.add({ method: 'GET', path: '/healthz', handle: () => (databaseReachable
       ? { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' }
       : { status: 503, headers: { 'content-type': 'text/plain' }, body: 'database unreachable' }) });

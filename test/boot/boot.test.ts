@@ -66,6 +66,28 @@ describe('server process', () => {
     const response = await fetch(`http://127.0.0.1:${server.httpPort}/healthz`);
     expect(response.status).toBe(200);
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    // Development is plain http on loopback: no HSTS that would pin a browser to https.
+    expect(response.headers.get('strict-transport-security')).toBeNull();
+  });
+
+  it('sends HSTS on every page in production', async () => {
+    const dir = tempDir();
+    const production = await startChild({
+      AIRLOCK_DATA_DIR: dir.path,
+      AIRLOCK_MODE: 'production',
+      AIRLOCK_PUBLIC_URL: 'https://airlock.example-app.dev',
+      AIRLOCK_LIVEKIT_API_KEY: 'prod-key',
+      AIRLOCK_LIVEKIT_API_SECRET: 'prod-secret-of-enough-length-for-livekit',
+    });
+    try {
+      for (const page of ['/healthz', '/.well-known/jwks.json', '/oauth/callback?state=x', '/no-such-page']) {
+        const response = await fetch(`http://127.0.0.1:${production.httpPort}${page}`);
+        expect(response.headers.get('strict-transport-security'), page).toBe('max-age=63072000; includeSubDomains');
+      }
+    } finally {
+      await production.stop();
+      dir.remove();
+    }
   });
 
   it('prints --help and exits 0', async () => {

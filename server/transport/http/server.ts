@@ -35,6 +35,9 @@ const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 };
 
+// Two years, the preload list's minimum; subdomains included, as a login origin should be.
+const HSTS = 'max-age=63072000; includeSubDomains';
+
 export class HttpTransport {
   readonly #server: http.Server;
   readonly #routes: Route[] = [];
@@ -43,9 +46,13 @@ export class HttpTransport {
   private readonly address: { host: string; port: number };
   private readonly logger: Logger;
 
-  constructor(address: { host: string; port: number }, logger: Logger) {
+  readonly #extraHeaders: Record<string, string>;
+
+  /** `hsts`: the deployment is reached over https (production), so browsers must never use http for it. */
+  constructor(address: { host: string; port: number }, logger: Logger, options: { hsts?: boolean } = {}) {
     this.address = address;
     this.logger = logger;
+    this.#extraHeaders = options.hsts ? { 'strict-transport-security': HSTS } : {};
     this.#server = http.createServer((req, res) => void this.#dispatch(req, res));
     this.#server.requestTimeout = 30_000;
     this.#server.headersTimeout = 10_000;
@@ -128,7 +135,7 @@ export class HttpTransport {
   }
 
   #send(res: http.ServerResponse, response: HttpResponse): void {
-    res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
+    res.writeHead(response.status, { ...SECURITY_HEADERS, ...this.#extraHeaders, ...response.headers });
     res.end(response.body);
   }
 }
