@@ -103,6 +103,16 @@ export class AccessTokens {
     if (typeof sub !== 'string' || !sub.startsWith('did:') || typeof sid !== 'string' || !sid || typeof handle !== 'string' || typeof jti !== 'string') {
       throw new UnauthenticatedError('TOKEN_INVALID', 'the access token is not valid: missing or malformed claims');
     }
+    // Defence in depth: tokens we sign are never issued in the future nor live
+    // longer than the configured lifetime, so one that does was not made by us
+    // as configured now (a leaked key, a misconfigured replica).
+    const nowSeconds = this.#now() / 1000;
+    if (iat! > nowSeconds + this.#toleranceSeconds) {
+      throw new UnauthenticatedError('TOKEN_INVALID', 'the access token is not valid: issued in the future');
+    }
+    if (exp! - iat! > this.#ttlMs / 1000 + this.#toleranceSeconds) {
+      throw new UnauthenticatedError('TOKEN_INVALID', 'the access token is not valid: its lifetime is longer than this server issues');
+    }
     return { did: sub, handle, sessionId: sid, expiresAt: new Date(exp! * 1000), issuedAt: new Date(iat! * 1000), jti };
   }
 

@@ -122,7 +122,22 @@ describe('bearer interceptor', () => {
   });
 
   it('expired but within the clock tolerance: accepted', async () => {
-    const token = await mint({ claims: { iat: now() - 3600, nbf: now() - 3600, exp: now() - 5 } });
+    const token = await mint({ claims: { iat: now() - 305, nbf: now() - 305, exp: now() - 5 } });
+    expect((await whoAmI(withAuthorization(`Bearer ${token}`))).did).toBe(USER.did);
+  });
+
+  it('issued in the future beyond the clock tolerance (with a valid nbf): TOKEN_INVALID', async () => {
+    const token = await mint({ claims: { iat: now() + 600, nbf: now() - 10, exp: now() + 900 } });
+    await expectRejected(withAuthorization(`Bearer ${token}`), 'TOKEN_INVALID', token);
+  });
+
+  it('a lifetime longer than this server issues, though signed by our key: TOKEN_INVALID', async () => {
+    const token = await mint({ claims: { iat: now(), nbf: now(), exp: now() + 30 * 24 * 3600 } });
+    await expectRejected(withAuthorization(`Bearer ${token}`), 'TOKEN_INVALID', token);
+  });
+
+  it('within the configured lifetime: accepted', async () => {
+    const token = await mint({ claims: { iat: now(), nbf: now(), exp: now() + 300 } });
     expect((await whoAmI(withAuthorization(`Bearer ${token}`))).did).toBe(USER.did);
   });
 
