@@ -12,7 +12,7 @@ async function main(): Promise<number> {
       err: (line) => process.stderr.write(`${line}\n`),
     });
   }
-  let loaded;
+  let loaded: ReturnType<typeof loadSettings>;
   try {
     loaded = loadSettings(process.argv.slice(2), process.env);
   } catch (error) {
@@ -29,7 +29,7 @@ async function main(): Promise<number> {
   const { settings } = loaded;
   const logger = createLogger(settings);
 
-  let running;
+  let running: Awaited<ReturnType<typeof startAirlock>>;
   try {
     running = await startAirlock(settings, logger);
   } catch (error) {

@@ -78,7 +78,7 @@ export class FileStore implements SessionStore {
 
 // Makes the rename itself durable; not supported on every platform (Windows).
 async function syncDirectory(dir: string): Promise<void> {
-  let handle;
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
     handle = await open(dir, 'r');
     await handle.sync();

@@ -19,7 +19,10 @@ export class InProcessLoginEventBus implements LoginEventBus {
 
   subscribe(loginRef: string, listener: (event: LoginEvent) => void): () => void {
     let set = this.#listeners.get(loginRef);
-    if (!set) this.#listeners.set(loginRef, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(loginRef, set);
+    }
     // Wrapped so the same function can subscribe twice and unsubscribe once each.
     const entry = (event: LoginEvent) => listener(event);
     set.add(entry);

@@ -6,6 +6,7 @@
 // notifications may have been missed), so no completion is ever lost.
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from '../observability/logger.ts';
+import type { Database } from '../storage/schema.ts';
 import type { PgListener } from '../storage/postgres/listener.ts';
 import type { LoginEvent, LoginEventBus } from './login-events.ts';
 
@@ -23,13 +24,13 @@ interface Wire {
 }
 
 export class PgLoginEventBus implements LoginEventBus {
-  readonly #db: Kysely<any>;
+  readonly #db: Kysely<Database>;
   readonly #logger: Logger;
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #release: Array<() => void>;
   #count = 0;
 
-  constructor(options: { db: Kysely<any>; listener: PgListener; logger: Logger }) {
+  constructor(options: { db: Kysely<Database>; listener: PgListener; logger: Logger }) {
     this.#db = options.db;
     this.#logger = options.logger;
     this.#release = [
@@ -50,7 +51,10 @@ export class PgLoginEventBus implements LoginEventBus {
 
   subscribe(loginRef: string, listener: Listener): () => void {
     let set = this.#listeners.get(loginRef);
-    if (!set) this.#listeners.set(loginRef, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(loginRef, set);
+    }
     // The same function may subscribe twice; wrap so each subscription is its own entry.
     const entry: Listener = (event) => listener(event);
     set.add(entry);

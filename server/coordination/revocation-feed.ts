@@ -5,6 +5,7 @@
 // connection returns, whole caches are dropped: a revocation may have been
 // missed meanwhile.
 import { sql, type Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
 import type { PgListener } from '../storage/postgres/listener.ts';
 
 export const REVOCATIONS_CHANNEL = 'airlock_session_revocations';
@@ -15,11 +16,11 @@ export interface RevocationCache {
 }
 
 export class PgRevocationFeed {
-  readonly #db: Kysely<any>;
+  readonly #db: Kysely<Database>;
   readonly #listener: PgListener;
   readonly #release: Array<() => void> = [];
 
-  constructor(options: { db: Kysely<any>; listener: PgListener }) {
+  constructor(options: { db: Kysely<Database>; listener: PgListener }) {
     this.#db = options.db;
     this.#listener = options.listener;
   }

@@ -4,13 +4,14 @@
 // PostgreSQL a transaction-scoped advisory lock is held (on one pooled
 // connection) while `fn` runs on the pool, and released however `fn` ends;
 // the embedded SQLite database serves a single process, so `fn` just runs.
+import type { Database } from './schema.ts';
 import { createHash } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
 
 /** The first key of Airlock's bootstrap locks ("ARLB"). */
 export const BOOTSTRAP_LOCK_NAMESPACE = 0x41524c42;
 
-export async function withBootstrapLock<T>(db: Kysely<any>, name: string, fn: () => Promise<T>): Promise<T> {
+export async function withBootstrapLock<T>(db: Kysely<Database>, name: string, fn: () => Promise<T>): Promise<T> {
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return fn();
   const key = createHash('sha256').update(name).digest().readInt32BE(0);
   return db.transaction().execute(async (trx) => {

@@ -26,7 +26,7 @@ const USAGE = [
 export async function runMigrateCommand(argv: string[], env: NodeJS.ProcessEnv, io: CommandOutput): Promise<number> {
   const status = argv[0] === 'status';
   const args = status ? argv.slice(1) : argv;
-  let settings;
+  let settings: ReturnType<typeof loadSettings>['settings'];
   try {
     const loaded = loadSettings(args, env);
     if (loaded.help) {
@@ -43,7 +43,7 @@ export async function runMigrateCommand(argv: string[], env: NodeJS.ProcessEnv, 
     throw error;
   }
 
-  let database;
+  let database: ReturnType<typeof openDatabase>;
   try {
     database = openDatabase(settings);
   } catch (error) {

@@ -5,7 +5,7 @@
 // proven by the OAuth login, handle, sid = the Airlock session id, iat, nbf,
 // exp, jti.
 import { randomBytes } from 'node:crypto';
-import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { errors, jwtVerify, SignJWT, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import type { Settings } from '../config/settings.ts';
 import { UnauthenticatedError } from '../errors.ts';
 import { SIGNING_ALGORITHMS, type SigningKeyRing } from './signing-keys.ts';
@@ -84,7 +84,7 @@ export class AccessTokens {
    * contain the token.
    */
   async verify(token: string): Promise<VerifiedAccessToken> {
-    let payload;
+    let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, (header) => this.#keyFor(header), {
         algorithms: [...SIGNING_ALGORITHMS],

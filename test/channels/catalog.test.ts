@@ -87,7 +87,7 @@ describe('a bad catalog stops the server with one line naming the entry', () => 
 
   it('bad JSON', () => {
     const name = file('{ "channels": [ { "id": "lobby", } ] }');
-    expect(errorOf(() => loadCatalog(name)).message).toMatch(new RegExp(`^${escape(`${PREFIX}${name} is not valid JSON: `)}.+`));
+    expect(errorOf(() => loadCatalog(name)).message).toMatch(new RegExp(`^${escapeRegExp(`${PREFIX}${name} is not valid JSON: `)}.+`));
   });
 
   it('duplicate id', () => {
@@ -170,6 +170,6 @@ describe('a bad catalog stops the server with one line naming the entry', () => 
   });
 });
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

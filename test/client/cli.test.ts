@@ -63,7 +63,7 @@ class Tmux {
       output,
       waitFor: (pattern: RegExp, timeoutMs = 30_000) => waitFor(() => pattern.exec(output()), `${pattern} after \`${commandLine}\``, timeoutMs, output),
       done: async (timeoutMs = 30_000) => {
-        const match = await waitFor(() => new RegExp(`${escape(end)}(\\d+)>>`).exec(output()), `exit of \`${commandLine}\``, timeoutMs, output);
+        const match = await waitFor(() => new RegExp(`${escapeRegExp(end)}(\\d+)>>`).exec(output()), `exit of \`${commandLine}\``, timeoutMs, output);
         const text = output();
         return { code: Number(match[1]), text: text.slice(0, text.indexOf(end)).trimEnd() };
       },
@@ -79,7 +79,7 @@ class Tmux {
   }
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 

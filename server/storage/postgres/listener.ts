@@ -48,7 +48,8 @@ export class PgListener {
   listen(channel: string, handler: Handler): () => void {
     let set = this.#handlers.get(channel);
     if (!set) {
-      this.#handlers.set(channel, (set = new Set()));
+      set = new Set();
+      this.#handlers.set(channel, set);
       void this.#listenOn(this.#client, channel);
     }
     set.add(handler);
@@ -94,7 +95,10 @@ export class PgListener {
     });
     // Until the connection is ours, a failure is only remembered (and fails the attempt below).
     let early: unknown;
-    const failed = (error: unknown) => (this.#client === client ? this.#lost(client, error) : (early ??= error));
+    const failed = (error: unknown) => {
+      if (this.#client === client) this.#lost(client, error);
+      else early ??= error;
+    };
     client.on('error', failed);
     client.on('end', () => failed(new Error('the LISTEN connection ended')));
     client.on('notification', (message) => this.#dispatch(message));

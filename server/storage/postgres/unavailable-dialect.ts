@@ -30,6 +30,8 @@ export class UnavailableOnConnectionLossDialect implements Dialect {
   createAdapter() {
     return this.#inner.createAdapter();
   }
+  // Kysely's Dialect interface takes an untyped Kysely here.
+  // biome-ignore lint/suspicious/noExplicitAny: the signature is Kysely's own
   createIntrospector(db: Kysely<any>) {
     return this.#inner.createIntrospector(db);
   }
