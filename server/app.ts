@@ -54,11 +54,20 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const shared = database.engine === 'postgres' ? await startReplicaCoordination({ settings, database, logger }) : undefined;
     if (shared) cleanups.unshift(() => shared.close());
     let databaseReachable = true;
+    // Ready once gRPC serves, until shutdown starts draining: a load balancer stops sending new work then.
+    let phase: 'starting' | 'serving' | 'draining' = 'starting';
+    const text = (status: number, body: string) => ({ status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body });
+    const notReady = () => (phase !== 'serving' ? phase : databaseReachable ? undefined : 'database unreachable');
 
     const http = new HttpTransport(settings.httpAddress, logger, { hsts: settings.mode === 'production' });
-    http.add({ method: 'GET', path: '/healthz', handle: () => (databaseReachable
-      ? { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' }
-      : { status: 503, headers: { 'content-type': 'text/plain' }, body: 'database unreachable' }) });
+    http.add(
+      // The process is up and its event loop answers: restart it only when this fails.
+      { method: 'GET', path: '/livez', handle: () => text(200, 'ok') },
+      // Send traffic here: the database answers and the server is not starting or draining.
+      { method: 'GET', path: '/readyz', handle: () => text(notReady() ? 503 : 200, notReady() ?? 'ok') },
+      // The database check alone, as before /readyz existed.
+      { method: 'GET', path: '/healthz', handle: () => (databaseReachable ? text(200, 'ok') : text(503, 'database unreachable')) },
+    );
     const httpPort = await http.listen();
     cleanups.unshift(() => http.close());
     const publicUrl = settings.publicUrl ?? `http://${settings.httpAddress.host}:${httpPort}`;
@@ -104,6 +113,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       grpc.health.setAll(healthy ? 'SERVING' : 'NOT_SERVING');
     });
 
+    phase = 'serving';
     logger.info({ grpc: `${settings.grpcAddress.host}:${grpcPort}`, http: publicUrl, grpcPort, httpPort, mode: settings.mode, engine: database.engine }, 'airlock is serving');
 
     return {
@@ -115,6 +125,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       auth,
       login: { broker, bus, oauth },
       async stop(graceMs = settings.shutdownGrace) {
+        phase = 'draining';
         await shared?.stopWatching();
         await grpc.shutdown(graceMs);
         for (const cleanup of cleanups) await cleanup();

@@ -57,8 +57,16 @@ describe('graceful shutdown', () => {
       const inFlight = grpcFailure(initiateLogin(clients.auth, slow.url, { deadlineMs: 10_000 }));
       await new Promise((resolve) => setTimeout(resolve, 300));
 
+      const readyz = () => fetch(`http://127.0.0.1:${server.httpPort}/readyz`).then(async (r) => `${r.status} ${await r.text()}`);
+      const livez = () => fetch(`http://127.0.0.1:${server.httpPort}/livez`).then((r) => r.status);
+      expect(await readyz()).toBe('200 ok');
+      expect(await livez()).toBe(200);
+
       const started = Date.now();
       server.process.kill('SIGTERM');
+      // While the in-flight call drains, the process is alive but takes no new work.
+      await expect.poll(readyz).toBe('503 draining');
+      expect(await livez()).toBe(200);
 
       const streamEnd = await stream.end;
       expect(streamEnd.code).toBe(status.UNAVAILABLE);

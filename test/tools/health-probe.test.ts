@@ -29,6 +29,11 @@ afterAll(async () => {
   cluster?.destroy();
 });
 
+async function readyz(): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${replica.httpPort}/readyz`);
+  return `${response.status} ${await response.text()}`;
+}
+
 function probe(service: string, extra: string[] = []) {
   return runTool('grpc_health_probe', [`-addr=${replica.grpcTarget}`, `-service=${service}`, '-connect-timeout=2s', '-rpc-timeout=2s', ...extra]);
 }
@@ -52,17 +57,22 @@ describe('grpc_health_probe', () => {
   it('reports SERVING, NOT_SERVING while PostgreSQL is down, and SERVING again after', async () => {
     const serving = await untilAll(HEALTH_PROBE_EXIT.SERVING);
     for (const output of Object.values(serving)) expect(output).toBe('status: SERVING');
+    expect(await readyz()).toBe('200 ok');
 
     cluster.stop('immediate');
     try {
       const down = await untilAll(HEALTH_PROBE_EXIT.UNHEALTHY);
       for (const output of Object.values(down)) expect(output).toMatch(/service unhealthy \(responded with "NOT_SERVING"\)/);
+      // The HTTP probes agree: not ready, but alive (a restart would not help).
+      expect(await readyz()).toBe('503 database unreachable');
+      expect((await fetch(`http://127.0.0.1:${replica.httpPort}/livez`)).status).toBe(200);
     } finally {
       cluster.start();
     }
 
     const back = await untilAll(HEALTH_PROBE_EXIT.SERVING);
     for (const output of Object.values(back)) expect(output).toBe('status: SERVING');
+    expect(await readyz()).toBe('200 ok');
   });
 
   it('gives its documented exit codes for an unknown service, a dead address and bad flags', async () => {
