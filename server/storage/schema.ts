@@ -75,6 +75,8 @@ export interface RefreshTokensTable {
   /** Set when this token was exchanged for its successor. */
   rotated_at: number | null;
   sequence: Generated<number>;
+  /** With the reuse grace on: the successor token, sealed to this token (only its holder can open it). */
+  successor_sealed: string | null;
 }
 
 export interface Database {
