@@ -116,7 +116,8 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       login: { broker, bus, oauth },
       async stop(graceMs = settings.shutdownGrace) {
         await shared?.stopWatching();
-        await grpc.shutdown(graceMs);
+        // Both listeners drain within the same grace, before anything they use closes.
+        await Promise.all([grpc.shutdown(graceMs), http.drain(graceMs)]);
         for (const cleanup of cleanups) await cleanup();
       },
     };
