@@ -71,7 +71,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const requestLock = shared?.requestLock ?? inProcessRequestLock();
     const bus = shared ? new PgLoginEventBus({ db: database.db, listener: shared.listener, logger }) : new InProcessLoginEventBus();
     const oauth = await createOAuthClient(settings, database.db, requestLock, { publicUrl, httpPort });
-    auth.sessions.useUpstream(upstreamSessions(oauth.client, logger));
+    auth.sessions.useUpstream(upstreamSessions(oauth, logger));
     const broker = new LoginBroker({
       store: new LoginStore(database.db),
       bus,

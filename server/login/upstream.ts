@@ -1,7 +1,7 @@
 // What the login broker needs from the user's authorization server. The
 // OAuth capability implements it over @atproto/oauth-client-node; the broker
 // stays free of the library and of HTTP.
-import type { SessionUser } from '../sessions/session-types.ts';
+import type { SignedInUser } from '../sessions/session-types.ts';
 import type { Identifier } from './identifier.ts';
 
 export interface UpstreamAuthorizer {
@@ -22,7 +22,7 @@ export interface UpstreamAuthorizer {
    * user proven by the OAuth session (its `sub`). Throws UpstreamDeniedError
    * when the user refused, UpstreamFailedError otherwise.
    */
-  complete(params: URLSearchParams): Promise<SessionUser>;
+  complete(params: URLSearchParams): Promise<SignedInUser>;
   /** Forgets authorization requests that can no longer complete. */
   sweep(): Promise<void>;
 }

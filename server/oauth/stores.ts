@@ -41,14 +41,23 @@ export function stateStore(db: Kysely<Database>, ttlMs: number): OAuthStateStore
   };
 }
 
-export function sessionStore(db: Kysely<Database>): NodeSavedSessionStore {
+/**
+ * The library's session store narrowed to one upstream session. The library
+ * keys sessions by DID (and revokes the DID's previous one in every
+ * callback), so a store shared by all of a user's Airlock sessions would let
+ * two devices overwrite and sign out each other's. Here the row is
+ * "<did>#<upstreamId>": each Airlock session sees only its own. A null id is
+ * a session from before, stored under the bare DID.
+ */
+export function sessionStore(db: Kysely<Database>, upstreamId: string | null): NodeSavedSessionStore {
+  const keyOf = (sub: string) => (upstreamId === null ? sub : `${sub}#${upstreamId}`);
   return {
     async get(sub) {
-      const row = await db.selectFrom('oauth_sessions').select('value').where('sub', '=', sub).executeTakeFirst();
+      const row = await db.selectFrom('oauth_sessions').select('value').where('sub', '=', keyOf(sub)).executeTakeFirst();
       return row ? (JSON.parse(row.value) as NodeSavedSession) : undefined;
     },
     async set(sub, value) {
-      const row = { sub, value: JSON.stringify(value), updated_at: Date.now() };
+      const row = { sub: keyOf(sub), value: JSON.stringify(value), updated_at: Date.now() };
       await db
         .insertInto('oauth_sessions')
         .values(row)
@@ -56,7 +65,16 @@ export function sessionStore(db: Kysely<Database>): NodeSavedSessionStore {
         .execute();
     },
     async del(sub) {
-      await db.deleteFrom('oauth_sessions').where('sub', '=', sub).execute();
+      await db.deleteFrom('oauth_sessions').where('sub', '=', keyOf(sub)).execute();
     },
   };
 }
+
+/** For the client that only starts authorizations: it must never hold a session. */
+export const noSessions: NodeSavedSessionStore = {
+  get: async () => undefined,
+  set: async () => {
+    throw new Error('upstream sessions are stored per Airlock session (AirlockOAuthClient.forSession)');
+  },
+  del: async () => {},
+};

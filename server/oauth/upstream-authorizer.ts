@@ -5,8 +5,8 @@ import { extractPdsUrl, OAuthCallbackError, OAuthResponseError, type NodeOAuthCl
 import { InvalidArgumentError, UnavailableError } from '../errors.ts';
 import type { Identifier } from '../login/identifier.ts';
 import { UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from '../login/upstream.ts';
-import type { SessionUser } from '../sessions/session-types.ts';
-import type { AirlockOAuthClient } from './client.ts';
+import type { SignedInUser } from '../sessions/session-types.ts';
+import { newUpstreamId, type AirlockOAuthClient } from './client.ts';
 import { ForbiddenAddressError } from './guarded-fetch.ts';
 
 /** Every error in a chain of causes, the outermost first. */
@@ -95,11 +95,13 @@ export function upstreamAuthorizer(oauth: AirlockOAuthClient, options: { timeout
       if (state) await oauth.states.del(state);
     },
 
-    async complete(params): Promise<SessionUser> {
+    async complete(params): Promise<SignedInUser> {
       let did: string;
       let pdsUrl: string;
+      // This login's own upstream session: concurrent logins of one user never share or revoke it.
+      const upstreamId = newUpstreamId();
       try {
-        const { session } = await client.callback(params);
+        const { session } = await oauth.forSession(upstreamId).callback(params);
         did = session.did;
         const info = await session.getTokenInfo(false);
         pdsUrl = info.aud;
@@ -115,7 +117,7 @@ export function upstreamAuthorizer(oauth: AirlockOAuthClient, options: { timeout
       } catch {
         /* keep handle.invalid */
       }
-      return { did, handle, pdsUrl };
+      return { did, handle, pdsUrl, upstreamId };
     },
 
     async sweep() {

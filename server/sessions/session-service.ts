@@ -15,7 +15,7 @@
 //   outlives its session's absolute end.
 // - revoke()/logout(): the revocation check used by the bearer interceptor
 //   learns of it at once.
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Settings } from '../config/settings.ts';
 import { InvalidArgumentError, UnauthenticatedError, UnavailableError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -23,7 +23,7 @@ import type { Database, RefreshTokensTable, SessionsTable } from '../storage/sch
 import type { AccessTokens } from '../tokens/access-tokens.ts';
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, newSessionId, openSuccessor, sealSuccessor } from './refresh-tokens.ts';
 import type { RevocationCheck } from './revocation-check.ts';
-import type { IssuedSession, SessionStarter, SessionUser } from './session-types.ts';
+import type { IssuedSession, SessionStarter, SignedInUser } from './session-types.ts';
 import type { UpstreamSessions } from './upstream.ts';
 
 export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked';
@@ -79,7 +79,7 @@ export class SessionService implements SessionStarter {
     this.#upstream = upstream;
   }
 
-  async start(user: SessionUser): Promise<IssuedSession> {
+  async start(user: SignedInUser): Promise<IssuedSession> {
     const now = this.#now();
     const id = newSessionId();
     const absolute = now + this.#settings.sessionMaxTtl;
@@ -88,13 +88,13 @@ export class SessionService implements SessionStarter {
     await this.#db.transaction().execute(async (trx) => {
       await trx
         .insertInto('sessions')
-        .values({ id, did: user.did, handle: user.handle, pds_url: user.pdsUrl, created_at: now, refreshed_at: now, idle_expires_at: idle, absolute_expires_at: absolute, revoked_at: null, revoked_reason: null })
+        .values({ id, did: user.did, handle: user.handle, pds_url: user.pdsUrl, created_at: now, refreshed_at: now, idle_expires_at: idle, absolute_expires_at: absolute, revoked_at: null, revoked_reason: null, upstream_id: user.upstreamId ?? null })
         .execute();
       await trx.insertInto('refresh_tokens').values({ token_hash: refresh.hash, session_id: id, created_at: now, expires_at: idle, rotated_at: null, sequence: 0 }).execute();
     });
     const access = await this.#tokens.issue({ did: user.did, handle: user.handle, sessionId: id }, absolute);
     this.#logger.info({ sessionId: id, did: user.did }, 'session started');
-    return { ...user, sessionId: id, accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: refresh.token, refreshTokenExpiresAt: new Date(idle) };
+    return { did: user.did, handle: user.handle, pdsUrl: user.pdsUrl, sessionId: id, accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: refresh.token, refreshTokenExpiresAt: new Date(idle) };
   }
 
   /** Exchanges a refresh token for new tokens; see the module comment for the rules. */
@@ -132,7 +132,7 @@ export class SessionService implements SessionStarter {
     const session = await this.#db.selectFrom('sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
     if (!session) throw INVALID();
     await this.revoke(sessionId, 'logout');
-    await this.#signOutUpstream(session.did);
+    await this.#signOutUpstream(session);
   }
 
   /** Marks the session revoked (first reason wins) and invalidates the revocation cache everywhere. */
@@ -171,6 +171,11 @@ export class SessionService implements SessionStarter {
       );
     return this.#db.transaction().execute(async (trx) => {
       await trx.deleteFrom('refresh_tokens').where('session_id', 'in', ended(trx)).execute();
+      // And their own upstream sessions, which nothing else would use again.
+      await trx
+        .deleteFrom('oauth_sessions')
+        .where('sub', 'in', ended(trx).clearSelect().select(sql<string>`did || '#' || upstream_id`.as('key')).where('upstream_id', 'is not', null))
+        .execute();
       const result = await trx
         .deleteFrom('sessions')
         .where((w) => w.or([w('revoked_at', '<', cutoff), w('idle_expires_at', '<', cutoff), w('absolute_expires_at', '<', cutoff)]))
@@ -202,7 +207,7 @@ export class SessionService implements SessionStarter {
       .select([
         't.token_hash', 't.session_id', 't.created_at', 't.expires_at', 't.rotated_at', 't.sequence', 't.successor_sealed',
         's.id', 's.did', 's.handle', 's.pds_url', 's.created_at as session_created_at', 's.refreshed_at', 's.idle_expires_at',
-        's.absolute_expires_at', 's.revoked_at', 's.revoked_reason',
+        's.absolute_expires_at', 's.revoked_at', 's.revoked_reason', 's.upstream_id',
       ])
       .where('t.token_hash', '=', hash)
       .executeTakeFirst();
@@ -218,6 +223,7 @@ export class SessionService implements SessionStarter {
       session: {
         id: row.id, did: row.did, handle: row.handle, pds_url: row.pds_url, created_at: row.session_created_at, refreshed_at: row.refreshed_at,
         idle_expires_at: row.idle_expires_at, absolute_expires_at: row.absolute_expires_at, revoked_at: row.revoked_at, revoked_reason: row.revoked_reason,
+        upstream_id: row.upstream_id,
       },
     };
   }
@@ -231,7 +237,7 @@ export class SessionService implements SessionStarter {
   }
 
   async #checkUpstream(session: Session): Promise<void> {
-    const status = await this.#upstream!.check(session.did);
+    const status = await this.#upstream!.check({ did: session.did, upstreamId: session.upstream_id });
     if (status === 'revoked') {
       await this.revoke(session.id, 'upstream-revoked');
       throw REVOKED();
@@ -284,7 +290,7 @@ export class SessionService implements SessionStarter {
     }
     this.#logger.warn({ sessionId: found.session_id }, 'a rotated refresh token was presented again; revoking the session');
     await this.revoke(found.session_id, 'refresh-token-reuse');
-    await this.#signOutUpstream(found.session.did);
+    await this.#signOutUpstream(found.session);
     throw REVOKED();
   }
 
@@ -318,25 +324,29 @@ export class SessionService implements SessionStarter {
     };
   }
 
-  // The ATProto session is per DID, shared by every Airlock session of that
-  // user (several devices): sign it out only when the last one ends.
-  async #signOutUpstream(did: string): Promise<void> {
+  // Each session signs out its own upstream session; the user's other
+  // devices keep theirs. A session from before per-session upstream ids
+  // shares the DID's one: that is signed out only when the last such ends.
+  async #signOutUpstream(session: Session): Promise<void> {
     if (!this.#upstream) return;
-    const now = this.#now();
-    const alive = await this.#db
-      .selectFrom('sessions')
-      .select('id')
-      .where('did', '=', did)
-      .where('revoked_at', 'is', null)
-      .where('idle_expires_at', '>', now)
-      .where('absolute_expires_at', '>', now)
-      .limit(1)
-      .executeTakeFirst();
-    if (alive) return;
+    if (session.upstream_id === null) {
+      const now = this.#now();
+      const alive = await this.#db
+        .selectFrom('sessions')
+        .select('id')
+        .where('did', '=', session.did)
+        .where('upstream_id', 'is', null)
+        .where('revoked_at', 'is', null)
+        .where('idle_expires_at', '>', now)
+        .where('absolute_expires_at', '>', now)
+        .limit(1)
+        .executeTakeFirst();
+      if (alive) return;
+    }
     try {
-      await this.#upstream.signOut(did);
+      await this.#upstream.signOut({ did: session.did, upstreamId: session.upstream_id });
     } catch (error) {
-      this.#logger.warn({ err: error, did }, 'could not sign the ATProto session out upstream');
+      this.#logger.warn({ err: error, did: session.did }, 'could not sign the ATProto session out upstream');
     }
   }
 }

@@ -24,6 +24,7 @@ export interface OAuthStatesTable {
 }
 
 export interface OAuthSessionsTable {
+  /** "<did>#<upstream id>": one Airlock session's own upstream session (a bare DID: from before). */
   sub: string;
   value: string;
   updated_at: number;
@@ -64,6 +65,8 @@ export interface SessionsTable {
   absolute_expires_at: number;
   revoked_at: number | null;
   revoked_reason: string | null;
+  /** This session's own upstream ATProto session (oauth_sessions "<did>#<upstream_id>"); NULL: the DID's shared one, from before. */
+  upstream_id: string | null;
 }
 
 export interface RefreshTokensTable {
