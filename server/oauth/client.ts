@@ -7,7 +7,7 @@
 // confidential web client (private_key_jwt, ES256) whose metadata document
 // and JWKS Airlock serves itself.
 import { SimpleStoreMemory } from '@atproto-labs/simple-store-memory';
-import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, type NodeOAuthClientOptions, type OAuthClientMetadataInput } from '@atproto/oauth-client-node';
+import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, type NodeOAuthClientOptions, type NodeSavedStateStore, type OAuthClientMetadataInput } from '@atproto/oauth-client-node';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Settings } from '../config/settings.ts';
@@ -34,7 +34,7 @@ export interface AirlockOAuthClient {
    * of the Airlock session with this upstream id (null: a DID's shared
    * session from before). Callbacks, restores and sign-outs go through it.
    */
-  forSession(upstreamId: string | null): NodeOAuthClient;
+  forSession(upstreamId: string | null, states?: NodeSavedStateStore): NodeOAuthClient;
   kind: 'loopback' | 'confidential';
   /** The client metadata as served (confidential) or implied by the client_id (loopback). */
   metadata: OAuthClientMetadataInput;
@@ -112,8 +112,14 @@ export async function createOAuthClient(
   // A client per upstream session is cheap (the keyset, identity resolver
   // and caches are shared) and keeps the library's in-memory bookkeeping,
   // keyed by DID, from mixing two sessions of one user.
-  const forSession = (upstreamId: string | null) =>
-    new NodeOAuthClient({ ...shared, keyset: client.keyset, identityResolver: client.identityResolver, sessionStore: sessionStore(db, upstreamId) });
+  const forSession = (upstreamId: string | null, stateStoreView: NodeSavedStateStore = states) =>
+    new NodeOAuthClient({
+      ...shared,
+      keyset: client.keyset,
+      identityResolver: client.identityResolver,
+      stateStore: stateStoreView,
+      sessionStore: sessionStore(db, upstreamId),
+    });
 
   return { client, forSession, kind: confidential ? 'confidential' : 'loopback', metadata, jwks: client.jwks, states };
 }
