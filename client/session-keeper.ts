@@ -1,7 +1,7 @@
 // The stored session and its upkeep: authenticated calls with a proactive
 // refresh, one shared (single-flight) refresh, refresh-once-and-retry on
-// TOKEN_EXPIRED, forgetting a session the server no longer accepts, and
-// revoking on logout.
+// TOKEN_EXPIRED and TOKEN_INVALID, forgetting a session the server no longer
+// accepts, and revoking on logout.
 //
 // Every write of the stored state goes through the store mutex (shared with
 // the login code), so a refresh that finishes during a logout can never
@@ -78,9 +78,12 @@ export class SessionKeeper {
     } catch (error) {
       const reason = authReasonOf(error);
       if (reason === undefined) throw toClientError(error);
-      if (reason !== 'TOKEN_EXPIRED') throw await this.forget(session, reason);
+      if (!RETRY_AFTER_REFRESH.has(reason)) throw await this.forget(session, reason);
     }
-    // TOKEN_EXPIRED: refresh once (shared with every concurrent caller) and retry once.
+    // Refresh once (shared with every concurrent caller) and retry once. An
+    // access token called invalid may be signed with a key this replica has
+    // not seen yet (a rolling restart); only the refresh token can tell.
+    // If RefreshSession refuses it too, the session is forgotten there.
     session = await this.#refresh(session);
     try {
       return await run(connection(), session.accessToken);
@@ -190,6 +193,9 @@ export class SessionKeeper {
     });
   }
 }
+
+/** Reasons that a refresh may cure; anything else ends the session at once. */
+const RETRY_AFTER_REFRESH = new Set(['TOKEN_EXPIRED', 'TOKEN_INVALID']);
 
 function signedOutReason(reason: ReturnType<typeof authReasonOf>): SignedOutReason {
   switch (reason) {

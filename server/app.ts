@@ -80,7 +80,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const requestLock = shared?.requestLock ?? inProcessRequestLock();
     const bus = shared ? new PgLoginEventBus({ db: database.db, listener: shared.listener, logger }) : new InProcessLoginEventBus();
     const oauth = await createOAuthClient(settings, database.db, requestLock, { publicUrl, httpPort });
-    auth.sessions.useUpstream(upstreamSessions(oauth.client, logger));
+    auth.sessions.useUpstream(upstreamSessions(oauth, logger));
     const broker = new LoginBroker({
       store: new LoginStore(database.db),
       bus,
@@ -127,7 +127,8 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       async stop(graceMs = settings.shutdownGrace) {
         phase = 'draining';
         await shared?.stopWatching();
-        await grpc.shutdown(graceMs);
+        // Both listeners drain within the same grace, before anything they use closes.
+        await Promise.all([grpc.shutdown(graceMs), http.drain(graceMs)]);
         for (const cleanup of cleanups) await cleanup();
       },
     };

@@ -16,7 +16,7 @@ import type { LoginEvent, LoginEventBus } from '../coordination/login-events.ts'
 import type { FailureReason, LoginStore, StoredResult } from './login-store.ts';
 import { open as openSealed, seal, sealingKeyFor } from './result-sealing.ts';
 import { isVerifierChallenge, randomSecret, sha256, verifierMatches } from './secrets.ts';
-import { UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from './upstream.ts';
+import { INTERRUPTED, UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from './upstream.ts';
 
 export type LoginUpdate =
   | { type: 'pending'; expiresAt: Date }
@@ -62,6 +62,9 @@ const LINK_REF = /^[A-Za-z0-9_-]{43}$/;
 const EXPIRED_MESSAGE = 'The login expired before the user finished signing in; start a new login.';
 // Time kept back from the caller's deadline to send UNAVAILABLE before it passes.
 const DEADLINE_MARGIN_MS = 500;
+// Backoff of storing a finished login after a database fault.
+const STORE_RETRY_FIRST_MS = 250;
+const STORE_RETRY_MAX_MS = 5_000;
 // Node timers hold at most 2^31-1 ms.
 const MAX_TIMER = 2_147_483_647;
 
@@ -69,6 +72,8 @@ export class LoginBroker {
   readonly #o: LoginBrokerOptions;
   readonly #limiter: RateLimiterAbstract;
   readonly #streams = new Map<string, number>();
+  // Finished logins whose result waits for the database (see #storeLater).
+  readonly #unstored = new Map<string, NodeJS.Timeout>();
   #sweeper: NodeJS.Timeout | undefined;
   #timers = 0;
 
@@ -87,6 +92,8 @@ export class LoginBroker {
   stop(): void {
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+    for (const timer of this.#unstored.values()) clearTimeout(timer);
+    this.#unstored.clear();
   }
 
   /** Deletes logins past their lifetime and OAuth requests that can no longer complete. */
@@ -338,12 +345,20 @@ export class LoginBroker {
   /**
    * The browser came back from the authorization server. Completes the login
    * at most once; an unknown, replayed or late callback completes nothing.
+   *
+   * Faults: one before the request is consumed (the database, before the
+   * code exchange) throws UnavailableError, and the reload completes the
+   * login. One after it (the code is spent) ends the login failed, so the
+   * app is told; if even that cannot be stored now, it is stored as soon as
+   * the database is back. A reload meanwhile is told to wait, and afterwards
+   * how the login ended.
    */
   async completeCallback(params: URLSearchParams): Promise<CallbackOutcome> {
-    const ref = await this.#o.upstream.loginRefOf(params);
-    if (!ref) {
+    const request = await this.#o.upstream.requestOf(params);
+    if (!request) {
       return { kind: 'failed', reason: 'unknown', message: 'This sign-in response is unknown or was already used. Start again from the app.' };
     }
+    const ref = request.loginRef;
     return this.#o.requestLock(`airlock-login:${ref}`, async (): Promise<CallbackOutcome> => {
       const record = await this.#o.store.byRef(ref);
       if (!record || record.expiresAt <= Date.now()) {
@@ -352,33 +367,77 @@ export class LoginBroker {
       }
       if (record.status !== 'pending') {
         await this.#o.upstream.discard(params);
-        return { kind: 'failed', reason: 'unknown', message: 'This sign-in was already finished. Return to the app.' };
+        return record.result?.type === 'failed'
+          ? { kind: 'failed', reason: record.result.reason, message: record.result.message }
+          : { kind: 'failed', reason: 'unknown', message: 'This sign-in was already finished. Return to the app.' };
+      }
+      // Consumed but not finished: its result is on its way to the store (see #storeLater).
+      if (this.#unstored.has(ref) || (await this.#o.upstream.requestOf(params))?.consumed) {
+        throw new UnavailableError('this sign-in is still being finished');
       }
 
       let result: StoredResult;
       let outcome: CallbackOutcome;
       try {
+        // An UnavailableError here spent nothing: it reaches the browser as "reload".
         const user = await this.#o.upstream.complete(params);
-        const session = await this.#o.sessions.start(user);
-        result = { type: 'completed', sealed: await seal(record.resultKey!, JSON.stringify(session)), did: session.did, handle: session.handle };
-        outcome = { kind: 'completed', handle: session.handle, did: session.did };
+        try {
+          const session = await this.#o.sessions.start(user);
+          result = { type: 'completed', sealed: await seal(record.resultKey!, JSON.stringify(session)), did: session.did, handle: session.handle };
+          outcome = { kind: 'completed', handle: session.handle, did: session.did };
+        } catch (error) {
+          // The code is spent: no reload can resume this login.
+          throw error instanceof UnavailableError ? new UpstreamFailedError(INTERRUPTED, { cause: error }) : error;
+        }
       } catch (error) {
+        if (error instanceof UnavailableError) throw error;
         const reason: FailureReason = error instanceof UpstreamDeniedError ? 'access-denied' : 'error';
         const expected = error instanceof UpstreamDeniedError || error instanceof UpstreamFailedError;
         // Upstream and domain errors carry messages meant for users; anything else is hidden.
         const message = expected || error instanceof AirlockError ? (error as Error).message : 'The sign-in could not be completed.';
-        if (!expected) this.#o.logger.error({ err: error, login: ref.slice(0, 8) }, 'login completion failed');
+        if (!expected || message === INTERRUPTED) this.#o.logger.error({ err: error, login: ref.slice(0, 8) }, 'login completion failed');
         result = { type: 'failed', reason, message };
         outcome = { kind: 'failed', reason, message };
       }
-      if (await this.#o.store.finish(ref, result, Date.now())) {
-        // Stored is delivered: a failed announcement only delays streams to their next heartbeat.
-        await this.#o.bus.publish(ref, { type: 'finished' }).catch((error: unknown) =>
-          this.#o.logger.warn({ err: error, login: ref.slice(0, 8) }, 'could not announce a finished login; streams will read it at their next heartbeat'),
-        );
-        this.#o.logger.info({ login: ref.slice(0, 8), outcome: outcome.kind, ...(outcome.kind === 'failed' ? { reason: outcome.reason } : {}) }, 'login finished');
+      try {
+        await this.#store(ref, result);
+      } catch (error) {
+        if (!(error instanceof UnavailableError)) throw error;
+        this.#o.logger.warn({ err: error, login: ref.slice(0, 8) }, 'could not store a finished login; retrying until the database is back');
+        this.#storeLater(ref, result, record.expiresAt);
       }
       return outcome;
     });
+  }
+
+  // Stored is delivered: a failed announcement only delays streams to their next heartbeat.
+  async #store(ref: string, result: StoredResult): Promise<void> {
+    if (!(await this.#o.store.finish(ref, result, Date.now()))) return;
+    await this.#o.bus.publish(ref, { type: 'finished' }).catch((error: unknown) =>
+      this.#o.logger.warn({ err: error, login: ref.slice(0, 8) }, 'could not announce a finished login; streams will read it at their next heartbeat'),
+    );
+    this.#o.logger.info({ login: ref.slice(0, 8), outcome: result.type, ...(result.type === 'failed' ? { reason: result.reason } : {}) }, 'login finished');
+  }
+
+  // A login's result that met a database fault is kept here and stored
+  // again with backoff until it lands or the login expires, so the app's
+  // stream ends with it instead of pending in silence.
+  #storeLater(ref: string, result: StoredResult, expiresAt: number, attempt = 0): void {
+    const delay = Math.min(STORE_RETRY_MAX_MS, STORE_RETRY_FIRST_MS * 2 ** attempt);
+    const timer = setTimeout(() => {
+      this.#store(ref, result).then(
+        () => {
+          this.#unstored.delete(ref);
+          this.#o.logger.info({ login: ref.slice(0, 8), attempts: attempt + 2 }, 'stored a finished login after a database fault');
+        },
+        (error: unknown) => {
+          if (Date.now() + delay < expiresAt && this.#unstored.get(ref) === timer) return this.#storeLater(ref, result, expiresAt, attempt + 1);
+          this.#unstored.delete(ref);
+          this.#o.logger.error({ err: error, login: ref.slice(0, 8) }, 'gave up storing a finished login');
+        },
+      );
+    }, delay);
+    timer.unref();
+    this.#unstored.set(ref, timer);
   }
 }

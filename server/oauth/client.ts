@@ -6,14 +6,16 @@
 // (client_id http://localhost, redirect to 127.0.0.1); with one, a
 // confidential web client (private_key_jwt, ES256) whose metadata document
 // and JWKS Airlock serves itself.
-import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, type OAuthClientMetadataInput } from '@atproto/oauth-client-node';
+import { SimpleStoreMemory } from '@atproto-labs/simple-store-memory';
+import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, type NodeOAuthClientOptions, type NodeSavedStateStore, type OAuthClientMetadataInput } from '@atproto/oauth-client-node';
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/schema.ts';
 import { loadClientKey, storedClientKey } from './client-key.ts';
 import { guardedFetch } from './guarded-fetch.ts';
 import type { RequestLock } from '../coordination/request-lock.ts';
-import { sessionStore, stateStore, type OAuthStateStore } from './stores.ts';
+import { noSessions, sessionStore, stateStore, type OAuthStateStore } from './stores.ts';
 
 export const CALLBACK_PATH = '/oauth/callback';
 export const CLIENT_METADATA_PATH = '/oauth/client-metadata.json';
@@ -25,7 +27,14 @@ export type OAuthClientSettings = Pick<
 >;
 
 export interface AirlockOAuthClient {
+  /** Starts authorizations (PAR) and resolves identities; holds no upstream session. */
   client: NodeOAuthClient;
+  /**
+   * A client whose session store holds one upstream session only: the one
+   * of the Airlock session with this upstream id (null: a DID's shared
+   * session from before). Callbacks, restores and sign-outs go through it.
+   */
+  forSession(upstreamId: string | null, states?: NodeSavedStateStore): NodeOAuthClient;
   kind: 'loopback' | 'confidential';
   /** The client metadata as served (confidential) or implied by the client_id (loopback). */
   metadata: OAuthClientMetadataInput;
@@ -84,18 +93,38 @@ export async function createOAuthClient(
   // Authorization requests live as long as the login that made them, plus
   // slack for a user finishing at the last second.
   const states = stateStore(db, settings.loginTtl + 60_000);
-  const client = new NodeOAuthClient({
+  const shared: Omit<NodeOAuthClientOptions, 'sessionStore'> = {
     clientMetadata: metadata,
     keyset,
     stateStore: states,
-    sessionStore: sessionStore(db),
     requestLock,
     fetch,
     responseMode: 'query',
     allowHttp: settings.allowHttp,
     plcDirectoryUrl: settings.plcUrl,
     ...(settings.handleResolverUrl ? { handleResolver: settings.handleResolverUrl } : {}),
-  });
+    // The caches the library would make per client, shared by all of ours (the library's defaults).
+    dpopNonceCache: new SimpleStoreMemory({ ttl: 60e3, max: 100 }),
+    authorizationServerMetadataCache: new SimpleStoreMemory({ ttl: 60e3, max: 100 }),
+    protectedResourceMetadataCache: new SimpleStoreMemory({ ttl: 60e3, max: 100 }),
+  };
+  const client = new NodeOAuthClient({ ...shared, sessionStore: noSessions });
+  // A client per upstream session is cheap (the keyset, identity resolver
+  // and caches are shared) and keeps the library's in-memory bookkeeping,
+  // keyed by DID, from mixing two sessions of one user.
+  const forSession = (upstreamId: string | null, stateStoreView: NodeSavedStateStore = states) =>
+    new NodeOAuthClient({
+      ...shared,
+      keyset: client.keyset,
+      identityResolver: client.identityResolver,
+      stateStore: stateStoreView,
+      sessionStore: sessionStore(db, upstreamId),
+    });
 
-  return { client, kind: confidential ? 'confidential' : 'loopback', metadata, jwks: client.jwks, states };
+  return { client, forSession, kind: confidential ? 'confidential' : 'loopback', metadata, jwks: client.jwks, states };
+}
+
+/** A new upstream session id (random): names one Airlock session's own upstream session. */
+export function newUpstreamId(): string {
+  return randomBytes(12).toString('base64url');
 }

@@ -1,12 +1,12 @@
 // The login broker's view of the user's authorization server, over the
 // OAuth library: pushed authorization requests, callbacks, and the mapping of
 // the library's errors to answers a caller can act on.
-import { extractPdsUrl, OAuthCallbackError, OAuthResponseError, type NodeOAuthClient } from '@atproto/oauth-client-node';
+import { extractPdsUrl, OAuthCallbackError, OAuthResponseError, type NodeOAuthClient, type NodeSavedStateStore } from '@atproto/oauth-client-node';
 import { InvalidArgumentError, UnavailableError } from '../errors.ts';
 import type { Identifier } from '../login/identifier.ts';
-import { UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from '../login/upstream.ts';
-import type { SessionUser } from '../sessions/session-types.ts';
-import type { AirlockOAuthClient } from './client.ts';
+import { INTERRUPTED, UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from '../login/upstream.ts';
+import type { SignedInUser } from '../sessions/session-types.ts';
+import { newUpstreamId, type AirlockOAuthClient } from './client.ts';
 import { ForbiddenAddressError } from './guarded-fetch.ts';
 
 /** Every error in a chain of causes, the outermost first. */
@@ -67,8 +67,10 @@ function callbackFailure(error: unknown): Error {
     return new UpstreamFailedError(`Your authorization server refused the sign-in (${(response.error ?? String(response.status)).replace(/[^\w.-]/g, '').slice(0, 64)}).`);
   }
   if (chain.some((e) => e instanceof TypeError && /fetch failed/i.test(e.message)) || chain.some((e) => e instanceof Error && e.name === 'TimeoutError')) {
-    return new UpstreamFailedError('Your authorization server could not be reached to finish the sign-in.');
+    return new UpstreamFailedError('Your authorization server could not be reached to finish the sign-in. Start again from the app.');
   }
+  // Our database failed after the code was spent: this sign-in cannot be resumed.
+  if (chain.some((e) => e instanceof UnavailableError)) return new UpstreamFailedError(INTERRUPTED);
   return new UpstreamFailedError('The sign-in could not be completed.');
 }
 
@@ -83,10 +85,10 @@ export function upstreamAuthorizer(oauth: AirlockOAuthClient, options: { timeout
       }
     },
 
-    async loginRefOf(params) {
+    async requestOf(params) {
       const state = params.get('state');
       if (!state || state.length > 512) return undefined;
-      return oauth.states.appStateOf(state);
+      return oauth.states.requestOf(state);
     },
 
     async discard(params) {
@@ -94,15 +96,30 @@ export function upstreamAuthorizer(oauth: AirlockOAuthClient, options: { timeout
       if (state) await oauth.states.del(state);
     },
 
-    async complete(params): Promise<SessionUser> {
+    async complete(params): Promise<SignedInUser> {
       let did: string;
       let pdsUrl: string;
+      // This login's own upstream session: concurrent logins of one user never share or revoke it.
+      const upstreamId = newUpstreamId();
+      // Until the library consumes the request, a fault spends nothing (the
+      // code is exchanged only after that), so the callback can be retried.
+      let consumed = false;
+      const states: NodeSavedStateStore = {
+        get: (key) => oauth.states.get(key),
+        set: (key, value) => oauth.states.set(key, value),
+        del: async (key) => {
+          await oauth.states.del(key);
+          consumed = true;
+        },
+      };
       try {
-        const { session } = await client.callback(params);
+        const { session } = await oauth.forSession(upstreamId, states).callback(params);
         did = session.did;
         const info = await session.getTokenInfo(false);
         pdsUrl = info.aud;
       } catch (error) {
+        const fault = causesOf(error).find((e): e is UnavailableError => e instanceof UnavailableError);
+        if (fault && !consumed) throw new UnavailableError(fault.message);
         throw callbackFailure(error);
       }
       // The handle is for display only: a failure to resolve it never fails the login.
@@ -114,7 +131,7 @@ export function upstreamAuthorizer(oauth: AirlockOAuthClient, options: { timeout
       } catch {
         /* keep handle.invalid */
       }
-      return { did, handle, pdsUrl };
+      return { did, handle, pdsUrl, upstreamId };
     },
 
     async sweep() {

@@ -1,9 +1,10 @@
 // The session capability's view of a user's ATProto session (UpstreamSessions):
 // is it still alive at the PDS, and sign it out. Over the shared OAuth client.
-import { TokenInvalidError, TokenRefreshError, TokenRevokedError, type NodeOAuthClient } from '@atproto/oauth-client-node';
+import { TokenInvalidError, TokenRefreshError, TokenRevokedError } from '@atproto/oauth-client-node';
 import { UnavailableError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { UpstreamSessions, UpstreamStatus } from '../sessions/upstream.ts';
+import type { AirlockOAuthClient } from './client.ts';
 import { causesOf } from './upstream-authorizer.ts';
 
 function isNetworkFailure(error: unknown): boolean {
@@ -15,16 +16,16 @@ function isNetworkFailure(error: unknown): boolean {
   );
 }
 
-export function upstreamSessions(client: NodeOAuthClient, logger: Logger): UpstreamSessions {
+export function upstreamSessions(oauth: AirlockOAuthClient, logger: Logger): UpstreamSessions {
   return {
-    async check(did): Promise<UpstreamStatus> {
+    async check({ did, upstreamId }): Promise<UpstreamStatus> {
       try {
         // restore() only talks to the authorization server when the upstream
         // access token is due, so it cannot see a grant the user revoked a
         // minute ago. One authenticated call can: the PDS checks its tokens
         // (stateful), answers 401 for a revoked one, and the library then
         // tries its refresh token, fails and deletes the stored session.
-        const session = await client.restore(did, 'auto');
+        const session = await oauth.forSession(upstreamId).restore(did, 'auto');
         const response = await session.fetchHandler('/xrpc/com.atproto.server.getSession');
         await response.body?.cancel();
         if (response.ok) return 'active';
@@ -44,9 +45,9 @@ export function upstreamSessions(client: NodeOAuthClient, logger: Logger): Upstr
         return 'revoked';
       }
     },
-    async signOut(did) {
+    async signOut({ did, upstreamId }) {
       try {
-        await client.revoke(did);
+        await oauth.forSession(upstreamId).revoke(did);
       } catch (error) {
         logger.warn({ err: error, did }, 'upstream sign-out failed (best effort)');
       }

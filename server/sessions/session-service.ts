@@ -8,20 +8,22 @@
 //   exactly one wins, on SQLite and on PostgreSQL across replicas.
 //   Presenting a token that was already rotated is treated as theft: the
 //   whole session is revoked. An optional grace period lets the immediately
-//   previous token be exchanged again for a retry that lost its response.
+//   previous token be presented again (a retry that lost its response, or
+//   reached another replica at the same time): it gets the very successor
+//   the first answer carried, so every answer's refresh token works.
 // - Sliding idle lifetime and absolute lifetime; an access token never
 //   outlives its session's absolute end.
 // - revoke()/logout(): the revocation check used by the bearer interceptor
 //   learns of it at once.
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Settings } from '../config/settings.ts';
 import { InvalidArgumentError, UnauthenticatedError, UnavailableError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Database, RefreshTokensTable, SessionsTable } from '../storage/schema.ts';
 import type { AccessTokens } from '../tokens/access-tokens.ts';
-import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, newSessionId } from './refresh-tokens.ts';
+import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, newSessionId, openSuccessor, sealSuccessor } from './refresh-tokens.ts';
 import type { RevocationCheck } from './revocation-check.ts';
-import type { IssuedSession, SessionStarter, SessionUser } from './session-types.ts';
+import type { IssuedSession, SessionStarter, SignedInUser } from './session-types.ts';
 import type { UpstreamSessions } from './upstream.ts';
 
 export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked';
@@ -77,7 +79,7 @@ export class SessionService implements SessionStarter {
     this.#upstream = upstream;
   }
 
-  async start(user: SessionUser): Promise<IssuedSession> {
+  async start(user: SignedInUser): Promise<IssuedSession> {
     const now = this.#now();
     const id = newSessionId();
     const absolute = now + this.#settings.sessionMaxTtl;
@@ -86,13 +88,13 @@ export class SessionService implements SessionStarter {
     await this.#db.transaction().execute(async (trx) => {
       await trx
         .insertInto('sessions')
-        .values({ id, did: user.did, handle: user.handle, pds_url: user.pdsUrl, created_at: now, refreshed_at: now, idle_expires_at: idle, absolute_expires_at: absolute, revoked_at: null, revoked_reason: null })
+        .values({ id, did: user.did, handle: user.handle, pds_url: user.pdsUrl, created_at: now, refreshed_at: now, idle_expires_at: idle, absolute_expires_at: absolute, revoked_at: null, revoked_reason: null, upstream_id: user.upstreamId ?? null })
         .execute();
       await trx.insertInto('refresh_tokens').values({ token_hash: refresh.hash, session_id: id, created_at: now, expires_at: idle, rotated_at: null, sequence: 0 }).execute();
     });
     const access = await this.#tokens.issue({ did: user.did, handle: user.handle, sessionId: id }, absolute);
     this.#logger.info({ sessionId: id, did: user.did }, 'session started');
-    return { ...user, sessionId: id, accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: refresh.token, refreshTokenExpiresAt: new Date(idle) };
+    return { did: user.did, handle: user.handle, pdsUrl: user.pdsUrl, sessionId: id, accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: refresh.token, refreshTokenExpiresAt: new Date(idle) };
   }
 
   /** Exchanges a refresh token for new tokens; see the module comment for the rules. */
@@ -103,17 +105,17 @@ export class SessionService implements SessionStarter {
 
     const found = await this.#find(hash);
     this.#assertUsable(found, this.#now());
-    if (found.rotated_at !== null) return this.#reused(found);
+    if (found.rotated_at !== null) return this.#reused(found, presented);
 
     if (this.#upstream) await this.#checkUpstream(found.session);
 
-    const rotated = await this.#rotate(found);
+    const rotated = await this.#rotate(found, presented);
     if (rotated) return rotated;
     // Lost the race to a concurrent refresh with the same token: that token
     // is now rotated (or the session ended meanwhile), so judge it again.
     const again = await this.#find(hash);
     this.#assertUsable(again, this.#now());
-    if (again.rotated_at !== null) return this.#reused(again);
+    if (again.rotated_at !== null) return this.#reused(again, presented);
     throw new UnavailableError('the session changed during the refresh; retry');
   }
 
@@ -130,7 +132,7 @@ export class SessionService implements SessionStarter {
     const session = await this.#db.selectFrom('sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
     if (!session) throw INVALID();
     await this.revoke(sessionId, 'logout');
-    await this.#signOutUpstream(session.did);
+    await this.#signOutUpstream(session);
   }
 
   /** Marks the session revoked (first reason wins) and invalidates the revocation cache everywhere. */
@@ -169,6 +171,11 @@ export class SessionService implements SessionStarter {
       );
     return this.#db.transaction().execute(async (trx) => {
       await trx.deleteFrom('refresh_tokens').where('session_id', 'in', ended(trx)).execute();
+      // And their own upstream sessions, which nothing else would use again.
+      await trx
+        .deleteFrom('oauth_sessions')
+        .where('sub', 'in', ended(trx).clearSelect().select(sql<string>`did || '#' || upstream_id`.as('key')).where('upstream_id', 'is not', null))
+        .execute();
       const result = await trx
         .deleteFrom('sessions')
         .where((w) => w.or([w('revoked_at', '<', cutoff), w('idle_expires_at', '<', cutoff), w('absolute_expires_at', '<', cutoff)]))
@@ -198,9 +205,9 @@ export class SessionService implements SessionStarter {
       .selectFrom('refresh_tokens as t')
       .innerJoin('sessions as s', 's.id', 't.session_id')
       .select([
-        't.token_hash', 't.session_id', 't.created_at', 't.expires_at', 't.rotated_at', 't.sequence',
+        't.token_hash', 't.session_id', 't.created_at', 't.expires_at', 't.rotated_at', 't.sequence', 't.successor_sealed',
         's.id', 's.did', 's.handle', 's.pds_url', 's.created_at as session_created_at', 's.refreshed_at', 's.idle_expires_at',
-        's.absolute_expires_at', 's.revoked_at', 's.revoked_reason',
+        's.absolute_expires_at', 's.revoked_at', 's.revoked_reason', 's.upstream_id',
       ])
       .where('t.token_hash', '=', hash)
       .executeTakeFirst();
@@ -212,9 +219,11 @@ export class SessionService implements SessionStarter {
       expires_at: row.expires_at,
       rotated_at: row.rotated_at,
       sequence: row.sequence,
+      successor_sealed: row.successor_sealed,
       session: {
         id: row.id, did: row.did, handle: row.handle, pds_url: row.pds_url, created_at: row.session_created_at, refreshed_at: row.refreshed_at,
         idle_expires_at: row.idle_expires_at, absolute_expires_at: row.absolute_expires_at, revoked_at: row.revoked_at, revoked_reason: row.revoked_reason,
+        upstream_id: row.upstream_id,
       },
     };
   }
@@ -228,7 +237,7 @@ export class SessionService implements SessionStarter {
   }
 
   async #checkUpstream(session: Session): Promise<void> {
-    const status = await this.#upstream!.check(session.did);
+    const status = await this.#upstream!.check({ did: session.did, upstreamId: session.upstream_id });
     if (status === 'revoked') {
       await this.revoke(session.id, 'upstream-revoked');
       throw REVOKED();
@@ -236,15 +245,17 @@ export class SessionService implements SessionStarter {
   }
 
   // The winner of the conditional UPDATE rotates; everyone else gets undefined.
-  async #rotate(found: TokenWithSession): Promise<IssuedSession | undefined> {
+  async #rotate(found: TokenWithSession, presented: string): Promise<IssuedSession | undefined> {
     const now = this.#now();
     const { session } = found;
     const idle = Math.min(now + this.#settings.sessionIdleTtl, session.absolute_expires_at);
     const next = newRefreshToken();
+    // Kept only when a retry may come back for it (the grace is on).
+    const successor = this.#settings.refreshReuseGrace > 0 ? sealSuccessor(presented, next.token) : null;
     const won = await this.#db.transaction().execute(async (trx) => {
       const result = await trx
         .updateTable('refresh_tokens')
-        .set({ rotated_at: now })
+        .set({ rotated_at: now, successor_sealed: successor })
         .where('token_hash', '=', found.token_hash)
         .where('rotated_at', 'is', null)
         .where('expires_at', '>', now)
@@ -266,43 +277,37 @@ export class SessionService implements SessionStarter {
   }
 
   // A rotated token came back. Within the grace period, and only if it is the
-  // immediately previous token (its successor never used), the retry gets a
-  // fresh successor and the unused one is deleted; anything else is theft.
-  async #reused(found: TokenWithSession): Promise<IssuedSession> {
+  // immediately previous token (its successor never used), the answer is the
+  // successor the first answer carried, with a fresh access token: a retry
+  // and a concurrent duplicate on another replica end up with the same live
+  // refresh token. Anything else is theft.
+  async #reused(found: TokenWithSession, presented: string): Promise<IssuedSession> {
     const now = this.#now();
     const grace = this.#settings.refreshReuseGrace;
     if (grace > 0 && found.rotated_at !== null && now - found.rotated_at <= grace) {
-      const reissued = await this.#reissueWithinGrace(found, now);
-      if (reissued) return reissued;
+      const again = await this.#successorWithinGrace(found, presented, now);
+      if (again) return again;
     }
     this.#logger.warn({ sessionId: found.session_id }, 'a rotated refresh token was presented again; revoking the session');
     await this.revoke(found.session_id, 'refresh-token-reuse');
-    await this.#signOutUpstream(found.session.did);
+    await this.#signOutUpstream(found.session);
     throw REVOKED();
   }
 
-  async #reissueWithinGrace(found: TokenWithSession, now: number): Promise<IssuedSession | undefined> {
-    const { session } = found;
-    const idle = Math.min(now + this.#settings.sessionIdleTtl, session.absolute_expires_at);
-    const next = newRefreshToken();
-    const sequence = found.sequence + 1;
-    const won = await this.#db.transaction().execute(async (trx) => {
-      // The successor must be unused; deleting it is the atomic claim, so two
-      // retries of the same lost request cannot both take it.
-      const deleted = await trx
-        .deleteFrom('refresh_tokens')
-        .where('session_id', '=', session.id)
-        .where('sequence', '=', sequence)
-        .where('rotated_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(deleted.numDeletedRows) !== 1) return false;
-      await trx.insertInto('refresh_tokens').values({ token_hash: next.hash, session_id: session.id, created_at: now, expires_at: idle, rotated_at: null, sequence }).execute();
-      await trx.updateTable('sessions').set({ refreshed_at: now, idle_expires_at: idle }).where('id', '=', session.id).where('revoked_at', 'is', null).execute();
-      return true;
-    });
-    if (!won) return undefined;
-    this.#logger.info({ sessionId: session.id }, 'previous refresh token accepted within the grace period');
-    return this.#issue(session, next.token, idle);
+  async #successorWithinGrace(found: TokenWithSession, presented: string, now: number): Promise<IssuedSession | undefined> {
+    const successor = found.successor_sealed === null ? undefined : openSuccessor(presented, found.successor_sealed);
+    if (successor === undefined) return undefined;
+    const row = await this.#db
+      .selectFrom('refresh_tokens')
+      .select(['expires_at'])
+      .where('token_hash', '=', hashRefreshToken(successor))
+      .where('session_id', '=', found.session_id)
+      .where('rotated_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    this.#logger.info({ sessionId: found.session_id }, 'previous refresh token accepted within the grace period');
+    return this.#issue(found.session, successor, row.expires_at);
   }
 
   async #issue(session: Session, refreshToken: string, idleExpiresAt: number): Promise<IssuedSession> {
@@ -319,25 +324,29 @@ export class SessionService implements SessionStarter {
     };
   }
 
-  // The ATProto session is per DID, shared by every Airlock session of that
-  // user (several devices): sign it out only when the last one ends.
-  async #signOutUpstream(did: string): Promise<void> {
+  // Each session signs out its own upstream session; the user's other
+  // devices keep theirs. A session from before per-session upstream ids
+  // shares the DID's one: that is signed out only when the last such ends.
+  async #signOutUpstream(session: Session): Promise<void> {
     if (!this.#upstream) return;
-    const now = this.#now();
-    const alive = await this.#db
-      .selectFrom('sessions')
-      .select('id')
-      .where('did', '=', did)
-      .where('revoked_at', 'is', null)
-      .where('idle_expires_at', '>', now)
-      .where('absolute_expires_at', '>', now)
-      .limit(1)
-      .executeTakeFirst();
-    if (alive) return;
+    if (session.upstream_id === null) {
+      const now = this.#now();
+      const alive = await this.#db
+        .selectFrom('sessions')
+        .select('id')
+        .where('did', '=', session.did)
+        .where('upstream_id', 'is', null)
+        .where('revoked_at', 'is', null)
+        .where('idle_expires_at', '>', now)
+        .where('absolute_expires_at', '>', now)
+        .limit(1)
+        .executeTakeFirst();
+      if (alive) return;
+    }
     try {
-      await this.#upstream.signOut(did);
+      await this.#upstream.signOut({ did: session.did, upstreamId: session.upstream_id });
     } catch (error) {
-      this.#logger.warn({ err: error, did }, 'could not sign the ATProto session out upstream');
+      this.#logger.warn({ err: error, did: session.did }, 'could not sign the ATProto session out upstream');
     }
   }
 }

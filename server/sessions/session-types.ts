@@ -10,6 +10,12 @@ export interface SessionUser {
   pdsUrl: string;
 }
 
+/** A completed login: the user and the upstream ATProto session it created (this login's own). */
+export interface SignedInUser extends SessionUser {
+  /** Names the upstream session stored for this login; the Airlock session keeps it. */
+  upstreamId?: string;
+}
+
 export interface IssuedSession extends SessionUser {
   sessionId: string;
   accessToken: string;
@@ -20,5 +26,5 @@ export interface IssuedSession extends SessionUser {
 
 export interface SessionStarter {
   /** Creates an Airlock session for a freshly signed-in user and issues its first tokens. */
-  start(user: SessionUser): Promise<IssuedSession>;
+  start(user: SignedInUser): Promise<IssuedSession>;
 }

@@ -24,6 +24,7 @@ export interface OAuthStatesTable {
 }
 
 export interface OAuthSessionsTable {
+  /** "<did>#<upstream id>": one Airlock session's own upstream session (a bare DID: from before). */
   sub: string;
   value: string;
   updated_at: number;
@@ -64,6 +65,8 @@ export interface SessionsTable {
   absolute_expires_at: number;
   revoked_at: number | null;
   revoked_reason: string | null;
+  /** This session's own upstream ATProto session (oauth_sessions "<did>#<upstream_id>"); NULL: the DID's shared one, from before. */
+  upstream_id: string | null;
 }
 
 export interface RefreshTokensTable {
@@ -75,6 +78,8 @@ export interface RefreshTokensTable {
   /** Set when this token was exchanged for its successor. */
   rotated_at: number | null;
   sequence: Generated<number>;
+  /** With the reuse grace on: the successor token, sealed to this token (only its holder can open it). */
+  successor_sealed: string | null;
 }
 
 export interface Database {

@@ -6,6 +6,13 @@
 // Rotation publishes a key before it signs: a new key is inserted with an
 // activation time in the future, appears in the JWKS at once, and the old
 // key keeps verifying until every token it signed has expired.
+//
+// In a rolling restart replicas may sign with different keys for a while
+// (old and new key files, or a stale view of a rotation). Two rules keep
+// that safe: the JWKS is read from the database, so a key any replica signs
+// with is published by all; and a replica that signs with a key someone
+// retired extends that key's expiry first (a lease), so a key expires only
+// one token lifetime after the last replica stopped signing with it.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
@@ -27,7 +34,10 @@ const GENERATED_ALGORITHM: SigningAlgorithm = 'EdDSA';
 // rotations, and how often an unknown kid may force a re-read (a flood of
 // made-up kids must not become a flood of queries).
 const RELOAD_INTERVAL_MS = 60_000;
-const UNKNOWN_KID_RELOAD_INTERVAL_MS = 5_000;
+const UNKNOWN_KID_RELOAD_INTERVAL_MS = 1_000;
+// Extra life a signing replica gives a retired key beyond its token lifetime,
+// so the lease is written about once a minute, not for every token.
+const LEASE_MARGIN_MS = 60_000;
 
 export interface SigningKey {
   kid: string;
@@ -112,7 +122,25 @@ export class SigningKeyRing {
       });
     }
     if (!key?.privateKey) throw new Error('no access-token signing key with a private key is available');
+    await this.#extendLease(key);
     return key as SigningKey & { privateKey: CryptoKey };
+  }
+
+  // Someone retired this key (a rotation, another replica's new key file)
+  // while we still sign with it: keep it verifiable everywhere for as long
+  // as the token we are about to sign lives. The condition makes this a
+  // no-op for a key nobody retired, and writes at most once a margin.
+  async #extendLease(key: SigningKey): Promise<void> {
+    const now = this.#now();
+    const lifetime = this.#settings.accessTokenTtl + this.#settings.clockTolerance;
+    await this.#db
+      .updateTable('signing_keys')
+      .set({ expires_at: now + lifetime + LEASE_MARGIN_MS })
+      .where('purpose', '=', ACCESS_TOKEN_PURPOSE)
+      .where('kid', '=', key.kid)
+      .where('expires_at', 'is not', null)
+      .where('expires_at', '<', now + lifetime)
+      .execute();
   }
 
   /** A key of our own set by kid, for verification; undefined for anything else. */
@@ -120,8 +148,11 @@ export class SigningKeyRing {
     const now = this.#now();
     let key = this.#keys.find((k) => k.kid === kid);
     const stale = now - this.#loadedAt > RELOAD_INTERVAL_MS;
-    if ((!key && now - this.#lastUnknownKidReload > UNKNOWN_KID_RELOAD_INTERVAL_MS) || stale) {
-      if (!key) this.#lastUnknownKidReload = now;
+    // Unknown, or expired as far as we know: another replica may have just
+    // published it or extended its lease (see signer()).
+    const missing = !key || (key.expiresAt !== null && key.expiresAt <= now);
+    if ((missing && now - this.#lastUnknownKidReload > UNKNOWN_KID_RELOAD_INTERVAL_MS) || stale) {
+      if (missing) this.#lastUnknownKidReload = now;
       await this.reload();
       key = this.#keys.find((k) => k.kid === kid);
     }
@@ -129,10 +160,22 @@ export class SigningKeyRing {
     return key;
   }
 
-  /** Every published key: pending, active and retiring ones. */
-  jwks(): { keys: JWK[] } {
+  /**
+   * Every published key: pending, active and retiring ones, read from the
+   * database (public halves only), so a key another replica has just started
+   * signing with is listed here too.
+   */
+  async jwks(): Promise<{ keys: JWK[] }> {
     const now = this.#now();
-    return { keys: this.#keys.filter((k) => k.expiresAt === null || k.expiresAt > now).map((k) => k.publicJwk) };
+    const rows = await this.#db
+      .selectFrom('signing_keys')
+      .select(['kid', 'public_jwk'])
+      .where('purpose', '=', ACCESS_TOKEN_PURPOSE)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .orderBy('activates_at')
+      .orderBy('kid')
+      .execute();
+    return { keys: rows.map((row) => JSON.parse(row.public_jwk) as JWK) };
   }
 
   /**

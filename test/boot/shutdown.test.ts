@@ -9,8 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthCheckResponse_ServingStatus, type HealthCheckResponse } from '../../proto/gen/grpc/health/v1/health.ts';
 import { startChild } from '../support/airlock.ts';
 import { clientsFor, grpcFailure } from '../support/grpc.ts';
+import { decideViaApi, deliverCallback, openAuthorizePage } from '../support/consent.ts';
 import { awaitLogin, initiateLogin } from '../support/login.ts';
 import { startPds, type TestPds } from '../support/pds.ts';
+import { holdPdsAnswers, tokenRequests } from '../support/pds-hold.ts';
 import { tempDir } from '../support/settings.ts';
 
 let pds: TestPds;
@@ -89,6 +91,40 @@ describe('graceful shutdown', () => {
     } finally {
       clients.close();
       slow.close();
+      await server.stop('SIGKILL');
+      data.remove();
+    }
+  });
+
+  it('lets an OAuth callback in the middle of its code exchange finish: the browser gets its page, then exit 0', async () => {
+    const data = tempDir();
+    const account = await pds.createAccount();
+    const server = await startChild({ ...pds.airlockEnv(), AIRLOCK_DATA_DIR: data.path, AIRLOCK_SHUTDOWN_GRACE: '20s' });
+    const clients = clientsFor(server.grpcTarget);
+    const hold = holdPdsAnswers(pds, tokenRequests);
+    try {
+      const login = await initiateLogin(clients.auth, account.handle);
+      const callbackUrl = await decideViaApi(await openAuthorizePage(login.authorizeUrl), account);
+      // The browser's callback reaches the server; the PDS's token answer is held.
+      const page = deliverCallback(callbackUrl);
+      page.catch(() => {});
+      await hold.held();
+
+      server.process.kill('SIGTERM');
+      // Release the PDS once the server says it waits for the callback, or once it is gone.
+      const draining = () => server.logs.some((l) => l.msg === 'letting HTTP requests in flight finish');
+      await Promise.race([server.exited, expect.poll(draining, { timeout: 15_000, interval: 20 }).toBe(true)]);
+      hold.release();
+
+      const answered = await page;
+      expect(answered.status).toBe(200);
+      expect(answered.body).toContain(`Signed in as @${account.handle}.`);
+      expect(answered.headers.connection).toBe('close');
+      expect(await server.exited).toBe(0);
+      expect(server.logs.some((l) => l.msg === 'login finished')).toBe(true);
+    } finally {
+      hold.dispose();
+      clients.close();
       await server.stop('SIGKILL');
       data.remove();
     }

@@ -1,6 +1,6 @@
 // The client's authenticated calls against a real Airlock server and a
 // real local PDS, with sessions from real OAuth logins: bearer, proactive
-// refresh, refresh-once-and-retry on TOKEN_EXPIRED, single-flight refresh,
+// refresh, refresh-once-and-retry on TOKEN_EXPIRED and TOKEN_INVALID, single-flight refresh,
 // signed-out handling and logout.
 import { status } from '@grpc/grpc-js';
 import { TokenVerifier } from 'livekit-server-sdk';
@@ -139,14 +139,27 @@ describe('refresh', () => {
     expect(await client.getSession()).toBeUndefined();
   });
 
-  it('an access token the server cannot verify is SignedOutError(TOKEN_INVALID) and the session is dropped', async () => {
-    const { client } = await world.signedInClient();
+  it('an access token the server cannot verify gets one refresh and one retry (a replica may not know its key yet)', async () => {
+    const { client, session } = await world.signedInClient({ refreshSkewMs: 0 });
     const state = (await client.store.load())!;
     await client.store.save({ ...state, session: { ...state.session!, accessToken: `${state.session!.accessToken.slice(0, -6)}AAAAAA` } });
+    expect((await client.whoAmI()).sessionId).toBe(session.sessionId);
+    expect(await refreshTokensIssued(session.sessionId)).toBe(2);
+    expect((await client.getSession())?.sessionId).toBe(session.sessionId);
+  });
+
+  it('when the refresh token is refused too, it is SignedOutError(TOKEN_INVALID) and the session is dropped', async () => {
+    const { client } = await world.signedInClient();
+    const state = (await client.store.load())!;
+    await client.store.save({
+      ...state,
+      session: { ...state.session!, accessToken: `${state.session!.accessToken.slice(0, -6)}AAAAAA`, refreshToken: 'A'.repeat(43) },
+    });
     const error = await rejectionOf(client.whoAmI());
     expect((error as SignedOutError).reason).toBe('TOKEN_INVALID');
     expect(await client.getSession()).toBeUndefined();
   });
+
 });
 
 describe('logout', () => {

@@ -2,13 +2,16 @@
 // machine's PostgreSQL, so the shared one on 5432 is left alone) under two
 // running replicas in the middle of a login: clear UNAVAILABLE answers and
 // NOT_SERVING health during the outage, recovery without a restart, and the
-// login still completes.
+// login still completes. A crash in the middle of the code exchange (the
+// PDS's token answer held until PostgreSQL is down) ends the login with a
+// failed event the app receives, never a silent pending stream.
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthCheckResponse_ServingStatus } from '../../proto/gen/grpc/health/v1/health.ts';
 import { decideViaApi, deliverCallback, openAuthorizePage } from '../support/consent.ts';
 import { call, grpcFailure } from '../support/grpc.ts';
 import { awaitLogin, initiateLogin } from '../support/login.ts';
+import { holdPdsAnswers, tokenRequests } from '../support/pds-hold.ts';
 import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
 import { startDisposableCluster, type DisposableCluster } from '../support/postgres-cluster.ts';
 import { createTestDatabase } from '../support/postgres.ts';
@@ -148,6 +151,45 @@ describe('PostgreSQL restarted in the middle of a login', () => {
     const page = await deliverCallback(viaReplica(callbackUrl, b));
     expect(page.status).toBe(200);
     expect((await stream.next('completed', 10_000)).session!.did).toBe(account.did);
+    for (const r of [a, b]) expect(r.process.exitCode).toBeNull();
+  });
+
+  it('ends a login whose code exchange PostgreSQL crashed under with a failed event the app receives; the reload says how it ended', async () => {
+    const started = await initiateLogin(a.clients.auth, account.handle);
+    const stream = awaitLogin(a.clients.auth, started.loginId, started.verifier, { deadlineMs: 90_000 });
+    await stream.next('pending');
+    const callbackUrl = await decideViaApi(await openAuthorizePage(viaReplica(started.authorizeUrl, a)), account);
+
+    // B is exchanging the code (the PDS has spent it; its answer is held) when the database host dies.
+    const hold = holdPdsAnswers(pds, tokenRequests);
+    let page;
+    try {
+      const delivering = deliverCallback(viaReplica(callbackUrl, b));
+      await hold.held();
+      cluster.stop('immediate');
+      hold.release();
+      page = await delivering;
+    } finally {
+      hold.dispose();
+      cluster.start();
+    }
+    // The browser is told the truth: this sign-in cannot be resumed.
+    expect(page.status).toBe(502);
+    expect(page.body).toContain('interrupted by a temporary fault');
+
+    // Once the database is back, the app's stream (held open on A all along) gets the failure.
+    const failed = await stream.next('failed', 30_000);
+    expect(failed.message).toContain('interrupted by a temporary fault');
+    expect(failed.message).toContain('Start again from the app.');
+    expect((await stream.end).code).toBe(status.OK);
+    expect(b.logs.some((l) => l.msg === 'stored a finished login after a database fault')).toBe(true);
+
+    // A reload of the callback page says how the login ended, on either replica.
+    for (const r of [a, b]) {
+      const reload = await deliverCallback(viaReplica(callbackUrl, r));
+      expect(reload.status, r.name).toBe(502);
+      expect(reload.body).toContain('interrupted by a temporary fault');
+    }
     for (const r of [a, b]) expect(r.process.exitCode).toBeNull();
   });
 });

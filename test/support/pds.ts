@@ -28,6 +28,8 @@ export interface TestPds {
    * network: development mode, http allowed, this PLC and handle resolver.
    */
   airlockEnv(): Record<string, string>;
+  /** The OAuth grants (token families) the authorization server holds for the account: one per upstream session. */
+  grantsOf(did: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -74,6 +76,11 @@ export async function startPds(): Promise<TestPds> {
         AIRLOCK_PLC_URL: network.plc.url,
         AIRLOCK_HANDLE_RESOLVER_URL: network.pds.url,
       };
+    },
+    async grantsOf(did) {
+      const provider = network.pds.ctx.oauthProvider;
+      if (!provider) throw new Error('the PDS runs without its OAuth provider');
+      return (await provider.tokenManager.listAccountTokens(did as `did:${string}:${string}`)).length;
     },
     async stop() {
       if (stopped) return;

@@ -3,11 +3,15 @@ import type { Migration, MigrationProvider } from 'kysely/migration';
 import { initial } from './0001_initial.ts';
 import { loginLinks } from './0002_login_links.ts';
 import { rateLimits } from './0003_rate_limits.ts';
+import { refreshSuccessor } from './0004_refresh_successor.ts';
+import { upstreamIds } from './0005_upstream_ids.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_login_links': loginLinks,
   '0003_rate_limits': rateLimits,
+  '0004_refresh_successor': refreshSuccessor,
+  '0005_upstream_ids': upstreamIds,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -9,11 +9,11 @@ export function jwksRoute(keys: SigningKeyRing): Route {
   return {
     method: 'GET',
     path: JWKS_PATH,
-    handle: () => ({
+    handle: async () => ({
       status: 200,
       // Short: a rotation publishes the next key ahead of use, not hours ahead.
       headers: { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' },
-      body: JSON.stringify(keys.jwks()),
+      body: JSON.stringify(await keys.jwks()),
     }),
   };
 }

@@ -41,6 +41,9 @@ const HSTS = 'max-age=63072000; includeSubDomains';
 export class HttpTransport {
   readonly #server: http.Server;
   readonly #routes: Route[] = [];
+  // Requests whose answer has not been sent yet: shutdown waits for them.
+  readonly #inFlight = new Set<http.ServerResponse>();
+  #draining = false;
   #port = 0;
 
   private readonly address: { host: string; port: number };
@@ -81,7 +84,33 @@ export class HttpTransport {
     return this.#port;
   }
 
+  /**
+   * Stops accepting connections, closes idle ones, and lets requests in
+   * flight (an OAuth callback in the middle of its code exchange) finish
+   * within graceMs; their connections close after the answer. Then the
+   * rest is cut.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.#draining = true;
+    if (this.#inFlight.size > 0) this.logger.info({ requests: this.#inFlight.size, graceMs }, 'letting HTTP requests in flight finish');
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const over = new Promise<'over'>((resolve) => {
+      timer = setTimeout(() => resolve('over'), graceMs);
+    });
+    const result = await Promise.race([closed, over]);
+    clearTimeout(timer);
+    if (result === 'over') {
+      if (this.#inFlight.size > 0) this.logger.warn({ graceMs, requests: this.#inFlight.size }, 'grace period over; cutting remaining HTTP requests');
+      this.#server.closeAllConnections();
+      await closed;
+    }
+  }
+
+  /** Closes at once, cutting whatever is left (after drain(), nothing is). */
   async close(): Promise<void> {
+    this.#draining = true;
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
@@ -101,6 +130,8 @@ export class HttpTransport {
 
   async #dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
+    this.#inFlight.add(res);
+    res.once('close', () => this.#inFlight.delete(res));
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://airlock.invalid');
@@ -135,7 +166,9 @@ export class HttpTransport {
   }
 
   #send(res: http.ServerResponse, response: HttpResponse): void {
-    res.writeHead(response.status, { ...SECURITY_HEADERS, ...this.#extraHeaders, ...response.headers });
+    // While draining, a kept-alive connection would outlive the answer.
+    const closing: Record<string, string> = this.#draining ? { connection: 'close' } : {};
+    res.writeHead(response.status, { ...SECURITY_HEADERS, ...this.#extraHeaders, ...response.headers, ...closing });
     res.end(response.body);
   }
 }
