@@ -44,7 +44,9 @@ const { settings } = loadSettings([], {
 const logger = createLogger(settings);
 const database = openDatabase(settings);
 await migrateToLatest(database.db);
-const auth = await createSessionCapability({ db: database.db, settings, issuer: 'http://bench.invalid', logger });
+// No PDS here: this benchmark measures guarded calls, never a refresh, so the upstream check is inert by design.
+const noPds = { check: async () => 'active' as const, signOut: async () => {} };
+const auth = await createSessionCapability({ db: database.db, settings, issuer: 'http://bench.invalid', logger, upstream: noPds });
 const session = await auth.sessions.start({ did: 'did:plc:benchbenchbenchbenchbench', handle: 'bench.test', pdsUrl: 'http://127.0.0.1:1' });
 
 const variants: Record<string, Authenticator> = {

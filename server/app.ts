@@ -71,16 +71,22 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const httpPort = await http.listen();
     cleanups.unshift(() => http.close());
     const publicUrl = settings.publicUrl ?? `http://${settings.httpAddress.host}:${httpPort}`;
-    const auth = await createSessionCapability({ db: database.db, settings, issuer: publicUrl, logger, publishRevocation: shared?.revocationFeed.publish });
+    const requestLock = shared?.requestLock ?? inProcessRequestLock();
+    const oauth = await createOAuthClient(settings, database.db, requestLock, { publicUrl, httpPort });
+    const auth = await createSessionCapability({
+      db: database.db,
+      settings,
+      issuer: publicUrl,
+      logger,
+      upstream: upstreamSessions(oauth, logger),
+      publishRevocation: shared?.revocationFeed.publish,
+    });
     shared?.revocationFeed.attach(auth.revocations);
     http.add(jwksRoute(auth.keys));
     auth.sessions.startSweeping();
     cleanups.unshift(async () => auth.sessions.stopSweeping());
 
-    const requestLock = shared?.requestLock ?? inProcessRequestLock();
     const bus = shared ? new PgLoginEventBus({ db: database.db, listener: shared.listener, logger }) : new InProcessLoginEventBus();
-    const oauth = await createOAuthClient(settings, database.db, requestLock, { publicUrl, httpPort });
-    auth.sessions.useUpstream(upstreamSessions(oauth, logger));
     const broker = new LoginBroker({
       store: new LoginStore(database.db),
       bus,

@@ -28,7 +28,8 @@ export interface SessionCapabilityOptions {
   /** iss of access tokens: the public URL of the deployment. */
   issuer: string;
   logger: Logger;
-  upstream?: UpstreamSessions;
+  /** The user's ATProto session at their PDS, checked on every refresh: required, so it cannot be forgotten. */
+  upstream: UpstreamSessions;
   publishRevocation?: (sessionId: string) => Promise<void> | void;
   now?: () => number;
 }

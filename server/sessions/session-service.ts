@@ -39,7 +39,7 @@ export interface SessionServiceOptions {
   revocations: RevocationCheck;
   logger: Logger;
   /** The user's ATProto session; absent until the OAuth client is wired. */
-  upstream?: UpstreamSessions;
+  upstream: UpstreamSessions;
   /** Tells other replicas that a session was revoked (their caches drop it). */
   publishRevocation?: (sessionId: string) => Promise<void> | void;
   now?: () => number;
@@ -60,7 +60,7 @@ export class SessionService implements SessionStarter {
   readonly #logger: Logger;
   readonly #publish: ((sessionId: string) => Promise<void> | void) | undefined;
   readonly #now: () => number;
-  #upstream: UpstreamSessions | undefined;
+  readonly #upstream: UpstreamSessions;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: SessionServiceOptions) {
@@ -72,11 +72,6 @@ export class SessionService implements SessionStarter {
     this.#upstream = options.upstream;
     this.#publish = options.publishRevocation;
     this.#now = options.now ?? Date.now;
-  }
-
-  /** Connects the upstream ATProto session check once the OAuth client exists. */
-  useUpstream(upstream: UpstreamSessions): void {
-    this.#upstream = upstream;
   }
 
   async start(user: SignedInUser): Promise<IssuedSession> {
@@ -107,7 +102,7 @@ export class SessionService implements SessionStarter {
     this.#assertUsable(found, this.#now());
     if (found.rotated_at !== null) return this.#reused(found, presented);
 
-    if (this.#upstream) await this.#checkUpstream(found.session);
+    await this.#checkUpstream(found.session);
 
     const rotated = await this.#rotate(found, presented);
     if (rotated) return rotated;
@@ -237,7 +232,7 @@ export class SessionService implements SessionStarter {
   }
 
   async #checkUpstream(session: Session): Promise<void> {
-    const status = await this.#upstream!.check({ did: session.did, upstreamId: session.upstream_id });
+    const status = await this.#upstream.check({ did: session.did, upstreamId: session.upstream_id });
     if (status === 'revoked') {
       await this.revoke(session.id, 'upstream-revoked');
       throw REVOKED();
@@ -328,7 +323,6 @@ export class SessionService implements SessionStarter {
   // devices keep theirs. A session from before per-session upstream ids
   // shares the DID's one: that is signed out only when the last such ends.
   async #signOutUpstream(session: Session): Promise<void> {
-    if (!this.#upstream) return;
     if (session.upstream_id === null) {
       const now = this.#now();
       const alive = await this.#db
