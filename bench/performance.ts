@@ -67,19 +67,25 @@ interface Server {
   servingAfterMs: number;
   /** CPU time the process had used when it logged SERVING: less noisy than wall time on a shared machine. */
   servingCpuMs: number;
+  /** The inspector's WebSocket URL, when started with one (to read the heap after a full GC). */
+  inspector: string | undefined;
   stop(): Promise<void>;
 }
 
-async function startServer(env: Record<string, string>): Promise<Server> {
+async function startServer(env: Record<string, string>, options: { inspect?: boolean } = {}): Promise<Server> {
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(SERVER_ROOT, 'server/main.ts')], {
+  const child = spawn(process.execPath, [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), path.join(SERVER_ROOT, 'server/main.ts')], {
     cwd: SERVER_ROOT,
     env: { ...process.env, AIRLOCK_GRPC_ADDRESS: '127.0.0.1:0', AIRLOCK_HTTP_ADDRESS: '127.0.0.1:0', AIRLOCK_LOG_FORMAT: 'json', AIRLOCK_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(child, 'exit');
   const stderr: string[] = [];
-  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  let inspector: string | undefined;
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr.push(chunk.toString());
+    inspector ??= /Debugger listening on (ws:\/\/\S+)/.exec(stderr.join(''))?.[1];
+  });
   const lines = readline.createInterface({ input: child.stdout! });
   const grpcPort = await new Promise<number>((resolve, reject) => {
     lines.on('line', (line) => {
@@ -99,6 +105,9 @@ async function startServer(env: Record<string, string>): Promise<Server> {
     grpcTarget: `127.0.0.1:${grpcPort}`,
     servingAfterMs,
     servingCpuMs,
+    get inspector() {
+      return inspector;
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
@@ -117,6 +126,32 @@ function cpuNs(pid: number): number {
     }
   }
   return total;
+}
+
+/** The server's live JS heap after a full garbage collection, through its inspector. */
+async function heapAfterGc(server: Server): Promise<number> {
+  if (!server.inspector) return NaN;
+  const socket = new WebSocket(server.inspector);
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  const pending = new Map<number, (result: unknown) => void>();
+  socket.onmessage = (message) => {
+    const reply = JSON.parse(String(message.data)) as { id?: number; result?: unknown };
+    if (reply.id !== undefined) pending.get(reply.id)?.(reply.result);
+  };
+  let id = 0;
+  const send = (method: string, params: unknown = {}) =>
+    new Promise<unknown>((resolve) => {
+      pending.set(++id, resolve);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await send('HeapProfiler.collectGarbage');
+  await send('HeapProfiler.collectGarbage');
+  const result = (await send('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as { result: { value: number } };
+  socket.close();
+  return result.result.value;
 }
 
 function rssBytes(pid: number): number {
@@ -200,7 +235,7 @@ const env = {
   AIRLOCK_MAX_PENDING_LOGINS: String(Math.max(10_000, STREAMS * 2)),
   AIRLOCK_HEARTBEAT_INTERVAL: args.heartbeat,
 };
-const server = await startServer(env);
+const server = await startServer(env, { inspect: true });
 const clients = clientsFor(server.grpcTarget);
 
 try {
@@ -218,6 +253,7 @@ async function idleStreams(): Promise<void> {
   await call(clients.health, clients.health.check, { service: '' });
   await new Promise((r) => setTimeout(r, 1_000));
   const rssIdle = rssBytes(server.pid);
+  const heapIdle = await heapAfterGc(server);
   const streamClients = Array.from({ length: 4 }, () => clientsFor(server.grpcTarget));
   const streams: LoginStream[] = [];
   let next = 0;
@@ -235,6 +271,7 @@ async function idleStreams(): Promise<void> {
   const openingCpuMs = (cpuNs(server.pid) - initiateCpu) / 1e6;
   await new Promise((r) => setTimeout(r, 1_000));
   const rssOpen = rssBytes(server.pid);
+  const heapOpen = await heapAfterGc(server);
   const idleStart = cpuNs(server.pid);
   const idleT0 = performance.now();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1_000));
@@ -246,10 +283,12 @@ async function idleStreams(): Promise<void> {
   for (const c of streamClients) c.close();
   await new Promise((r) => setTimeout(r, 3_000));
   const rssClosed = rssBytes(server.pid);
+  const heapClosed = await heapAfterGc(server);
   print(`opening (InitiateLogin + AwaitLogin to pending): ${(openingCpuMs / STREAMS).toFixed(2)} ms server CPU per login`);
   print(`server CPU while idle:      ${(idleCpu * 100).toFixed(2)} % of one core over ${IDLE_SECONDS} s (${beats} heartbeats received)`);
   print(`RSS idle / open / closed:   ${mb(rssIdle).toFixed(0)} / ${mb(rssOpen).toFixed(0)} / ${mb(rssClosed).toFixed(0)} MB`);
   print(`RSS per login+stream:       ${((rssOpen - rssIdle) / STREAMS / 1024).toFixed(1)} kB`);
+  print(`heap after full GC idle / open / closed: ${mb(heapIdle).toFixed(1)} / ${mb(heapOpen).toFixed(1)} / ${mb(heapClosed).toFixed(1)} MB (${((heapOpen - heapIdle) / STREAMS / 1024).toFixed(1)} kB per login+stream)`);
   print(`Health/Check while open:    ${whileOpen.rps.toFixed(0)} rps, p99 ${whileOpen.p99Ms.toFixed(1)} ms${whileOpen.errors ? `, ${whileOpen.errors} errors` : ''}\n`);
 }
 

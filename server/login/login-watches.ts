@@ -21,6 +21,9 @@ export type WatchEvent =
 
 export type WatchSink = (event: WatchEvent) => void;
 
+// Heartbeats written before giving way to other I/O: about a millisecond of work.
+const HEARTBEATS_PER_SLICE = 64;
+
 interface Watch {
   ref: string;
   expiresAt: number;
@@ -126,6 +129,24 @@ export class LoginWatches {
     }
   }
 
+  /**
+   * One heartbeat for every stream, in slices that give way to other I/O in
+   * between: ten thousand writes at once would hold up every other call.
+   */
+  async #heartbeat(): Promise<void> {
+    const heartbeat: WatchEvent = { type: 'heartbeat', at: new Date() };
+    let sent = 0;
+    for (const watch of [...this.#watches.values()]) {
+      if (this.#watches.get(watch.ref) !== watch) continue;
+      this.#send(watch, heartbeat);
+      sent += watch.sinks.size;
+      if (sent >= HEARTBEATS_PER_SLICE) {
+        sent = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+  }
+
   #send(watch: Watch, event: WatchEvent): void {
     for (const sink of watch.sinks) sink(event);
   }
@@ -164,16 +185,20 @@ export class LoginWatches {
   }
 
   /**
-   * Every stream gets its heartbeat at once, stamped with the tick's time;
-   * then one query re-reads all watched logins. A tick still reading when
-   * the next comes lets that one send heartbeats only.
+   * Every stream gets its heartbeat, stamped with the tick's time; then one
+   * query re-reads all watched logins. A tick still reading when the next
+   * comes lets that one send heartbeats only.
    */
   async #tick(): Promise<void> {
-    const heartbeat: WatchEvent = { type: 'heartbeat', at: new Date() };
-    for (const watch of this.#watches.values()) this.#send(watch, heartbeat);
-    if (this.#ticking || this.#watches.size === 0) return;
+    if (this.#ticking) {
+      // Still busy with the last tick (a slow database): heartbeats only.
+      await this.#heartbeat();
+      return;
+    }
     this.#ticking = true;
     try {
+      await this.#heartbeat();
+      if (this.#watches.size === 0) return;
       const progress = await this.#o.store.progressOf([...this.#watches.keys()]);
       for (const found of progress) {
         const watch = this.#watches.get(found.ref);
