@@ -6,6 +6,7 @@
 // (client_id http://localhost, redirect to 127.0.0.1); with one, a
 // confidential web client (private_key_jwt, ES256) whose metadata document
 // and JWKS Airlock serves itself.
+import { createHash, randomBytes } from 'node:crypto';
 import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, type OAuthClientMetadataInput } from '@atproto/oauth-client-node';
 import type { Kysely } from 'kysely';
 import type { Settings } from '../config/settings.ts';
@@ -13,6 +14,7 @@ import type { Database } from '../storage/schema.ts';
 import { loadClientKey, storedClientKey } from './client-key.ts';
 import { guardedFetch } from './guarded-fetch.ts';
 import type { RequestLock } from './request-lock.ts';
+import { ReusableJoseKey } from './reusable-key.ts';
 import { sessionStore, stateStore, type OAuthStateStore } from './stores.ts';
 
 export const CALLBACK_PATH = '/oauth/callback';
@@ -89,7 +91,14 @@ export async function createOAuthClient(
     keyset,
     stateStore: states,
     sessionStore: sessionStore(db),
-    requestLock,
+    // The library's defaults, except that a new DPoP key imports its private
+    // half once rather than for every proof it signs.
+    runtimeImplementation: {
+      requestLock,
+      createKey: async (algs) => ReusableJoseKey.from(await ReusableJoseKey.generate(algs)),
+      getRandomValues: randomBytes,
+      digest: (bytes, algorithm) => createHash(algorithm.name).update(bytes).digest(),
+    },
     fetch,
     responseMode: 'query',
     allowHttp: settings.allowHttp,

@@ -3,12 +3,17 @@
 // once per algorithm and reuses the result.
 import { JoseKey } from '@atproto/oauth-client-node';
 
-type Imported = Awaited<ReturnType<JoseKey['getKeyObj']>>;
+type JoseKeyObject = Awaited<ReturnType<JoseKey['getKeyObj']>>;
 
 export class ReusableJoseKey extends JoseKey {
-  readonly #imported = new Map<string, Promise<Imported>>();
+  readonly #imported = new Map<string, Promise<JoseKeyObject>>();
 
-  protected override getKeyObj(alg: string): Promise<Imported> {
+  /** The same key (JoseKey's factories always build plain JoseKeys). */
+  static from(key: JoseKey): ReusableJoseKey {
+    return new ReusableJoseKey(key.jwk);
+  }
+
+  protected override getKeyObj(alg: string): Promise<JoseKeyObject> {
     let imported = this.#imported.get(alg);
     if (!imported) {
       imported = super.getKeyObj(alg);
