@@ -26,6 +26,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
+import ms from 'ms';
 import { decideViaApi, deliverCallback, openAuthorizePage } from '../test/support/consent.ts';
 import { call, clientsFor } from '../test/support/grpc.ts';
 import { awaitLogin, initiateLogin, loginViaApi, type LoginStream } from '../test/support/login.ts';
@@ -272,11 +273,14 @@ async function idleStreams(): Promise<void> {
   await new Promise((r) => setTimeout(r, 1_000));
   const rssOpen = rssBytes(server.pid);
   const heapOpen = await heapAfterGc(server);
+  const heartbeats = () => streams.reduce((n, s) => n + s.cases().filter((c) => c === 'heartbeat').length, 0);
+  const beatsBefore = heartbeats();
   const idleStart = cpuNs(server.pid);
   const idleT0 = performance.now();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1_000));
-  const idleCpu = (cpuNs(server.pid) - idleStart) / 1e6 / (performance.now() - idleT0);
-  const beats = streams.reduce((n, s) => n + s.cases().filter((c) => c === 'heartbeat').length, 0);
+  const idleCpuMs = (cpuNs(server.pid) - idleStart) / 1e6;
+  const idleCpu = idleCpuMs / (performance.now() - idleT0);
+  const beats = heartbeats() - beatsBefore;
   const whileOpen = await ghz(server.grpcTarget, 'grpc.health.v1.Health/Check', { service: '' });
   for (const s of streams) s.cancel();
   await Promise.all(streams.map((s) => s.end));
@@ -285,7 +289,12 @@ async function idleStreams(): Promise<void> {
   const rssClosed = rssBytes(server.pid);
   const heapClosed = await heapAfterGc(server);
   print(`opening (InitiateLogin + AwaitLogin to pending): ${(openingCpuMs / STREAMS).toFixed(2)} ms server CPU per login`);
-  print(`server CPU while idle:      ${(idleCpu * 100).toFixed(2)} % of one core over ${IDLE_SECONDS} s (${beats} heartbeats received)`);
+  print(`server CPU while idle:      ${(idleCpu * 100).toFixed(2)} % of one core over ${IDLE_SECONDS} s (${beats} heartbeats in that time)`);
+  if (beats > 0) {
+    const perBeatMs = idleCpuMs / beats;
+    const interval = ms(args.heartbeat as ms.StringValue);
+    print(`per heartbeat:              ${(perBeatMs * 1000).toFixed(0)} µs server CPU (all idle CPU / heartbeats); 10,000 streams at ${args.heartbeat} ≈ ${((perBeatMs * 10_000) / interval * 100).toFixed(1)} % of one core`);
+  }
   print(`RSS idle / open / closed:   ${mb(rssIdle).toFixed(0)} / ${mb(rssOpen).toFixed(0)} / ${mb(rssClosed).toFixed(0)} MB`);
   print(`RSS per login+stream:       ${((rssOpen - rssIdle) / STREAMS / 1024).toFixed(1)} kB`);
   print(`heap after full GC idle / open / closed: ${mb(heapIdle).toFixed(1)} / ${mb(heapOpen).toFixed(1)} / ${mb(heapClosed).toFixed(1)} MB (${((heapOpen - heapIdle) / STREAMS / 1024).toFixed(1)} kB per login+stream)`);
