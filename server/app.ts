@@ -1,5 +1,6 @@
 // The composition root: builds the domain, its storage and the transports
 // around it. Nothing else wires components together.
+import { loadLiveKitSdk } from './channels/livekit-tokens.ts';
 import { setUpChannels } from './channels/setup.ts';
 import type { Settings } from './config/settings.ts';
 import type { Logger } from './observability/logger.ts';
@@ -121,6 +122,8 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
 
     phase = 'serving';
     logger.info({ grpc: `${settings.grpcAddress.host}:${grpcPort}`, http: publicUrl, grpcPort, httpPort, mode: settings.mode, engine: database.engine }, 'airlock is serving');
+    // What serving did not need before SERVING loads now, ahead of its first use.
+    void loadLiveKitSdk().catch((err: unknown) => logger.error({ err }, 'could not load the LiveKit SDK'));
 
     return {
       grpcPort,

@@ -2,8 +2,15 @@
 // are built here and nowhere else: roomJoin for the channel's room plus
 // exactly the channel's media permissions, and nothing administrative.
 import { decodeJwt } from 'jose';
-import { AccessToken, type VideoGrant } from 'livekit-server-sdk';
+import type { VideoGrant } from 'livekit-server-sdk';
 import type { ChannelDefinition } from './catalog.ts';
+
+// The LiveKit SDK takes a fifth of a second to import, and serving does not
+// need it before the first GetChannelToken: it loads after SERVING.
+let sdk: Promise<typeof import('livekit-server-sdk')> | undefined;
+export function loadLiveKitSdk(): Promise<typeof import('livekit-server-sdk')> {
+  return (sdk ??= import('livekit-server-sdk'));
+}
 
 export interface LiveKitConfig {
   url: string;
@@ -51,6 +58,7 @@ export class LiveKitTokenMinter {
 
   async mint(participant: Participant, channel: ChannelDefinition): Promise<ChannelToken> {
     const { apiKey, apiSecret, ttlSeconds, url } = this.#config;
+    const { AccessToken } = await loadLiveKitSdk();
     const accessToken = new AccessToken(apiKey, apiSecret, { identity: participant.did, name: participant.handle, ttl: ttlSeconds });
     accessToken.addGrant(channelGrant(channel));
     const token = await accessToken.toJwt();

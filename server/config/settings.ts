@@ -24,6 +24,15 @@ const positiveInt = z.string().transform((text, ctx) => {
   return value;
 });
 
+const wholeNumber = z.string().transform((text, ctx) => {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a whole number (0 or more)` });
+    return z.NEVER;
+  }
+  return value;
+});
+
 const boolean = z.string().transform((text, ctx) => {
   const lower = text.toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
@@ -265,6 +274,10 @@ export const SETTINGS = {
   revocationCacheSize: setting({
     env: 'AIRLOCK_REVOCATION_CACHE_SIZE', flag: 'revocation-cache-size', default: '10000', schema: positiveInt,
     description: 'sessions whose revocation status is cached per replica',
+  }),
+  verifiedTokenCacheSize: setting({
+    env: 'AIRLOCK_VERIFIED_TOKEN_CACHE_SIZE', flag: 'verified-token-cache-size', default: '10000', schema: wholeNumber,
+    description: 'access tokens whose verified signature and claims are remembered per replica until they expire (0 = verify every call); the revocation check still runs on every call',
   }),
   channelsFile: setting({
     env: 'AIRLOCK_CHANNELS_FILE', flag: 'channels-file', default: '', schema: text,

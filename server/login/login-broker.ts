@@ -12,8 +12,9 @@ import type { RequestLock } from '../coordination/request-lock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IssuedSession, SessionStarter } from '../sessions/session-types.ts';
 import { parseIdentifier } from './identifier.ts';
-import type { LoginEvent, LoginEventBus } from '../coordination/login-events.ts';
+import type { LoginEventBus } from '../coordination/login-events.ts';
 import type { FailureReason, LoginStore, StoredResult } from './login-store.ts';
+import { LoginWatches, type WatchEvent } from './login-watches.ts';
 import { open as openSealed, seal, sealingKeyFor } from './result-sealing.ts';
 import { isVerifierChallenge, randomSecret, sha256, verifierMatches } from './secrets.ts';
 import { INTERRUPTED, UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from './upstream.ts';
@@ -65,21 +66,19 @@ const DEADLINE_MARGIN_MS = 500;
 // Backoff of storing a finished login after a database fault.
 const STORE_RETRY_FIRST_MS = 250;
 const STORE_RETRY_MAX_MS = 5_000;
-// Node timers hold at most 2^31-1 ms.
-const MAX_TIMER = 2_147_483_647;
 
 export class LoginBroker {
   readonly #o: LoginBrokerOptions;
   readonly #limiter: RateLimiterAbstract;
-  readonly #streams = new Map<string, number>();
   // Finished logins whose result waits for the database (see #storeLater).
   readonly #unstored = new Map<string, NodeJS.Timeout>();
+  readonly #watches: LoginWatches;
   #sweeper: NodeJS.Timeout | undefined;
-  #timers = 0;
 
   constructor(options: LoginBrokerOptions) {
     this.#o = options;
     this.#limiter = options.rateLimiter ?? new RateLimiterMemory({ points: options.settings.loginRatePerMinute, duration: 60 });
+    this.#watches = new LoginWatches({ store: options.store, bus: options.bus, heartbeatInterval: options.settings.heartbeatInterval, logger: options.logger });
   }
 
   /** Starts the sweeper of expired logins. */
@@ -94,6 +93,7 @@ export class LoginBroker {
     this.#sweeper = undefined;
     for (const timer of this.#unstored.values()) clearTimeout(timer);
     this.#unstored.clear();
+    this.#watches.close();
   }
 
   /** Deletes logins past their lifetime and OAuth requests that can no longer complete. */
@@ -104,15 +104,14 @@ export class LoginBroker {
     return removed;
   }
 
-  /** Open AwaitLogin streams and their timers, for leak tests and metrics. */
+  /** Open AwaitLogin streams, for leak tests and metrics. */
   get activeStreams(): number {
-    let n = 0;
-    for (const count of this.#streams.values()) n += count;
-    return n;
+    return this.#watches.streams;
   }
 
+  /** Timers held for all streams together (heartbeat interval, expiry timer): at most 2. */
   get activeTimers(): number {
-    return this.#timers;
+    return this.#watches.timers;
   }
 
   async initiate(input: {
@@ -182,8 +181,9 @@ export class LoginBroker {
 
   /**
    * The progress of a login: pending at once, browser-opened, heartbeats,
-   * then exactly one terminal update. Ends when the signal aborts; releases
-   * its listener and timers either way.
+   * then exactly one terminal update. Ends when the signal aborts. Waiting
+   * costs no timer, query or subscription of its own: the login's watch
+   * (login-watches.ts) feeds every stream of the login.
    */
   async *awaitLogin(input: { loginId: string; verifier: string; signal: AbortSignal }): AsyncGenerator<LoginUpdate> {
     const { loginId, verifier, signal } = input;
@@ -193,36 +193,26 @@ export class LoginBroker {
     if (!found || found.expiresAt <= Date.now() || !verifierMatches(verifier, found.verifierChallenge)) throw new NotFoundError(NOT_FOUND);
 
     const ref = found.ref;
-    const streams = this.#streams.get(ref) ?? 0;
-    if (streams >= this.#o.settings.maxStreamsPerLogin) {
+    if (this.#watches.streamsOf(ref) >= this.#o.settings.maxStreamsPerLogin) {
       throw new ResourceExhaustedError(`at most ${this.#o.settings.maxStreamsPerLogin} AwaitLogin streams per login are allowed at once`);
     }
-    this.#streams.set(ref, streams + 1);
 
-    const queue: LoginEvent[] = [];
+    const queue: WatchEvent[] = [];
     let wake: (() => void) | undefined;
     const notify = () => {
       const w = wake;
       wake = undefined;
       w?.();
     };
-    let unsubscribe: (() => void) | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const clearTimer = () => {
-      if (timer) {
-        clearTimeout(timer);
-        timer = undefined;
-        this.#timers -= 1;
-      }
-    };
-
+    // Join before reading again, so nothing announced in between is lost.
+    const leave = this.#watches.join(ref, found.expiresAt, (event) => {
+      // A stream that cannot keep up needs one heartbeat, not a backlog of them.
+      if (event.type === 'heartbeat' && queue.at(-1)?.type === 'heartbeat') queue[queue.length - 1] = event;
+      else queue.push(event);
+      notify();
+    });
+    signal.addEventListener('abort', notify);
     try {
-      // Subscribe before reading again, so nothing published in between is lost.
-      unsubscribe = this.#o.bus.subscribe(ref, (event) => {
-        queue.push(event);
-        notify();
-      });
-      signal.addEventListener('abort', notify);
       const record = (await this.#o.store.byRef(ref)) ?? found;
       yield { type: 'pending', expiresAt: new Date(record.expiresAt) };
       let browserSent = false;
@@ -235,63 +225,31 @@ export class LoginBroker {
         return;
       }
 
-      let nextHeartbeat = Date.now() + this.#o.settings.heartbeatInterval;
       while (!signal.aborted) {
-        if (queue.length === 0) {
-          const due = Math.min(nextHeartbeat, record.expiresAt);
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            timer = setTimeout(notify, Math.min(MAX_TIMER, Math.max(0, due - Date.now())));
-            this.#timers += 1;
-          });
-          clearTimer();
-        }
+        if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
         if (signal.aborted) return;
-
         while (queue.length > 0) {
           const event = queue.shift()!;
-          if (event.type === 'browser-opened' && !browserSent) {
+          if (event.type === 'browser-opened') {
+            if (browserSent) continue;
             browserSent = true;
             yield { type: 'browser-opened', openedAt: event.at };
-          } else if (event.type === 'finished') {
-            const latest = await this.#o.store.byRef(ref);
-            if (latest?.result) {
-              yield await this.#terminal(loginId, latest.result);
-              return;
-            }
-          }
-        }
-        const now = Date.now();
-        if (now >= record.expiresAt) {
-          // A completion may have landed just before the expiry.
-          const latest = await this.#o.store.byRef(ref);
-          yield latest?.result ? await this.#terminal(loginId, latest.result) : { type: 'failed', reason: 'expired', message: EXPIRED_MESSAGE };
-          return;
-        }
-        if (now >= nextHeartbeat) {
-          nextHeartbeat = now + this.#o.settings.heartbeatInterval;
-          // The store is the truth; the bus only hurries it along. Should an
-          // announcement be lost, the result still arrives within one interval.
-          // While the database is away the stream stays open on heartbeats alone.
-          const latest = await this.#o.store.byRef(ref).catch((error: unknown) => {
-            if (error instanceof UnavailableError) return undefined;
-            throw error;
-          });
-          if (latest?.result) {
-            yield await this.#terminal(loginId, latest.result);
+          } else if (event.type === 'heartbeat') {
+            yield { type: 'heartbeat', serverTime: event.at };
+          } else if (event.type === 'result') {
+            yield await this.#terminal(loginId, event.result);
+            return;
+          } else {
+            yield { type: 'failed', reason: 'expired', message: EXPIRED_MESSAGE };
             return;
           }
-          yield { type: 'heartbeat', serverTime: new Date(now) };
+          if (signal.aborted) return;
         }
       }
     } finally {
-      clearTimer();
       wake = undefined;
-      unsubscribe?.();
+      leave();
       signal.removeEventListener('abort', notify);
-      const left = (this.#streams.get(ref) ?? 1) - 1;
-      if (left > 0) this.#streams.set(ref, left);
-      else this.#streams.delete(ref);
     }
   }
 

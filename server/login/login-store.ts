@@ -2,7 +2,7 @@
 // login id and browsers a link ref, both stored only as hashes. The terminal
 // result is written here before anyone is told (the event bus only says
 // "look again"), so no replica can miss a completion.
-import type { Kysely, Selectable } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, LoginsTable } from '../storage/schema.ts';
 
 export type FailureReason = 'access-denied' | 'expired' | 'error';
@@ -24,6 +24,13 @@ export interface LoginRecord {
   authorizeUrl: string | null;
   authorizeUrlAt: number | null;
   resultKey: string | null;
+}
+
+/** What a waiting stream may have missed: the browser opening, the result. */
+export interface LoginProgress {
+  ref: string;
+  browserOpenedAt: number | null;
+  result: StoredResult | null;
 }
 
 export interface NewLogin {
@@ -96,6 +103,29 @@ export class LoginStore {
   async byRef(ref: string): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('id', '=', ref).executeTakeFirst();
     return row && toRecord(row);
+  }
+
+  /**
+   * The logins among `refs` that made progress (browser opened or finished),
+   * in one query with one parameter however many refs: the safety re-read of
+   * every waiting stream of this process.
+   */
+  async progressOf(refs: readonly string[]): Promise<LoginProgress[]> {
+    if (refs.length === 0) return [];
+    const among = this.db.getExecutor().adapter instanceof PostgresAdapter
+      ? sql<boolean>`id = any(${[...refs]}::text[])`
+      : sql<boolean>`id in (select value from json_each(${JSON.stringify(refs)}))`;
+    const rows = await this.db
+      .selectFrom('logins')
+      .select(['id', 'browser_opened_at', 'result'])
+      .where(among)
+      .where((eb) => eb.or([eb('result', 'is not', null), eb('browser_opened_at', 'is not', null)]))
+      .execute();
+    return rows.map((row) => ({
+      ref: row.id,
+      browserOpenedAt: row.browser_opened_at === null ? null : Number(row.browser_opened_at),
+      result: row.result ? (JSON.parse(row.result) as StoredResult) : null,
+    }));
   }
 
   /** Logins still waiting for a user. */

@@ -8,6 +8,7 @@ import type { Kysely } from 'kysely';
 import { invalidSetting } from '../config/load.ts';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import type { Database } from '../storage/schema.ts';
+import { ReusableJoseKey } from './reusable-key.ts';
 
 const PURPOSE = 'oauth-client';
 const ALG = 'ES256';
@@ -23,7 +24,7 @@ export async function loadClientKey(file: string): Promise<JoseKey> {
     throw invalidSetting('oauthClientKeyFile', 'must be an ES256 (EC P-256) private JWK');
   }
   const kid = typeof jwk.kid === 'string' && jwk.kid ? jwk.kid : `airlock-client-${randomBytes(6).toString('hex')}`;
-  return JoseKey.fromJWK({ ...jwk, alg: ALG, kid });
+  return ReusableJoseKey.from(await JoseKey.fromJWK({ ...jwk, alg: ALG, kid }));
 }
 
 /** The stored key, or a new one; replicas starting together agree on one (bootstrap lock, then the oldest). */
@@ -32,7 +33,7 @@ export async function storedClientKey(db: Kysely<Database>): Promise<JoseKey> {
     db.selectFrom('signing_keys').select(['kid', 'private_jwk']).where('purpose', '=', PURPOSE).orderBy('created_at').orderBy('kid').executeTakeFirst();
   let row = await oldest();
   if (!row) row = await withBootstrapLock(db, 'signing-keys:oauth-client', async () => (await oldest()) ?? (await generateClientKey(db, oldest)));
-  return JoseKey.fromJWK({ ...(JSON.parse(row.private_jwk) as Record<string, unknown>), alg: ALG, kid: row.kid });
+  return ReusableJoseKey.from(await JoseKey.fromJWK({ ...(JSON.parse(row.private_jwk) as Record<string, unknown>), alg: ALG, kid: row.kid }));
 }
 
 async function generateClientKey(db: Kysely<Database>, oldest: () => Promise<{ kid: string; private_jwk: string } | undefined>) {

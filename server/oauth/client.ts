@@ -8,13 +8,14 @@
 // and JWKS Airlock serves itself.
 import { SimpleStoreMemory } from '@atproto-labs/simple-store-memory';
 import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, type NodeOAuthClientOptions, type NodeSavedStateStore, type OAuthClientMetadataInput } from '@atproto/oauth-client-node';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/schema.ts';
 import { loadClientKey, storedClientKey } from './client-key.ts';
 import { guardedFetch } from './guarded-fetch.ts';
 import type { RequestLock } from '../coordination/request-lock.ts';
+import { ReusableJoseKey } from './reusable-key.ts';
 import { noSessions, sessionStore, stateStore, type OAuthStateStore } from './stores.ts';
 
 export const CALLBACK_PATH = '/oauth/callback';
@@ -97,7 +98,14 @@ export async function createOAuthClient(
     clientMetadata: metadata,
     keyset,
     stateStore: states,
-    requestLock,
+    // The library's defaults, except that a new DPoP key imports its private
+    // half once rather than for every proof it signs.
+    runtimeImplementation: {
+      requestLock,
+      createKey: async (algs) => ReusableJoseKey.from(await ReusableJoseKey.generate(algs)),
+      getRandomValues: randomBytes,
+      digest: (bytes, algorithm) => createHash(algorithm.name).update(bytes).digest(),
+    },
     fetch,
     responseMode: 'query',
     allowHttp: settings.allowHttp,

@@ -12,8 +12,10 @@ export interface Authenticator {
 export function sessionAuthenticator(tokens: AccessTokens, revocations: RevocationCheck | undefined): Authenticator {
   return {
     async authenticate(accessToken) {
+      // Signature first (answered from the verified-token cache for a token
+      // seen before): a forged token never costs a lookup. The revocation
+      // check runs on every call, cached token or not.
       const verified = await tokens.verify(accessToken);
-      // Signature first: a forged token never costs a lookup.
       if (revocations && (await revocations.isRevoked(verified.sessionId))) {
         throw new UnauthenticatedError('SESSION_REVOKED', 'the session was revoked; sign in again');
       }

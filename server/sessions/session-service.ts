@@ -74,6 +74,11 @@ export class SessionService implements SessionStarter {
     this.#now = options.now ?? Date.now;
   }
 
+  /** The upstream ATProto session check this service was built with. */
+  get upstream(): UpstreamSessions {
+    return this.#upstream;
+  }
+
   async start(user: SignedInUser): Promise<IssuedSession> {
     const now = this.#now();
     const id = newSessionId();

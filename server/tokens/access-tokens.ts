@@ -9,6 +9,7 @@ import { errors, jwtVerify, SignJWT, type JWTHeaderParameters, type JWTPayload }
 import type { Settings } from '../config/settings.ts';
 import { UnauthenticatedError } from '../errors.ts';
 import { SIGNING_ALGORITHMS, type SigningKeyRing } from './signing-keys.ts';
+import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 
@@ -33,7 +34,7 @@ export interface AccessTokensOptions {
   keys: SigningKeyRing;
   /** iss: the public URL of this deployment. */
   issuer: string;
-  settings: Pick<Settings, 'tokenAudience' | 'accessTokenTtl' | 'clockTolerance'>;
+  settings: Pick<Settings, 'tokenAudience' | 'accessTokenTtl' | 'clockTolerance'> & Partial<Pick<Settings, 'verifiedTokenCacheSize'>>;
   now?: () => number;
 }
 
@@ -44,6 +45,7 @@ export class AccessTokens {
   readonly #ttlMs: number;
   readonly #toleranceSeconds: number;
   readonly #now: () => number;
+  readonly #verified: VerifiedTokenCache;
 
   constructor(options: AccessTokensOptions) {
     this.#keys = options.keys;
@@ -52,6 +54,13 @@ export class AccessTokens {
     this.#ttlMs = options.settings.accessTokenTtl;
     this.#toleranceSeconds = Math.ceil(options.settings.clockTolerance / 1000);
     this.#now = options.now ?? Date.now;
+    this.#verified = new VerifiedTokenCache(options.settings.verifiedTokenCacheSize ?? 0);
+    options.keys.onRetire((kid) => this.#verified.forgetKey(kid));
+  }
+
+  /** Tokens remembered as verified (for tests and metrics). */
+  get cachedTokens(): number {
+    return this.#verified.size;
   }
 
   get issuer(): string {
@@ -81,20 +90,31 @@ export class AccessTokens {
    * Verifies a token against our own key set only: algorithm pinned, kid
    * selecting one of our keys, iss, aud, exp, nbf and typ checked. Throws
    * UnauthenticatedError TOKEN_EXPIRED or TOKEN_INVALID; messages never
-   * contain the token.
+   * contain the token. A token verified before is answered from the cache
+   * until its exp, as long as its key still verifies.
    */
   async verify(token: string): Promise<VerifiedAccessToken> {
+    const now = this.#now();
+    const hit = this.#verified.get(token, now);
+    if (hit) {
+      // The key may have left the set since (another replica removed it): ask the ring as full verification would.
+      if (await this.#keys.verifier(hit.kid)) return hit.verified;
+      this.#verified.delete(hit.hash);
+    }
     let payload: JWTPayload;
+    let kid: string;
     try {
-      ({ payload } = await jwtVerify(token, (header) => this.#keyFor(header), {
+      let protectedHeader;
+      ({ payload, protectedHeader } = await jwtVerify(token, (header) => this.#keyFor(header), {
         algorithms: [...SIGNING_ALGORITHMS],
         issuer: this.#issuer,
         audience: this.#audience,
         typ: ACCESS_TOKEN_TYPE,
         clockTolerance: this.#toleranceSeconds,
-        currentDate: new Date(this.#now()),
+        currentDate: new Date(now),
         requiredClaims: ['iss', 'aud', 'sub', 'exp', 'iat', 'nbf', 'jti'],
       }));
+      kid = protectedHeader.kid!;
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw new UnauthenticatedError('TOKEN_EXPIRED', 'the access token has expired; refresh the session and retry');
       throw new UnauthenticatedError('TOKEN_INVALID', `the access token is not valid: ${describe(error)}`);
@@ -105,15 +125,15 @@ export class AccessTokens {
     }
     // Defence in depth: tokens we sign are never issued in the future nor live
     // longer than the configured lifetime, so one that does was not made by us
-    // as configured now (a leaked key, a misconfigured replica).
-    const nowSeconds = this.#now() / 1000;
-    if (iat! > nowSeconds + this.#toleranceSeconds) {
+    // as configured now (a leaked key, a misconfigured replica). Checked before
+    // caching, so such a token is never remembered as verified.
+    if (iat! > now / 1000 + this.#toleranceSeconds) {
       throw new UnauthenticatedError('TOKEN_INVALID', 'the access token is not valid: issued in the future');
     }
     if (exp! - iat! > this.#ttlMs / 1000 + this.#toleranceSeconds) {
       throw new UnauthenticatedError('TOKEN_INVALID', 'the access token is not valid: its lifetime is longer than this server issues');
     }
-    return { did: sub, handle, sessionId: sid, expiresAt: new Date(exp! * 1000), issuedAt: new Date(iat! * 1000), jti };
+    return this.#verified.remember(token, kid, { did: sub, handle, sessionId: sid, expiresAt: new Date(exp! * 1000), issuedAt: new Date(iat! * 1000), jti }, now);
   }
 
   async #keyFor(header: JWTHeaderParameters) {

@@ -69,6 +69,7 @@ export class SigningKeyRing {
   #lastUnknownKidReload = 0;
   /** The key from AIRLOCK_SIGNING_KEY_FILE, which always signs. */
   #fileKey: SigningKey | undefined;
+  readonly #retireListeners: Array<(kid: string) => void> = [];
 
   private constructor(options: SigningKeyRingOptions) {
     this.#db = options.db;
@@ -102,8 +103,26 @@ export class SigningKeyRing {
       .execute();
     const keys: SigningKey[] = [];
     for (const row of rows) keys.push(this.#fileKey?.kid === row.kid ? { ...this.#fileKey, ...times(row) } : await fromRow(row));
+    const before = this.#keys;
     this.#keys = keys;
     this.#loadedAt = now;
+    for (const old of before) {
+      const current = keys.find((k) => k.kid === old.kid);
+      if (!current || (old.retiresAt === null && current.retiresAt !== null)) this.#announceRetired(old.kid);
+    }
+  }
+
+  /**
+   * Called with a kid when this process learns that the key retires (a
+   * rotation set its retirement) or left the set (expired or removed), so
+   * what was cached for it can go.
+   */
+  onRetire(listener: (kid: string) => void): void {
+    this.#retireListeners.push(listener);
+  }
+
+  #announceRetired(kid: string): void {
+    for (const listener of this.#retireListeners) listener(kid);
   }
 
   /** The key that signs now. Reloads when the set is stale or the signer retired; generates one if none is left. */

@@ -1,7 +1,8 @@
 // Knows every call in flight so shutdown can refuse new ones, let unary calls
 // finish and end open streams with UNAVAILABLE. Handler streams are aborted
 // through their AbortSignal; streams of library services (health Watch,
-// reflection) are ended by the interceptor.
+// reflection) are ended by the interceptor. A call is forgotten when it ends,
+// however it ends.
 import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
 
 const SHUTTING_DOWN = { code: status.UNAVAILABLE, details: 'server is shutting down; retry on another connection' };
@@ -34,8 +35,12 @@ export class CallTracker {
             call.sendStatus(SHUTTING_DOWN);
             return;
           }
-          if (streaming) this.#streamingCalls.add(intercepted);
-          next();
+          if (!streaming) return next();
+          this.#streamingCalls.add(intercepted);
+          // grpc-js signals onCancel whenever the HTTP/2 stream closes: client
+          // cancel, deadline, lost connection, or after the status went out.
+          // sendStatus alone misses every stream the client ends first.
+          next({ onCancel: () => this.#streamingCalls.delete(intercepted) });
         },
         sendStatus: (grpcStatus, next) => {
           this.#streamingCalls.delete(intercepted);

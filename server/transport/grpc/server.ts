@@ -62,6 +62,11 @@ export class GrpcTransport {
     return this.#port;
   }
 
+  /** Streaming calls in flight (for leak tests and metrics). */
+  get openStreams(): number {
+    return this.options.tracker.openStreams;
+  }
+
   async listen(): Promise<number> {
     const { host, port } = this.options.settings.grpcAddress;
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
