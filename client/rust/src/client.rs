@@ -240,10 +240,13 @@ impl AirlockClient {
         }
         // 1. State check and supersede, under the same lock as the RPC and the update.
         let previous = lock(&inner.logins).current.take();
-        if let Some(previous) = previous {
+        // Cancelled on the server beside the new RPC (in a task of its own, so
+        // it is sent even if this call is superseded in turn).
+        let cancelling = previous.map(|previous| {
             self.end_attempt(&previous, Error::Superseded);
-            self.spawn_cancel_login(previous);
-        }
+            let client = self.clone();
+            tokio::spawn(async move { client.cancel_login(&previous).await })
+        });
         // 2. Persist the server before the browser opens, so it survives a crash mid-login.
         let url = address.url.clone();
         self.update_state(move |state| {
@@ -264,6 +267,10 @@ impl AirlockClient {
             _ = ending.token.cancelled() => return Err(ending.reason()),
             r = self.unary(auth.initiate_login(request)) => r?,
         };
+        if let Some(cancelling) = cancelling {
+            // Bounded by logout_timeout; when this returns, the old login's tab says "cancelled".
+            let _ = cancelling.await;
+        }
         let expires_at = from_timestamp(response.expires_at.as_ref(), SystemTime::now() + Duration::from_secs(600));
         let attempt = Arc::new(Attempt {
             login_id: response.login_id.clone(),
