@@ -42,6 +42,12 @@ if ! node_is_recent; then
   export npm_config_nodedir="$node_dir"
 fi
 
+# Rust (for the client/rust crate's tests, `npm run test:rust`): rustup's toolchain when present.
+if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null || echo "prereqs: cargo not found; install Rust stable with rustfmt and clippy (rustup) for npm run test:rust" >&2
+
 need_pkgs=()
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 /usr/bin/python3 -c 'import grpc' 2>/dev/null || need_pkgs+=(python3-grpcio)

@@ -406,7 +406,12 @@ impl AirlockClient {
                     }
                     return Some(Err(error));
                 }
-                StreamEnd::Fatal(error) => return Some(Err(error)),
+                StreamEnd::Fatal(error) => {
+                    if matches!(error, Error::LoginExpired(_)) {
+                        self.settle(attempt, Outcome::Failed(error.clone()));
+                    }
+                    return Some(Err(error));
+                }
                 StreamEnd::Dropped(reason) => {
                     failures += 1;
                     let delay = self.backoff(failures);
