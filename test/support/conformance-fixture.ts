@@ -16,11 +16,13 @@
 //                                        page when it no longer leads to the PDS)
 //   /open {url}                        -> {tab}          the user opens the link (and stops there)
 //   /decide {tab, handle, decision?}   -> {status, body} ...and later signs in and decides in that tab
+//   /stuck-did                         -> {did}          a DID whose PDS accepts connections and never answers
 //   /servers {env?}                    -> {id, grpc}     another Airlock server on the same PDS
 //   /servers/stop {id, signal?}        -> {}             stops it (SIGTERM or SIGKILL)
 //   /servers/start {id}                -> {grpc}         starts it again on the same ports and data
 //   /shutdown                          -> {}
 import http from 'node:http';
+import net from 'node:net';
 import { startChild, type ChildAirlock } from './airlock.ts';
 import { decideViaApi, deliverCallback, openAuthorizePage, rawRequest, type AuthorizePage, type Decision } from './consent.ts';
 import { startPds, type TestAccount } from './pds.ts';
@@ -109,6 +111,12 @@ const routes: Record<string, (body: Record<string, unknown>) => Promise<unknown>
     if (!tab) throw new Error(`no tab ${String(body.tab)}`);
     const page = await deliverCallback(await decideViaApi(tab, accountOf(body.handle), (body.decision as Decision | undefined) ?? 'approve'));
     return { status: page.status, body: page.body };
+  },
+  async '/stuck-did'() {
+    const stuck = net.createServer(() => {}); // accepts, never answers
+    stuck.unref();
+    await new Promise<void>((resolve) => stuck.listen(0, '127.0.0.1', resolve));
+    return { did: await pds.createDidPointingAt(`http://127.0.0.1:${(stuck.address() as net.AddressInfo).port}`) };
   },
   async '/servers'(body) {
     return startServer((body.env as Record<string, string> | undefined) ?? {});

@@ -506,6 +506,71 @@ async fn logout_from_another_process() {
     assert!(!refresh_token_works(&f.grpc, &old.refresh_token).await);
 }
 
+// ---- more of the login semantics ------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_start_login_cancels_one_stuck_on_a_slow_pds_at_once() {
+    let f = fixture();
+    let client = AirlockClient::new(airlock_client::MemoryStore::default());
+    let stuck = f.stuck_did().await;
+    let account = f.account().await;
+    let first = {
+        let client = client.clone();
+        tokio::spawn(async move { client.start_login(&fixture().grpc, &stuck).await })
+    };
+    // Let the first call reach its InitiateLogin RPC (the server now waits on the stuck PDS).
+    until("the first InitiateLogin", Duration::from_secs(5), || {
+        client.stats().initiate_login_calls == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let retry = Instant::now();
+    let second = client.start_login(&f.grpc, &account.handle).await.expect("the retry starts");
+    let first = first.await.unwrap();
+    assert!(matches!(first, Err(Error::Superseded)), "{first:?}");
+    assert!(
+        retry.elapsed() < Duration::from_secs(3),
+        "the retry waited {:?} behind the stuck call",
+        retry.elapsed()
+    );
+    println!("retry behind a stuck PDS took {:?}", retry.elapsed());
+    assert_eq!(client.current_login().unwrap().0, second.login_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn await_login_stops_on_a_cancellation_token_or_a_drop_and_the_login_stays_current() {
+    let f = fixture();
+    let client = AirlockClient::new(airlock_client::MemoryStore::default());
+    let account = f.account().await;
+    let started = client.start_login(&f.grpc, &account.handle).await.unwrap();
+
+    let cancel = airlock_client::CancellationToken::new();
+    let mut events = client.await_login_with(&started.login_id, cancel.clone()).unwrap();
+    assert!(matches!(events.next_event().await, Some(Ok(LoginProgress::Pending { .. }))));
+    cancel.cancel();
+    let ended = tokio::time::timeout(Duration::from_secs(2), events.next_event())
+        .await
+        .expect("ends at once");
+    assert!(matches!(ended, Some(Err(Error::Cancelled(_)))), "{ended:?}");
+    assert!(events.next_event().await.is_none());
+
+    let mut dropped = client.await_login(&started.login_id).unwrap();
+    assert!(matches!(dropped.next_event().await, Some(Ok(LoginProgress::Pending { .. }))));
+    drop(dropped);
+
+    // Neither ended the login: it is still current and completes.
+    assert_eq!(client.current_login().unwrap().0, started.login_id);
+    let (status, _) = f.approve(&started.authorize_url, &account).await;
+    assert_eq!(status, 200);
+    let session = client.await_login(&started.login_id).unwrap().session().await.unwrap();
+    assert_eq!(session.did, account.did);
+    // A completed login awaited again yields the stored session.
+    assert_eq!(
+        client.await_login(&started.login_id).unwrap().session().await.unwrap().session_id,
+        session.session_id
+    );
+}
+
 // ---- the example binary --------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,6 +106,11 @@ impl Fixture {
         (page["status"].as_u64().unwrap() as u16, page["body"].as_str().unwrap().to_string())
     }
 
+    /// A DID whose PDS accepts connections and never answers (a stuck PDS).
+    pub async fn stuck_did(&self) -> String {
+        self.post("/stuck-did", json!({})).await["did"].as_str().unwrap().to_string()
+    }
+
     /// Another Airlock server on the same PDS: (id, grpc URL).
     pub async fn new_server(&self, env: Value) -> (String, String) {
         let s = self.post("/servers", json!({ "env": env })).await;
