@@ -258,9 +258,11 @@ async fn logout_leaves_no_usable_client() {
 }
 
 // ---- seed 000 storage cases ---------------------------------------------------
-// The OS keychain cannot be reached on this machine (no Secret Service), so
-// these use stand-ins for a keychain bridge that stores nothing or fails:
-// the faults of seed 000 that cannot be caused for real here.
+// No working OS keychain can run on this machine (no Secret Service; the
+// kernel keyring refuses writes), so a keychain that works, or one that
+// fails in a chosen way, cannot be caused for real here: these scenarios use
+// stand-ins for a bridge that stores nothing, fails, or holds an old copy.
+// `real_keyring_layered_behind_the_file` runs the real `keyring` crate.
 
 /// A keychain bridge that silently does nothing: writes "succeed", reads find nothing.
 struct SilentKeychain;
@@ -332,6 +334,32 @@ async fn keychain_failing_is_a_miss() {
     assert!(result.had_session && result.revoked);
     assert!(!path.exists(), "the file is cleared although the keychain delete failed");
     assert_eq!(reloaded.get_session().await.unwrap(), None);
+}
+
+/// The real `keyring` crate behind the file, whatever the OS keychain does here. On this
+/// machine the kernel keyring refuses writes ("No matching entry found") and reads find
+/// nothing: the seed's silent bridge, for real. The invariants hold either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_keyring_layered_behind_the_file() {
+    let f = fixture();
+    let dir = TempDir::new("keyring");
+    let path = dir.file("session.json");
+    let account_name = format!("test-{}", dir.0.file_name().unwrap().to_string_lossy());
+    let store = || {
+        LayeredStore::new(
+            FileStore::new(&path),
+            airlock_client::storage::KeyringSecret::new("airlock-test", account_name.clone()),
+        )
+    };
+    let client = AirlockClient::new(store());
+    let (account, session) = sign_in(&client, &f.grpc).await;
+    let reloaded = AirlockClient::new(store());
+    assert_eq!(reloaded.get_session().await.unwrap().unwrap().session_id, session.session_id);
+    assert_eq!(reloaded.who_am_i().await.unwrap().did, account.did);
+    assert!(reloaded.logout().await.unwrap().had_session);
+    assert!(!path.exists());
+    assert_eq!(AirlockClient::new(store()).get_session().await.unwrap(), None);
+    let _ = airlock_client::storage::KeyringSecret::new("airlock-test", account_name).delete();
 }
 
 #[test]
