@@ -599,6 +599,27 @@ async fn await_login_stops_on_a_cancellation_token_or_a_drop_and_the_login_stays
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_or_expired_login_ends_the_stream_with_a_typed_error() {
+    let f = fixture();
+    let client = AirlockClient::new(airlock_client::MemoryStore::default());
+    let account = f.account().await;
+    let started = client.start_login(&f.grpc, &account.handle).await.unwrap();
+    let (status, _) = f.deny(&started.authorize_url, &account).await;
+    assert_eq!(status, 403);
+    let denied = client.await_login(&started.login_id).unwrap().session().await;
+    assert!(matches!(denied, Err(Error::LoginDenied(_))), "{denied:?}");
+    assert!(matches!(client.await_login(&started.login_id), Err(Error::LoginDenied(_))));
+
+    let (_, short) = f.new_server(json!({ "AIRLOCK_LOGIN_TTL": "2s" })).await;
+    let started = client.start_login(&short, &account.handle).await.unwrap();
+    let expired = tokio::time::timeout(Duration::from_secs(10), client.await_login(&started.login_id).unwrap().session())
+        .await
+        .unwrap();
+    assert!(matches!(expired, Err(Error::LoginExpired(_))), "{expired:?}");
+    assert_eq!(client.get_session().await.unwrap(), None);
+}
+
 // ---- the example binary --------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

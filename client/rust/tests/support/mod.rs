@@ -95,6 +95,14 @@ impl Fixture {
         (page["status"].as_u64().unwrap() as u16, page["body"].as_str().unwrap().to_string())
     }
 
+    /// The user signs in at the PDS and refuses consent; returns the callback page.
+    pub async fn deny(&self, url: &str, account: &Account) -> (u16, String) {
+        let page = self
+            .post("/approve", json!({ "url": url, "handle": account.handle, "decision": "deny" }))
+            .await;
+        (page["status"].as_u64().unwrap() as u16, page["body"].as_str().unwrap().to_string())
+    }
+
     /// The user opens the link in a browser tab and stops there; returns the tab.
     pub async fn open(&self, url: &str) -> String {
         self.post("/open", json!({ "url": url })).await["tab"].as_str().unwrap().to_string()
