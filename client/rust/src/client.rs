@@ -248,8 +248,13 @@ impl AirlockClient {
             tokio::spawn(async move { client.cancel_login(&previous).await })
         });
         // 2. Persist the server before the browser opens, so it survives a crash mid-login.
+        // Not after a logout that ended this call meanwhile: logout's clear stays a clear.
         let url = address.url.clone();
+        let ended = ending.clone();
         self.update_state(move |state| {
+            if ended.token.is_cancelled() {
+                return false;
+            }
             state.login_server_url = Some(url);
             true
         })

@@ -599,6 +599,22 @@ async fn await_login_stops_on_a_cancellation_token_or_a_drop_and_the_login_stays
     );
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn logout_while_start_login_runs_cancels_that_start_and_leaves_no_state() {
+    let f = fixture();
+    let dir = TempDir::new("early-logout");
+    let client = file_client(&dir);
+    let account = f.account().await;
+    let (started, logout) = tokio::join!(client.start_login(&f.grpc, &account.handle), async {
+        tokio::task::yield_now().await;
+        client.logout().await
+    });
+    assert!(matches!(started, Err(Error::Cancelled(_))), "{started:?}");
+    assert!(!logout.unwrap().had_session);
+    assert!(client.current_login().is_none());
+    assert!(stored(&dir).is_none(), "the store stays empty");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_or_expired_login_ends_the_stream_with_a_typed_error() {
     let f = fixture();

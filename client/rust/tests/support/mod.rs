@@ -49,7 +49,9 @@ pub fn fixture() -> &'static Fixture {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("fixture output");
-        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("the fixture did not start: {line:?}"));
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            panic!("the fixture did not start (needs Node >= 22.18 on PATH, or AIRLOCK_NODE; see its stderr above): {line:?}")
+        });
         Fixture {
             grpc: ready["grpc"].as_str().expect("grpc").to_string(),
             control: ready["control"].as_str().expect("control").to_string(),
