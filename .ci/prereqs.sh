@@ -15,6 +15,11 @@ if bash "$airlock_ci_dir/install-prereqs.sh"; then
     export npm_config_nodedir="$node_dir"
   fi
   export PATH="$tools_root/bin:$PATH"
+  # Rust (the client/rust crate's tests, `npm run test:rust`): rustup's toolchain when present.
+  if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  command -v cargo >/dev/null || echo "prereqs: cargo not found; install Rust stable with rustfmt and clippy (rustup) for npm run test:rust" >&2
   unset -f airlock_node_is_recent
 else
   echo "prereqs: failed (see above)" >&2

@@ -106,7 +106,7 @@ console.log('\nWhoAmI over gRPC (loopback, real grpc-js client):');
 // The benchmark binds only the session handlers; the login methods answer UNIMPLEMENTED.
 const unimplemented = (_call: unknown, callback?: (error: { code: number; details: string }) => void) =>
   callback?.({ code: grpcStatus.UNIMPLEMENTED, details: 'not bound in this benchmark' });
-const loginStubs = { initiateLogin: unimplemented, awaitLogin: unimplemented };
+const loginStubs = { initiateLogin: unimplemented, awaitLogin: unimplemented, cancelLogin: unimplemented };
 const listeners: Array<{ grpc: GrpcTransport; client: AuthServiceClient }> = [];
 const calls: Record<string, () => Promise<void>> = {};
 for (const [name, authenticator] of Object.entries(variants)) {

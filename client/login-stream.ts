@@ -7,7 +7,7 @@ import { LoginFailureReason } from '../proto/gen/airlock/auth/v1/auth.ts';
 import { throwIfAborted } from './abort.ts';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.ts';
 import type { LoginProgress } from './client-types.ts';
-import { LoginDeniedError, LoginExpiredError, LoginFailedError, RequestFailedError, UnknownLoginError } from './errors.ts';
+import { LoginCancelledError, LoginDeniedError, LoginExpiredError, LoginFailedError, RequestFailedError, UnknownLoginError } from './errors.ts';
 import type { Connection } from './grpc/connection.ts';
 import { isServiceError, isTransient, toClientError } from './grpc/status.ts';
 
@@ -146,5 +146,6 @@ export function loginFailureError(failure: LoginFailed): Error {
   const message = failure.message || 'the login failed';
   return failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED ? new LoginDeniedError(message)
     : failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_EXPIRED ? new LoginExpiredError(message)
+    : failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_CANCELLED ? new LoginCancelledError(message)
     : new LoginFailedError(message);
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { IssuedSession, SessionStarter } from '../sessions/session-types.ts';
 import { parseIdentifier } from './identifier.ts';
 import type { LoginEventBus } from '../coordination/login-events.ts';
-import type { FailureReason, LoginStore, StoredResult } from './login-store.ts';
+import type { FailureReason, LoginRecord, LoginStore, StoredResult } from './login-store.ts';
 import { LoginWatches, type WatchEvent } from './login-watches.ts';
 import { open as openSealed, seal, sealingKeyFor } from './result-sealing.ts';
 import { isVerifierChallenge, randomSecret, sha256, verifierMatches } from './secrets.ts';
@@ -28,7 +28,7 @@ export type LoginUpdate =
 
 export type LinkOutcome =
   | { kind: 'redirect'; url: string }
-  | { kind: 'gone'; reason: 'unknown-or-expired' | 'finished' }
+  | { kind: 'gone'; reason: 'unknown-or-expired' | 'finished' | 'cancelled' }
   | { kind: 'error'; message: string };
 
 export type CallbackOutcome =
@@ -60,6 +60,7 @@ export interface LoginBrokerOptions {
 export const LOGIN_PATH = '/login/';
 const NOT_FOUND = 'no login with this id and verifier (it may have expired); start a new login';
 const LINK_REF = /^[A-Za-z0-9_-]{43}$/;
+export const CANCELLED_MESSAGE = 'The app cancelled this sign-in; start a new login.';
 const EXPIRED_MESSAGE = 'The login expired before the user finished signing in; start a new login.';
 // Time kept back from the caller's deadline to send UNAVAILABLE before it passes.
 const DEADLINE_MARGIN_MS = 500;
@@ -253,6 +254,30 @@ export class LoginBroker {
     }
   }
 
+  /**
+   * Ends a login still waiting for its user (the app started a newer one or
+   * signed out). Streams get a failed update with reason 'cancelled'; a later
+   * callback completes nothing. True when this call ended it; false when it
+   * had already finished. NotFoundError as for awaitLogin.
+   */
+  async cancel(input: { loginId: string; verifier: string }): Promise<boolean> {
+    const { loginId, verifier } = input;
+    if (!loginId || !verifier) throw new InvalidArgumentError('login_id and login_verifier are required');
+    if (loginId.length > 256 || verifier.length > 256) throw new NotFoundError(NOT_FOUND);
+    const found = await this.#o.store.byLoginIdHash(sha256(loginId));
+    if (!found || found.expiresAt <= Date.now() || !verifierMatches(verifier, found.verifierChallenge)) throw new NotFoundError(NOT_FOUND);
+    // Under the same lock as the callback, so a completion and a cancel never both win.
+    return this.#o.requestLock(`airlock-login:${found.ref}`, async () => {
+      const result: StoredResult = { type: 'failed', reason: 'cancelled', message: CANCELLED_MESSAGE };
+      if (!(await this.#o.store.finish(found.ref, result, Date.now()))) return false;
+      await this.#o.bus.publish(found.ref, { type: 'finished' }).catch((error: unknown) =>
+        this.#o.logger.warn({ err: error, login: found.ref.slice(0, 8) }, 'could not announce a cancelled login; streams will read it at their next heartbeat'),
+      );
+      this.#o.logger.info({ login: found.ref.slice(0, 8) }, 'login cancelled by the app');
+      return true;
+    });
+  }
+
   async #terminal(loginId: string, result: StoredResult): Promise<LoginUpdate> {
     if (result.type === 'failed') return { type: 'failed', reason: result.reason, message: result.message };
     try {
@@ -277,6 +302,7 @@ export class LoginBroker {
     const record = await this.#o.store.byLinkRefHash(sha256(linkRef));
     const now = Date.now();
     if (!record || record.expiresAt <= now) return { kind: 'gone', reason: 'unknown-or-expired' };
+    if (isCancelled(record)) return { kind: 'gone', reason: 'cancelled' };
     if (record.status !== 'pending' || !record.authorizeUrl) return { kind: 'gone', reason: 'finished' };
 
     const firstVisit = record.browserOpenedAt === null && (await this.#o.store.markBrowserOpened(record.ref, now));
@@ -325,6 +351,9 @@ export class LoginBroker {
       }
       if (record.status !== 'pending') {
         await this.#o.upstream.discard(params);
+        if (isCancelled(record)) {
+          return { kind: 'failed', reason: 'cancelled', message: 'This sign-in was cancelled in the app. You can close this page.' };
+        }
         return record.result?.type === 'failed'
           ? { kind: 'failed', reason: record.result.reason, message: record.result.message }
           : { kind: 'failed', reason: 'unknown', message: 'This sign-in was already finished. Return to the app.' };
@@ -398,4 +427,8 @@ export class LoginBroker {
     timer.unref();
     this.#unstored.set(ref, timer);
   }
+}
+
+function isCancelled(record: LoginRecord): boolean {
+  return record.result?.type === 'failed' && record.result.reason === 'cancelled';
 }

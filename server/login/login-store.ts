@@ -5,7 +5,8 @@
 import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, LoginsTable } from '../storage/schema.ts';
 
-export type FailureReason = 'access-denied' | 'expired' | 'error';
+/** 'cancelled': the app ended the login (CancelLogin) before the user finished. */
+export type FailureReason = 'access-denied' | 'expired' | 'error' | 'cancelled';
 
 export type StoredResult =
   /** `sealed` holds the issued session, sealed to the login id (result-sealing.ts). */

@@ -31,6 +31,7 @@ function importsUnder(folder: string): Import[] {
 function unitOf(repoPath: string): string {
   const parts = repoPath.split('/');
   if (parts[0] === 'proto') return 'proto/gen';
+  if (parts[0] === 'client' && parts[1] === 'rust') return 'client/rust';
   if (parts[0] !== 'server') return parts[0]!;
   if (parts[1] === 'transport') return `transport/${parts[2]}`;
   if (parts.length === 2) return parts[1]!.replace(/\.ts$/, '');

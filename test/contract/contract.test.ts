@@ -29,6 +29,7 @@ describe('contract: airlock.auth.v1.AuthService', () => {
     expect(shape).toEqual({
       InitiateLogin: ['InitiateLoginRequest', 'InitiateLoginResponse', false, false],
       AwaitLogin: ['AwaitLoginRequest', 'AwaitLoginResponse', false, true],
+      CancelLogin: ['CancelLoginRequest', 'CancelLoginResponse', false, false],
       RefreshSession: ['RefreshSessionRequest', 'RefreshSessionResponse', false, false],
       Logout: ['LogoutRequest', 'LogoutResponse', false, false],
       WhoAmI: ['WhoAmIRequest', 'WhoAmIResponse', false, false],
@@ -36,6 +37,11 @@ describe('contract: airlock.auth.v1.AuthService', () => {
   });
 
   it('keeps the field numbers of the login messages', () => {
+    expect(fields('airlock.auth.v1.CancelLoginRequest')).toMatchObject({
+      login_id: { number: 1, type: 'TYPE_STRING' },
+      login_verifier: { number: 2, type: 'TYPE_STRING' },
+    });
+    expect(fields('airlock.auth.v1.CancelLoginResponse')).toMatchObject({ cancelled: { number: 1, type: 'TYPE_BOOL' } });
     expect(fields('airlock.auth.v1.InitiateLoginRequest')).toMatchObject({
       identifier: { number: 1, type: 'TYPE_STRING' },
       login_verifier_challenge: { number: 2, type: 'TYPE_STRING' },
@@ -93,6 +99,7 @@ describe('contract: airlock.auth.v1.AuthService', () => {
       LOGIN_FAILURE_REASON_ACCESS_DENIED: 1,
       LOGIN_FAILURE_REASON_EXPIRED: 2,
       LOGIN_FAILURE_REASON_ERROR: 3,
+      LOGIN_FAILURE_REASON_CANCELLED: 4,
     });
     expect(enumValues('airlock.auth.v1.AuthErrorReason')).toEqual({
       AUTH_ERROR_REASON_UNSPECIFIED: 0,

@@ -1,9 +1,11 @@
-// InitiateLogin and AwaitLogin over gRPC: thin adapters over the login broker.
+// InitiateLogin, AwaitLogin and CancelLogin over gRPC: thin adapters over the login broker.
 import {
   LoginFailureReason,
   type AuthServiceServer,
   type AwaitLoginRequest,
   type AwaitLoginResponse,
+  type CancelLoginRequest,
+  type CancelLoginResponse,
   type InitiateLoginRequest,
   type InitiateLoginResponse,
 } from '../../../proto/gen/airlock/auth/v1/auth.ts';
@@ -19,6 +21,7 @@ const FAILURE_REASONS = {
   'access-denied': LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED,
   expired: LoginFailureReason.LOGIN_FAILURE_REASON_EXPIRED,
   error: LoginFailureReason.LOGIN_FAILURE_REASON_ERROR,
+  cancelled: LoginFailureReason.LOGIN_FAILURE_REASON_CANCELLED,
 } as const;
 
 export function toAwaitLoginResponse(update: LoginUpdate): AwaitLoginResponse {
@@ -36,7 +39,7 @@ export function toAwaitLoginResponse(update: LoginUpdate): AwaitLoginResponse {
   }
 }
 
-export function loginHandlers(deps: LoginHandlerDeps): Pick<AuthServiceServer, 'initiateLogin' | 'awaitLogin'> {
+export function loginHandlers(deps: LoginHandlerDeps): Pick<AuthServiceServer, 'initiateLogin' | 'awaitLogin' | 'cancelLogin'> {
   const { broker } = deps;
   return {
     initiateLogin: unary<InitiateLoginRequest, InitiateLoginResponse>(deps, async (request, ctx) => {
@@ -53,6 +56,9 @@ export function loginHandlers(deps: LoginHandlerDeps): Pick<AuthServiceServer, '
       for await (const update of broker.awaitLogin({ loginId: request.loginId, verifier: request.loginVerifier, signal: ctx.signal })) {
         yield toAwaitLoginResponse(update);
       }
+    }),
+    cancelLogin: unary<CancelLoginRequest, CancelLoginResponse>(deps, async (request) => {
+      return { cancelled: await broker.cancel({ loginId: request.loginId, verifier: request.loginVerifier }) };
     }),
   };
 }

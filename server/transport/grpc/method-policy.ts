@@ -13,6 +13,7 @@ export type MethodAccess = 'public' | 'bearer' | 'optional-bearer';
 export const METHOD_POLICY: Readonly<Record<string, MethodAccess>> = {
   '/airlock.auth.v1.AuthService/InitiateLogin': 'public',
   '/airlock.auth.v1.AuthService/AwaitLogin': 'public',
+  '/airlock.auth.v1.AuthService/CancelLogin': 'public',
   '/airlock.auth.v1.AuthService/RefreshSession': 'public',
   '/airlock.auth.v1.AuthService/Logout': 'optional-bearer',
   '/airlock.auth.v1.AuthService/WhoAmI': 'bearer',

@@ -39,6 +39,8 @@ export const LoginFailureReason = {
    * failed); the message says more.
    */
   LOGIN_FAILURE_REASON_ERROR: 3,
+  /** LOGIN_FAILURE_REASON_CANCELLED - The app cancelled the login (CancelLogin) before the user finished. */
+  LOGIN_FAILURE_REASON_CANCELLED: 4,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -49,6 +51,7 @@ export namespace LoginFailureReason {
   export type LOGIN_FAILURE_REASON_ACCESS_DENIED = typeof LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED;
   export type LOGIN_FAILURE_REASON_EXPIRED = typeof LoginFailureReason.LOGIN_FAILURE_REASON_EXPIRED;
   export type LOGIN_FAILURE_REASON_ERROR = typeof LoginFailureReason.LOGIN_FAILURE_REASON_ERROR;
+  export type LOGIN_FAILURE_REASON_CANCELLED = typeof LoginFailureReason.LOGIN_FAILURE_REASON_CANCELLED;
   export type UNRECOGNIZED = typeof LoginFailureReason.UNRECOGNIZED;
 }
 
@@ -131,6 +134,23 @@ export interface AwaitLoginRequest {
   loginId: string;
   /** The secret whose challenge was sent to InitiateLogin. */
   loginVerifier: string;
+}
+
+/** Input of CancelLogin. */
+export interface CancelLoginRequest {
+  /** The login_id returned by InitiateLogin. */
+  loginId: string;
+  /** The secret whose challenge was sent to InitiateLogin. */
+  loginVerifier: string;
+}
+
+/** Output of CancelLogin. */
+export interface CancelLoginResponse {
+  /**
+   * True when this call ended the login; false when it had already finished
+   * (completed, failed or cancelled before).
+   */
+  cancelled: boolean;
 }
 
 /** One event of a login's progress. */
@@ -464,6 +484,128 @@ export const AwaitLoginRequest: MessageFns<AwaitLoginRequest> = {
     const message = createBaseAwaitLoginRequest();
     message.loginId = object.loginId ?? "";
     message.loginVerifier = object.loginVerifier ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelLoginRequest(): CancelLoginRequest {
+  return { loginId: "", loginVerifier: "" };
+}
+
+export const CancelLoginRequest: MessageFns<CancelLoginRequest> = {
+  encode(message: CancelLoginRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.loginId !== "") {
+      writer.uint32(10).string(message.loginId);
+    }
+    if (message.loginVerifier !== "") {
+      writer.uint32(18).string(message.loginVerifier);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelLoginRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelLoginRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.loginId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.loginVerifier = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CancelLoginRequest>): CancelLoginRequest {
+    return CancelLoginRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelLoginRequest>): CancelLoginRequest {
+    const message = createBaseCancelLoginRequest();
+    message.loginId = object.loginId ?? "";
+    message.loginVerifier = object.loginVerifier ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelLoginResponse(): CancelLoginResponse {
+  return { cancelled: false };
+}
+
+export const CancelLoginResponse: MessageFns<CancelLoginResponse> = {
+  encode(message: CancelLoginResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cancelled !== false) {
+      writer.uint32(8).bool(message.cancelled);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelLoginResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelLoginResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cancelled = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CancelLoginResponse>): CancelLoginResponse {
+    return CancelLoginResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelLoginResponse>): CancelLoginResponse {
+    const message = createBaseCancelLoginResponse();
+    message.cancelled = object.cancelled ?? false;
     return message;
   },
 };
@@ -1429,6 +1571,24 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): AwaitLoginResponse => AwaitLoginResponse.decode(value),
   },
   /**
+   * Ends a login that is still waiting for the user, e.g. because the app
+   * started a newer one or the user signed out. Open AwaitLogin streams get a
+   * failed event with reason LOGIN_FAILURE_REASON_CANCELLED; a later OAuth
+   * callback for it creates no session, and the browser page says the
+   * sign-in was cancelled in the app. A login that already finished is left
+   * as it is (cancelled is false). NOT_FOUND for an unknown login id or a
+   * wrong verifier, as for AwaitLogin. Needs no session.
+   */
+  cancelLogin: {
+    path: "/airlock.auth.v1.AuthService/CancelLogin" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelLoginRequest): Buffer => Buffer.from(CancelLoginRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelLoginRequest => CancelLoginRequest.decode(value),
+    responseSerialize: (value: CancelLoginResponse): Buffer => Buffer.from(CancelLoginResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelLoginResponse => CancelLoginResponse.decode(value),
+  },
+  /**
    * Exchanges a refresh token for a new access token and a new refresh
    * token; the presented refresh token stops working (rotation). Presenting
    * an already-rotated token revokes the whole session (UNAUTHENTICATED,
@@ -1490,6 +1650,16 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   awaitLogin: handleServerStreamingCall<AwaitLoginRequest, AwaitLoginResponse>;
   /**
+   * Ends a login that is still waiting for the user, e.g. because the app
+   * started a newer one or the user signed out. Open AwaitLogin streams get a
+   * failed event with reason LOGIN_FAILURE_REASON_CANCELLED; a later OAuth
+   * callback for it creates no session, and the browser page says the
+   * sign-in was cancelled in the app. A login that already finished is left
+   * as it is (cancelled is false). NOT_FOUND for an unknown login id or a
+   * wrong verifier, as for AwaitLogin. Needs no session.
+   */
+  cancelLogin: handleUnaryCall<CancelLoginRequest, CancelLoginResponse>;
+  /**
    * Exchanges a refresh token for a new access token and a new refresh
    * token; the presented refresh token stops working (rotation). Presenting
    * an already-rotated token revokes the whole session (UNAUTHENTICATED,
@@ -1543,6 +1713,30 @@ export interface AuthServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<AwaitLoginResponse>;
+  /**
+   * Ends a login that is still waiting for the user, e.g. because the app
+   * started a newer one or the user signed out. Open AwaitLogin streams get a
+   * failed event with reason LOGIN_FAILURE_REASON_CANCELLED; a later OAuth
+   * callback for it creates no session, and the browser page says the
+   * sign-in was cancelled in the app. A login that already finished is left
+   * as it is (cancelled is false). NOT_FOUND for an unknown login id or a
+   * wrong verifier, as for AwaitLogin. Needs no session.
+   */
+  cancelLogin(
+    request: CancelLoginRequest,
+    callback: (error: ServiceError | null, response: CancelLoginResponse) => void,
+  ): ClientUnaryCall;
+  cancelLogin(
+    request: CancelLoginRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelLoginResponse) => void,
+  ): ClientUnaryCall;
+  cancelLogin(
+    request: CancelLoginRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelLoginResponse) => void,
+  ): ClientUnaryCall;
   /**
    * Exchanges a refresh token for a new access token and a new refresh
    * token; the presented refresh token stops working (rotation). Presenting
