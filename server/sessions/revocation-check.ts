@@ -1,15 +1,11 @@
 // "Is this session still alive?" on the hot path of every guarded call.
-// Answers come from a small bounded cache: a revoked answer is final, a live
-// answer is trusted for `ttlMs`; revoking through this process invalidates
-// its entry at once, and other replicas learn of it through `invalidate`
-// (revocation events) or at the latest when their entry ages out.
+// Answers come from a small bounded LRU cache: a revoked answer is final, a
+// live answer is trusted for `ttlMs`; revoking through this process
+// invalidates its entry at once, and other replicas learn of it through
+// `invalidate` (revocation events) or at the latest when their entry ages out.
 import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import type { Database } from '../storage/schema.ts';
-
-interface Entry {
-  revoked: boolean;
-  until: number;
-}
 
 export interface RevocationCheckOptions {
   db: Kysely<Database>;
@@ -21,9 +17,7 @@ export interface RevocationCheckOptions {
 export class RevocationCheck {
   readonly #db: Kysely<Database>;
   readonly #ttlMs: number;
-  readonly #maxEntries: number;
-  readonly #now: () => number;
-  readonly #cache = new Map<string, Entry>();
+  readonly #cache: LRUCache<string, { revoked: boolean }>;
   readonly #inFlight = new Map<string, Promise<boolean>>();
   /** Bumped by every invalidation so a lookup that raced one is not cached. */
   #generation = 0;
@@ -31,22 +25,24 @@ export class RevocationCheck {
   constructor(options: RevocationCheckOptions) {
     this.#db = options.db;
     this.#ttlMs = options.ttlMs;
-    this.#maxEntries = options.maxEntries;
-    this.#now = options.now ?? Date.now;
+    const now = options.now ?? Date.now;
+    // The cache's clock is ours, so tests that move time move the cache too.
+    this.#cache = new LRUCache({ max: Math.max(1, options.maxEntries), perf: { now }, ttlResolution: 0, ttlAutopurge: false });
   }
 
   /** True when the session is revoked, or unknown to this deployment. */
   async isRevoked(sessionId: string): Promise<boolean> {
-    const now = this.#now();
     const cached = this.#cache.get(sessionId);
-    if (cached && (cached.revoked || cached.until > now)) return cached.revoked;
+    if (cached) return cached.revoked;
     const pending = this.#inFlight.get(sessionId);
     if (pending) return pending;
     const generation = this.#generation;
-    const lookup = this.#lookup(sessionId).then((revoked) => {
-      if (generation === this.#generation) this.#remember(sessionId, revoked, now);
-      return revoked;
-    }).finally(() => this.#inFlight.delete(sessionId));
+    const lookup = this.#lookup(sessionId)
+      .then((revoked) => {
+        if (generation === this.#generation) this.#remember(sessionId, revoked);
+        return revoked;
+      })
+      .finally(() => this.#inFlight.delete(sessionId));
     this.#inFlight.set(sessionId, lookup);
     return lookup;
   }
@@ -74,10 +70,9 @@ export class RevocationCheck {
     return !row || row.revoked_at !== null;
   }
 
-  #remember(sessionId: string, revoked: boolean, now: number): void {
-    this.#cache.delete(sessionId);
-    // Map iteration order is insertion order: the first key is the oldest.
-    while (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value!);
-    this.#cache.set(sessionId, { revoked, until: now + this.#ttlMs });
+  #remember(sessionId: string, revoked: boolean): void {
+    // A revoked answer never changes: kept until evicted (lru-cache's ttl 0 is "no expiry").
+    if (revoked) this.#cache.set(sessionId, { revoked }, { ttl: 0 });
+    else if (this.#ttlMs > 0) this.#cache.set(sessionId, { revoked }, { ttl: this.#ttlMs });
   }
 }
