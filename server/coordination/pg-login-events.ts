@@ -9,6 +9,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Database } from '../storage/schema.ts';
 import type { PgListener } from '../storage/postgres/listener.ts';
 import type { LoginEvent, LoginEventBus } from './login-events.ts';
+import { LoginListeners } from './login-listeners.ts';
 
 export const LOGIN_EVENTS_CHANNEL = 'airlock_login_events';
 
@@ -26,9 +27,8 @@ interface Wire {
 export class PgLoginEventBus implements LoginEventBus {
   readonly #db: Kysely<Database>;
   readonly #logger: Logger;
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #listeners = new LoginListeners();
   readonly #release: Array<() => void>;
-  #count = 0;
 
   constructor(options: { db: Kysely<Database>; listener: PgListener; logger: Logger }) {
     this.#db = options.db;
@@ -40,7 +40,7 @@ export class PgLoginEventBus implements LoginEventBus {
   }
 
   get listenerCount(): number {
-    return this.#count;
+    return this.#listeners.count;
   }
 
   async publish(loginRef: string, event: LoginEvent): Promise<void> {
@@ -50,29 +50,12 @@ export class PgLoginEventBus implements LoginEventBus {
   }
 
   subscribe(loginRef: string, listener: Listener): () => void {
-    let set = this.#listeners.get(loginRef);
-    if (!set) {
-      set = new Set();
-      this.#listeners.set(loginRef, set);
-    }
-    // The same function may subscribe twice; wrap so each subscription is its own entry.
-    const entry: Listener = (event) => listener(event);
-    set.add(entry);
-    this.#count += 1;
-    let active = true;
-    return () => {
-      if (!active) return;
-      active = false;
-      this.#count -= 1;
-      set.delete(entry);
-      if (set.size === 0 && this.#listeners.get(loginRef) === set) this.#listeners.delete(loginRef);
-    };
+    return this.#listeners.subscribe(loginRef, listener);
   }
 
   async close(): Promise<void> {
     for (const release of this.#release) release();
     this.#listeners.clear();
-    this.#count = 0;
   }
 
   #receive(payload: string): void {
@@ -83,27 +66,20 @@ export class PgLoginEventBus implements LoginEventBus {
       this.#logger.warn('ignored a malformed login event notification');
       return;
     }
-    const set = typeof wire.r === 'string' ? this.#listeners.get(wire.r) : undefined;
-    if (!set) return;
+    if (typeof wire.r !== 'string') return;
     let event: LoginEvent;
     if (wire.t === 'finished') event = { type: 'finished' };
     else if (wire.t === 'browser-opened' && typeof wire.at === 'number') event = { type: 'browser-opened', at: new Date(wire.at) };
     else return;
-    this.#deliver(set, event);
+    this.#listeners.deliver(wire.r, event, this.#reportFailure);
   }
 
   /** Notifications may have been missed while disconnected: every waiting stream re-reads the store. */
   #resync(): void {
-    for (const set of this.#listeners.values()) this.#deliver(set, { type: 'finished' });
+    this.#listeners.deliverToAll({ type: 'finished' }, this.#reportFailure);
   }
 
-  #deliver(set: Set<Listener>, event: LoginEvent): void {
-    for (const listener of [...set]) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#logger.error({ err: error }, 'login event listener failed');
-      }
-    }
-  }
+  #reportFailure = (error: unknown): void => {
+    this.#logger.error({ err: error }, 'login event listener failed');
+  };
 }
