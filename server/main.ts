@@ -63,6 +63,10 @@ async function main(): Promise<number> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    // Re-read the channel catalog; a bad file keeps the one in force (the error is logged).
+    process.on('SIGHUP', () => {
+      running.reloadCatalog().catch((error: unknown) => logger.error({ err: error }, 'channel catalog not reloaded; the previous one stays in force'));
+    });
   });
 }
 

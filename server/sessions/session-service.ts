@@ -60,6 +60,7 @@ export class SessionService implements SessionStarter {
   readonly #now: () => number;
   #upstream: UpstreamSessions | undefined;
   #sweeper: NodeJS.Timeout | undefined;
+  readonly #revokedListeners: Array<(sessionId: string) => Promise<void> | void> = [];
 
   constructor(options: SessionServiceOptions) {
     this.#db = options.db;
@@ -75,6 +76,14 @@ export class SessionService implements SessionStarter {
   /** Connects the upstream ATProto session check once the OAuth client exists. */
   useUpstream(upstream: UpstreamSessions): void {
     this.#upstream = upstream;
+  }
+
+  /**
+   * Called after this replica revokes a session (e.g. to remove its LiveKit
+   * participants). Not awaited: a slow listener never delays the revocation.
+   */
+  onRevoked(listener: (sessionId: string) => Promise<void> | void): void {
+    this.#revokedListeners.push(listener);
   }
 
   async start(user: SessionUser): Promise<IssuedSession> {
@@ -149,6 +158,9 @@ export class SessionService implements SessionStarter {
         await this.#publish?.(sessionId);
       } catch (error) {
         this.#logger.warn({ err: error, sessionId }, 'could not announce a session revocation to other replicas');
+      }
+      for (const listener of this.#revokedListeners) {
+        void (async () => listener(sessionId))().catch((error: unknown) => this.#logger.warn({ err: error, sessionId }, 'a revocation listener failed'));
       }
     }
   }

@@ -27,13 +27,13 @@ window.lk = {
   async join(url, token) {
     const room = new Room({ adaptiveStream: false, dynacast: false });
     window.lk.room = room;
-    room.on(RoomEvent.Disconnected, (reason) => window.lk.events.push({ type: 'disconnected', reason: String(reason) }));
+    room.on(RoomEvent.Disconnected, (reason) => window.lk.events.push({ type: 'disconnected', reason: String(reason), at: Date.now() }));
     room.on(RoomEvent.DataReceived, (payload, participant) =>
       window.lk.received.push({ kind: 'data', text: new TextDecoder().decode(payload), from: participant?.identity }));
     room.on(RoomEvent.TrackSubscribed, (track, publication, participant) =>
       window.lk.received.push({ kind: 'track', source: publication.source, from: participant.identity }));
     room.on(RoomEvent.ParticipantPermissionsChanged, () =>
-      window.lk.events.push({ type: 'permissions', permissions: JSON.parse(JSON.stringify(room.localParticipant.permissions ?? {})) }));
+      window.lk.events.push({ type: 'permissions', permissions: JSON.parse(JSON.stringify(room.localParticipant.permissions ?? {})), at: Date.now() }));
     try {
       await room.connect(url, token, { autoSubscribe: true });
       return { ok: true, identity: room.localParticipant.identity, sid: room.localParticipant.sid };
@@ -66,6 +66,15 @@ window.lk = {
   state() {
     return window.lk.room ? window.lk.room.state : 'none';
   },
+  /** Resolves with the time of the next (or the past) disconnection, or null after timeoutMs. */
+  waitDisconnected(timeoutMs) {
+    const past = window.lk.events.find((e) => e.type === 'disconnected');
+    if (past) return Promise.resolve(past.at);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      window.lk.room.once(RoomEvent.Disconnected, () => { clearTimeout(timer); resolve(Date.now()); });
+    });
+  },
   async leave() {
     await window.lk.room?.disconnect();
   },
@@ -88,7 +97,10 @@ export interface BrowserParticipant {
   publishData(text: string): Promise<{ ok: boolean; error?: string }>;
   /** livekit-client's ConnectionState: 'connected', 'disconnected', 'reconnecting', … */
   state(): Promise<string>;
-  events(): Promise<Array<{ type: string; reason?: string; permissions?: Record<string, unknown> }>>;
+  /** When the participant was disconnected (page clock, ms), waiting up to timeoutMs; null if it was not. */
+  waitDisconnected(timeoutMs: number): Promise<number | null>;
+  /** What happened to the connection; `at` is the page's Date.now() (same machine clock as the test). */
+  events(): Promise<Array<{ type: string; reason?: string; permissions?: Record<string, unknown>; at: number }>>;
   received(): Promise<Array<{ kind: string; text?: string; source?: string; from?: string }>>;
   leave(): Promise<void>;
 }
@@ -99,6 +111,7 @@ interface PageApi {
   publishVideo(): Promise<{ ok: boolean; error?: string }>;
   publishData(text: string): Promise<{ ok: boolean; error?: string }>;
   state(): string;
+  waitDisconnected(timeoutMs: number): Promise<number | null>;
   events: Awaited<ReturnType<BrowserParticipant['events']>>;
   received: Awaited<ReturnType<BrowserParticipant['received']>>;
   leave(): Promise<void>;
@@ -144,6 +157,7 @@ export async function startParticipantBrowser(): Promise<ParticipantBrowser> {
         publishVideo: () => page.evaluate(() => (globalThis as unknown as InPage).lk.publishVideo()),
         publishData: (text) => page.evaluate((t) => (globalThis as unknown as InPage).lk.publishData(t), text),
         state: () => page.evaluate(() => (globalThis as unknown as InPage).lk.state()),
+        waitDisconnected: (timeoutMs) => page.evaluate((t) => (globalThis as unknown as InPage).lk.waitDisconnected(t), timeoutMs),
         events: () => page.evaluate(() => (globalThis as unknown as InPage).lk.events),
         received: () => page.evaluate(() => (globalThis as unknown as InPage).lk.received),
         leave: () => page.evaluate(() => (globalThis as unknown as InPage).lk.leave()),

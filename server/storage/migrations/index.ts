@@ -3,11 +3,13 @@ import type { Migration, MigrationProvider } from 'kysely/migration';
 import { initial } from './0001_initial.ts';
 import { loginLinks } from './0002_login_links.ts';
 import { rateLimits } from './0003_rate_limits.ts';
+import { livekitPresence } from './0004_livekit_presence.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_login_links': loginLinks,
   '0003_rate_limits': rateLimits,
+  '0004_livekit_presence': livekitPresence,
 };
 
 export const migrationProvider: MigrationProvider = {
