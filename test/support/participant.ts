@@ -66,6 +66,15 @@ window.lk = {
   state() {
     return window.lk.room ? window.lk.room.state : 'none';
   },
+  /** Tries to rewrite its own attributes and name; each outcome, or 'no answer' after 5 s. */
+  async tryRewrite(attributes, name) {
+    const settle = (p) => Promise.race([
+      p.then(() => 'ok', (error) => String(error && error.message || error)),
+      new Promise((resolve) => setTimeout(() => resolve('no answer'), 5000)),
+    ]);
+    const lp = window.lk.room.localParticipant;
+    return { attributes: await settle(lp.setAttributes(attributes)), name: await settle(lp.setName(name)) };
+  },
   /** Resolves with the time of the next (or the past) disconnection, or null after timeoutMs. */
   waitDisconnected(timeoutMs) {
     const past = window.lk.events.find((e) => e.type === 'disconnected');
@@ -97,6 +106,8 @@ export interface BrowserParticipant {
   publishData(text: string): Promise<{ ok: boolean; error?: string }>;
   /** livekit-client's ConnectionState: 'connected', 'disconnected', 'reconnecting', … */
   state(): Promise<string>;
+  /** Tries to change its own attributes and name from the client; 'ok', the error, or 'no answer'. */
+  tryRewrite(attributes: Record<string, string>, name: string): Promise<{ attributes: string; name: string }>;
   /** When the participant was disconnected (page clock, ms), waiting up to timeoutMs; null if it was not. */
   waitDisconnected(timeoutMs: number): Promise<number | null>;
   /** What happened to the connection; `at` is the page's Date.now() (same machine clock as the test). */
@@ -111,6 +122,7 @@ interface PageApi {
   publishVideo(): Promise<{ ok: boolean; error?: string }>;
   publishData(text: string): Promise<{ ok: boolean; error?: string }>;
   state(): string;
+  tryRewrite(attributes: Record<string, string>, name: string): Promise<{ attributes: string; name: string }>;
   waitDisconnected(timeoutMs: number): Promise<number | null>;
   events: Awaited<ReturnType<BrowserParticipant['events']>>;
   received: Awaited<ReturnType<BrowserParticipant['received']>>;
@@ -157,6 +169,7 @@ export async function startParticipantBrowser(): Promise<ParticipantBrowser> {
         publishVideo: () => page.evaluate(() => (globalThis as unknown as InPage).lk.publishVideo()),
         publishData: (text) => page.evaluate((t) => (globalThis as unknown as InPage).lk.publishData(t), text),
         state: () => page.evaluate(() => (globalThis as unknown as InPage).lk.state()),
+        tryRewrite: (attributes, name) => page.evaluate(([a, n]) => (globalThis as unknown as InPage).lk.tryRewrite(a, n), [attributes, name] as const),
         waitDisconnected: (timeoutMs) => page.evaluate((t) => (globalThis as unknown as InPage).lk.waitDisconnected(t), timeoutMs),
         events: () => page.evaluate(() => (globalThis as unknown as InPage).lk.events),
         received: () => page.evaluate(() => (globalThis as unknown as InPage).lk.received),
