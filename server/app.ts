@@ -30,6 +30,7 @@ import { sessionHandlers } from './transport/grpc/session-handlers.ts';
 import { GrpcTransport } from './transport/grpc/server.ts';
 import { HttpTransport } from './transport/http/server.ts';
 import { jwksRoute } from './transport/http/jwks-route.ts';
+import { livekitTokenRoute } from './transport/http/livekit-token-route.ts';
 import { livekitWebhookRoute } from './transport/http/livekit-webhook-route.ts';
 
 export interface RunningAirlock {
@@ -91,7 +92,11 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     // Revocation reaches the room: presence from LiveKit's webhooks, removal through its server API.
     const presence = setUpPresence(settings, database.db, channels, logger);
     auth.sessions.onRevoked((sessionId) => presence.evictSession(sessionId));
-    http.add(livekitWebhookRoute(presence, { maxBodyBytes: settings.livekitWebhookMaxBytes }));
+    http.add(
+      livekitWebhookRoute(presence, { maxBodyBytes: settings.livekitWebhookMaxBytes }),
+      // LiveKit's endpoint token format, beside GetChannelToken and with the same policy.
+      livekitTokenRoute({ authenticator: auth.authenticator, channels, maxBodyBytes: settings.livekitTokenRequestMaxBytes }),
+    );
     presence.start();
     cleanups.unshift(() => presence.stop());
 

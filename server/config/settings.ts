@@ -299,6 +299,10 @@ export const SETTINGS = {
     env: 'AIRLOCK_LIVEKIT_WEBHOOK_MAX_BYTES', flag: 'livekit-webhook-max-bytes', default: '65536', schema: positiveInt,
     description: 'largest LiveKit webhook body accepted on /livekit/webhook',
   }),
+  livekitTokenRequestMaxBytes: setting({
+    env: 'AIRLOCK_LIVEKIT_TOKEN_REQUEST_MAX_BYTES', flag: 'livekit-token-request-max-bytes', default: '8192', schema: positiveInt,
+    description: 'largest request body accepted on /livekit/token (LiveKit\'s endpoint token format)',
+  }),
   livekitWebhookMaxAge: setting({
     env: 'AIRLOCK_LIVEKIT_WEBHOOK_MAX_AGE', flag: 'livekit-webhook-max-age', default: '5m', schema: duration,
     description: 'a signed LiveKit webhook older than this is refused (a replayed participant_left must not hide a participant)',

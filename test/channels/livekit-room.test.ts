@@ -6,6 +6,7 @@
 // beyond the generous bounds below.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { decodeJwt } from 'jose';
 import type { ParticipantInfo } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Session } from '../../proto/gen/airlock/auth/v1/auth.ts';
@@ -242,5 +243,55 @@ describe('revocation reaches the room', () => {
     // New tokens follow the new catalog at once.
     await expect(tokenFor(session, 'vip')).rejects.toMatchObject({ details: 'no channel "vip"' });
     for (const p of [vip, panel]) await p.participant.page.close();
+  });
+});
+
+describe('the LiveKit-standard token endpoint (POST /livekit/token)', () => {
+  const endpoint = () => `http://127.0.0.1:${airlock.httpPort}/livekit/token`;
+
+  it('works with livekit-client\'s own endpoint TokenSource; LiveKit admits the token; same claims as GetChannelToken', async () => {
+    const { TokenSource } = await import('livekit-client');
+    const session = await loginViaApi(airlock, alice);
+    const source = TokenSource.endpoint(endpoint(), { headers: { authorization: `Bearer ${session.accessToken}` } });
+    const fetched = await source.fetch({ roomName: 'lobby' });
+    expect(fetched.serverUrl).toBe(livekit.url);
+
+    const viaGrpc = await tokenFor(session, 'lobby');
+    const { exp: _e1, nbf: _n1, ...fromEndpoint } = decodeJwt(fetched.participantToken);
+    const { exp: _e2, nbf: _n2, ...fromGrpc } = decodeJwt(viaGrpc.token);
+    expect(fromEndpoint).toEqual(fromGrpc);
+
+    const participant = await browser.newParticipant();
+    const result = await participant.join(fetched.serverUrl, fetched.participantToken);
+    expect(result).toMatchObject({ ok: true, identity: alice.did });
+    expect((await inRoom('lobby')).find((p) => p.sid === result.sid)).toMatchObject({ identity: alice.did, name: alice.handle });
+    await participant.leave();
+    await participant.page.close();
+  });
+
+  async function post(body: unknown, authorization?: string) {
+    const response = await fetch(endpoint(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as { error: string; message: string } };
+  }
+
+  it('refuses what GetChannelToken refuses, with the matching HTTP status', async () => {
+    const session = await loginViaApi(airlock, await pds.createAccount());
+    const bearer = `Bearer ${session.accessToken}`;
+    expect(await post({ room_name: 'lobby' })).toMatchObject({ status: 401, body: { error: 'TOKEN_MISSING' } });
+    expect(await post({ room_name: 'lobby' }, 'Bearer not-a-token')).toMatchObject({ status: 401, body: { error: 'TOKEN_INVALID' } });
+    expect(await post({ room_name: 'nowhere' }, bearer)).toEqual({ status: 404, body: { error: 'NOT_FOUND', message: 'no channel "nowhere"' } });
+    expect(await post({ room_name: 'stage' }, bearer)).toEqual({ status: 403, body: { error: 'PERMISSION_DENIED', message: 'you may not join channel "stage"' } });
+    expect(await post({ room_name: 'Not An Id' }, bearer)).toMatchObject({ status: 400, body: { error: 'INVALID_ARGUMENT' } });
+    expect(await post({}, bearer)).toMatchObject({ status: 400, body: { message: 'room_name (the Airlock channel id) is required' } });
+    expect(await post({ room_name: 'lobby', participant_identity: 'did:plc:someoneelse' }, bearer)).toMatchObject({
+      status: 400, body: { message: 'participant_identity is decided by Airlock from your session; leave it out' },
+    });
+    expect(await post('{not json', bearer)).toMatchObject({ status: 400, body: { error: 'INVALID_ARGUMENT' } });
+    await call(clients.auth, clients.auth.logout, { refreshToken: '' }, { bearer: session.accessToken });
+    expect(await post({ room_name: 'lobby' }, bearer)).toMatchObject({ status: 401, body: { error: 'SESSION_REVOKED' } });
   });
 });
