@@ -156,16 +156,6 @@ export class RoomPresence {
     await Promise.all(rows.map((row) => this.#enforceCatalogOn(row)));
   }
 
-  /** How many Airlock participants are connected per channel id. */
-  async countsByChannel(): Promise<Map<string, number>> {
-    const rows = await this.#db
-      .selectFrom('livekit_participants')
-      .select(['channel_id', (eb) => eb.fn.countAll<number | string | bigint>().as('n')])
-      .groupBy('channel_id')
-      .execute();
-    return new Map(rows.map((row) => [row.channel_id, Number(row.n)]));
-  }
-
   start(): void {
     if (this.#timer) return;
     const tick = () => {

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { AccessToken } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
+import { freeTcpPort } from '../support/livekit.ts';
 
 const KEY = 'APIwebhooktest';
 const SECRET = randomBytes(32).toString('base64url');
@@ -13,7 +14,13 @@ const SECRET = randomBytes(32).toString('base64url');
 let airlock: InProcessAirlock;
 
 beforeAll(async () => {
-  airlock = await startInProcess({ AIRLOCK_LIVEKIT_API_KEY: KEY, AIRLOCK_LIVEKIT_API_SECRET: SECRET, AIRLOCK_LIVEKIT_WEBHOOK_MAX_BYTES: '4096' });
+  // No LiveKit here: its URL is a port nobody listens on, so removals fail and rows stay.
+  airlock = await startInProcess({
+    AIRLOCK_LIVEKIT_URL: `ws://127.0.0.1:${await freeTcpPort()}`,
+    AIRLOCK_LIVEKIT_API_KEY: KEY,
+    AIRLOCK_LIVEKIT_API_SECRET: SECRET,
+    AIRLOCK_LIVEKIT_WEBHOOK_MAX_BYTES: '4096',
+  });
 });
 
 afterAll(async () => {

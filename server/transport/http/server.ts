@@ -133,7 +133,14 @@ export class HttpTransport {
     try {
       let body: Buffer | undefined;
       if (route?.maxBodyBytes !== undefined) {
-        body = await readBody(req, route.maxBodyBytes);
+        try {
+          body = await readBody(req, route.maxBodyBytes);
+        } catch {
+          // The client went away or sent a broken body: nothing to answer, nothing to report.
+          this.logger.info({ method: req.method, path: loggedPath }, 'http request body not received');
+          req.destroy();
+          return;
+        }
         if (body === undefined) {
           res.setHeader('connection', 'close');
           this.#send(res, { status: 413, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `request body larger than ${route.maxBodyBytes} bytes` });
