@@ -5,8 +5,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AccessToken } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
+import { startChild, startInProcess, type InProcessAirlock } from '../support/airlock.ts';
 import { freeTcpPort } from '../support/livekit.ts';
+import { tempDir } from '../support/settings.ts';
 
 const KEY = 'APIwebhooktest';
 const SECRET = randomBytes(32).toString('base64url');
@@ -47,8 +48,8 @@ async function sign(body: string, key = KEY, secret = SECRET): Promise<string> {
   return token.toJwt();
 }
 
-async function post(body: string, authorization?: string) {
-  const response = await fetch(`http://127.0.0.1:${airlock.httpPort}/livekit/webhook`, {
+async function post(body: string, authorization?: string, port = airlock.httpPort, path = '/livekit/webhook') {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/webhook+json', ...(authorization ? { authorization } : {}) },
     body,
@@ -97,5 +98,35 @@ describe('LiveKit webhooks', () => {
 
   it('GET is not a webhook (404)', async () => {
     expect((await fetch(`http://127.0.0.1:${airlock.httpPort}/livekit/webhook`)).status).toBe(404);
+  });
+});
+
+describe('logs', () => {
+  it('never contain the LiveKit secret, a webhook signature or a bearer token (trace level, server process)', async () => {
+    const dir = tempDir();
+    const server = await startChild({
+      AIRLOCK_DATA_DIR: dir.path,
+      AIRLOCK_LOG_LEVEL: 'trace',
+      AIRLOCK_LIVEKIT_URL: `ws://127.0.0.1:${await freeTcpPort()}`,
+      AIRLOCK_LIVEKIT_API_KEY: KEY,
+      AIRLOCK_LIVEKIT_API_SECRET: SECRET,
+    });
+    try {
+      const body = joinedEvent();
+      const signature = await sign(body);
+      const forged = await sign(body, KEY, randomBytes(32).toString('base64url'));
+      expect((await post(body, signature, server.httpPort)).status).toBe(200);
+      expect((await post(body, forged, server.httpPort)).status).toBe(401);
+      const bearer = `eyJhbGciOiJFUzI1NiJ9.${randomBytes(40).toString('base64url')}.${randomBytes(40).toString('base64url')}`;
+      expect((await post(JSON.stringify({ room_name: 'lobby' }), `Bearer ${bearer}`, server.httpPort, '/livekit/token')).status).toBe(401);
+      // Let the failed removal (no LiveKit answers) be logged too.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const logged = [...server.logs.map((entry) => JSON.stringify(entry)), ...server.stderr].join('\n');
+      expect(logged).toContain('could not remove a LiveKit participant');
+      for (const secret of [SECRET, signature, forged, bearer]) expect(logged).not.toContain(secret);
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
   });
 });
