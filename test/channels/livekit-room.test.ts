@@ -16,6 +16,7 @@ import { freeTcpPort, startLiveKit, type TestLiveKit } from '../support/livekit.
 import { loginViaApi } from '../support/login.ts';
 import { startParticipantBrowser, type BrowserParticipant, type ParticipantBrowser } from '../support/participant.ts';
 import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
+import { channelToken, joinAs, presenceRow, until } from '../support/rooms.ts';
 import { tempDir } from '../support/settings.ts';
 import { revokeAppsAtPds } from '../sessions/support/pds-account.ts';
 
@@ -76,34 +77,12 @@ afterAll(async () => {
   dir?.remove();
 });
 
-async function tokenFor(session: Session, channelId: string) {
-  return call(clients.channels, clients.channels.getChannelToken, { channelId }, { bearer: session.accessToken });
-}
-
-/** A new browser participant in `channelId` with a token from GetChannelToken; waits until Airlock has recorded it. */
-async function joined(session: Session, channelId: string) {
-  const minted = await tokenFor(session, channelId);
-  const participant = await browser.newParticipant();
-  const result = await participant.join(minted.livekitUrl, minted.token);
-  expect(result, JSON.stringify(result)).toMatchObject({ ok: true, identity: minted.identity });
-  await until(async () => (await presenceOf(result.sid!)) !== undefined, 'the participant_joined webhook to be recorded');
-  return { participant, minted, sid: result.sid! };
-}
-
-async function presenceOf(sid: string) {
-  return airlock.database.db.selectFrom('livekit_participants').selectAll().where('participant_sid', '=', sid).executeTakeFirst();
-}
+const tokenFor = (session: Session, channelId: string) => channelToken(clients, session, channelId);
+const joined = (session: Session, channelId: string) => joinAs(browser, clients, session, channelId, airlock);
+const presenceOf = (sid: string) => presenceRow(airlock, sid);
 
 async function inRoom(room: string): Promise<ParticipantInfo[]> {
   return livekit.rooms.listParticipants(room);
-}
-
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** Revokes, then measures until the browser sees the disconnection and LiveKit no longer lists the participant. */
