@@ -56,6 +56,8 @@ export class RoomPresence {
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #checking: Promise<void> | undefined;
+  /** A catalog decision LiveKit did not confirm: the next check enforces the catalog again. */
+  #catalogPending = false;
 
   constructor(options: PresenceOptions) {
     this.#db = options.db;
@@ -162,6 +164,10 @@ export class RoomPresence {
       this.#checking = (async () => {
         try {
           await this.checkSessions();
+          if (this.#catalogPending) {
+            this.#catalogPending = false;
+            await this.enforceCatalog();
+          }
         } catch (error) {
           this.#logger.warn({ err: error }, 'presence check failed; trying again at the next one');
         }
@@ -184,7 +190,7 @@ export class RoomPresence {
   async #enforceCatalogOn(row: Row): Promise<void> {
     const channel = this.#catalog().find(row.channel_id);
     if (!channel || channel.room !== row.room || !mayJoin(channel, row.did)) {
-      await this.#remove(row, 'channel no longer admits the participant');
+      if (!(await this.#remove(row, 'channel no longer admits the participant'))) this.#catalogPending = true;
       return;
     }
     const wanted = channel.permissions;
@@ -204,19 +210,23 @@ export class RoomPresence {
         .execute();
       this.#logger.info({ room: row.room, participantSid: row.participant_sid, sessionId: row.session_id, channel: row.channel_id }, 'LiveKit participant permissions narrowed to the catalog');
     } catch (error) {
-      this.#logger.warn({ err: error, room: row.room, participantSid: row.participant_sid }, 'could not narrow a LiveKit participant\'s permissions; trying again later');
+      this.#catalogPending = true;
+      this.#logger.warn({ err: error, room: row.room, participantSid: row.participant_sid }, 'could not narrow a LiveKit participant\'s permissions; the next check tries again');
     }
   }
 
-  async #remove(row: Row, why: string): Promise<void> {
+  /** True once LiveKit confirmed the participant is gone (removed now, or already). */
+  async #remove(row: Row, why: string): Promise<boolean> {
     try {
       const outcome = await this.#rooms.remove(this.#target(row));
       await this.#forget(row);
       if (outcome === 'done') {
         this.#logger.info({ room: row.room, participantSid: row.participant_sid, sessionId: row.session_id, channel: row.channel_id, why }, 'LiveKit participant removed');
       }
+      return true;
     } catch (error) {
       this.#logger.warn({ err: error, room: row.room, participantSid: row.participant_sid, why }, 'could not remove a LiveKit participant; the next check tries again');
+      return false;
     }
   }
 
