@@ -9,8 +9,8 @@
 #   for the Rust client).
 # - PostgreSQL's cluster running on 127.0.0.1:5432 with trust authentication
 #   for local TCP connections (the replica and outage tests create their own databases).
-# - grpcurl, grpc_health_probe and ghz, built by `go install` at the versions
-#   pinned in .ci/tools.env into ~/.cache/airlock-tools (a kept machine does not rebuild).
+# - grpcurl, grpc_health_probe, ghz and livekit-server, built by `go install` at the
+#   versions pinned in .ci/tools.env into ~/.cache/airlock-tools (a kept machine does not rebuild).
 set -euo pipefail
 
 AIRLOCK_CI_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -74,17 +74,19 @@ fi
 
 # The real gRPC tools, each in a directory named for its pinned version.
 mkdir -p "$tools_root/bin"
-install_go_tool() { # name module version
-  local name="$1" module="$2" version="$3" dir="$tools_root/$1@$3"
-  if [ ! -x "$dir/$name" ]; then
+install_go_tool() { # name module version [binary, when go install names it otherwise]
+  local name="$1" module="$2" version="$3" binary="${4:-$1}" dir="$tools_root/$1@$3"
+  if [ ! -x "$dir/$binary" ]; then
     echo "prereqs: go install $module@$version"
     mkdir -p "$dir"
     GOBIN="$dir" GOMODCACHE="$tools_root/gomod" GOCACHE="$tools_root/gobuild" GOFLAGS=-modcacherw \
       go install "$module@$version"
   fi
-  ln -sfn "$dir/$name" "$tools_root/bin/$name"
+  ln -sfn "$dir/$binary" "$tools_root/bin/$name"
 }
 install_go_tool grpcurl "$GRPCURL_MODULE" "$GRPCURL_VERSION"
 install_go_tool grpc-health-probe "$GRPC_HEALTH_PROBE_MODULE" "$GRPC_HEALTH_PROBE_VERSION"
 ln -sfn "$tools_root/bin/grpc-health-probe" "$tools_root/bin/grpc_health_probe"
 install_go_tool ghz "$GHZ_MODULE" "$GHZ_VERSION"
+# LiveKit's module path ends in cmd/server, so go install names the binary "server".
+install_go_tool livekit-server "$LIVEKIT_SERVER_MODULE" "$LIVEKIT_SERVER_VERSION" server

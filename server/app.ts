@@ -1,7 +1,9 @@
 // The composition root: builds the domain, its storage and the transports
 // around it. Nothing else wires components together.
+import { loadCatalog } from './channels/catalog.ts';
 import { loadLiveKitSdk } from './channels/livekit-tokens.ts';
-import { setUpChannels } from './channels/setup.ts';
+import type { RoomPresence } from './channels/presence.ts';
+import { setUpChannels, setUpPresence } from './channels/setup.ts';
 import type { Settings } from './config/settings.ts';
 import type { Logger } from './observability/logger.ts';
 import { openDatabase, type OpenDatabase } from './storage/database.ts';
@@ -29,6 +31,8 @@ import { sessionHandlers } from './transport/grpc/session-handlers.ts';
 import { GrpcTransport } from './transport/grpc/server.ts';
 import { HttpTransport } from './transport/http/server.ts';
 import { jwksRoute } from './transport/http/jwks-route.ts';
+import { livekitTokenRoute } from './transport/http/livekit-token-route.ts';
+import { livekitWebhookRoute } from './transport/http/livekit-webhook-route.ts';
 
 export interface RunningAirlock {
   grpcPort: number;
@@ -41,6 +45,14 @@ export interface RunningAirlock {
   auth: SessionCapability;
   /** The login broker, its event bus and the shared ATProto OAuth client. */
   login: { broker: LoginBroker; bus: LoginEventBus; oauth: AirlockOAuthClient };
+  /** Who is connected to LiveKit, and the removal of participants whose access ended. */
+  presence: RoomPresence;
+  /**
+   * Re-reads the channel catalog file (SIGHUP): new tokens follow it at once,
+   * and connected participants it no longer admits are removed, or narrowed
+   * to its permissions. A bad file throws and changes nothing.
+   */
+  reloadCatalog(): Promise<void>;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -87,6 +99,16 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     auth.sessions.startSweeping();
     cleanups.unshift(async () => auth.sessions.stopSweeping());
 
+    // Revocation reaches the room: presence from LiveKit's webhooks, removal through its server API.
+    const presence = setUpPresence(settings, database.db, channels, logger);
+    auth.sessions.onRevoked((sessionId) => presence.evictSession(sessionId));
+    http.add(
+      livekitWebhookRoute(presence, { maxBodyBytes: settings.livekitWebhookMaxBytes }),
+      // LiveKit's endpoint token format, beside GetChannelToken and with the same policy.
+      livekitTokenRoute({ authenticator: auth.authenticator, channels, maxBodyBytes: settings.livekitTokenRequestMaxBytes }),
+    );
+    presence.start();
+    cleanups.unshift(() => presence.stop());
     const bus = shared ? new PgLoginEventBus({ db: database.db, listener: shared.listener, logger }) : new InProcessLoginEventBus();
     const broker = new LoginBroker({
       store: new LoginStore(database.db),
@@ -133,6 +155,13 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       grpc,
       auth,
       login: { broker, bus, oauth },
+      presence,
+      async reloadCatalog() {
+        const catalog = loadCatalog(settings.channelsFile);
+        channels.replaceCatalog(catalog);
+        logger.info({ channels: catalog.all().length, catalog: settings.channelsFile || 'embedded default' }, 'channel catalog reloaded');
+        await presence.enforceCatalog();
+      },
       async stop(graceMs = settings.shutdownGrace) {
         phase = 'draining';
         await shared?.stopWatching();

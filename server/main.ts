@@ -38,8 +38,19 @@ async function main(): Promise<number> {
   const logger = createLogger(settings);
 
   let running: Awaited<ReturnType<typeof startAirlock>>;
+  let started = false;
+  // SIGHUP re-reads the channel catalog; a bad file keeps the one in force (the error is logged).
+  // Handled from the start, so one that arrives while starting does not end the process.
+  process.on('SIGHUP', () => {
+    if (!started) {
+      logger.warn('SIGHUP while starting: the catalog being loaded is the one read at start');
+      return;
+    }
+    running.reloadCatalog().catch((error: unknown) => logger.error({ err: error }, 'channel catalog not reloaded; the previous one stays in force'));
+  });
   try {
     running = await startAirlock(settings, logger);
+    started = true;
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`airlock: ${error.message}\n`);

@@ -7,7 +7,7 @@ import { mayJoin } from './join-policy.ts';
 import type { ChannelToken, LiveKitTokenMinter, Participant } from './livekit-tokens.ts';
 
 export class ChannelAccess {
-  readonly #catalog: ChannelCatalog;
+  #catalog: ChannelCatalog;
   readonly #minter: LiveKitTokenMinter;
 
   constructor(catalog: ChannelCatalog, minter: LiveKitTokenMinter) {
@@ -15,8 +15,18 @@ export class ChannelAccess {
     this.#minter = minter;
   }
 
+  /** The catalog in force. */
+  get catalog(): ChannelCatalog {
+    return this.#catalog;
+  }
+
+  /** Puts a new catalog in force for tokens minted from now on (connected participants: RoomPresence.enforceCatalog). */
+  replaceCatalog(catalog: ChannelCatalog): void {
+    this.#catalog = catalog;
+  }
+
   /** The channels this caller may join, in catalog order. */
-  joinable(caller: Participant): ChannelDefinition[] {
+  joinable(caller: Pick<Participant, 'did'>): ChannelDefinition[] {
     return this.#catalog.all().filter((channel) => mayJoin(channel, caller.did));
   }
 

@@ -1,13 +1,19 @@
 // Builds the channels capability from settings, once, at start: the catalog
 // (a bad one stops the server) and the LiveKit minter.
+import type { Kysely } from 'kysely';
 import { invalidSetting } from '../config/load.ts';
 import { SETTINGS, type Settings } from '../config/settings.ts';
 import type { Logger } from '../observability/logger.ts';
 import { loadCatalog } from './catalog.ts';
 import { ChannelAccess } from './channel-access.ts';
+import { liveKitRooms } from './livekit-rooms.ts';
 import { LiveKitTokenMinter } from './livekit-tokens.ts';
+import { RoomPresence } from './presence.ts';
+import type { Database } from '../storage/schema.ts';
 
-export type ChannelSettings = Pick<Settings, 'channelsFile' | 'livekitUrl' | 'livekitApiKey' | 'livekitApiSecret' | 'channelTokenTtl'>;
+export type ChannelSettings = Pick<Settings, 'channelsFile' | 'livekitUrl' | 'livekitApiKey' | 'livekitApiSecret' | 'channelTokenTtl' | 'livekitIdentity'>;
+
+export type PresenceSettings = Pick<Settings, 'livekitUrl' | 'livekitApiKey' | 'livekitApiSecret' | 'livekitApiTimeout' | 'livekitWebhookMaxAge' | 'presenceCheckInterval'>;
 
 /** Whether these are livekit-server --dev's well-known credentials (production mode refuses them in config/load.ts). */
 export function usesDevLiveKitCredentials(settings: ChannelSettings): boolean {
@@ -28,6 +34,27 @@ export function setUpChannels(settings: ChannelSettings, logger: Logger): Channe
     );
   }
   logger.info({ channels: catalog.all().length, catalog: settings.channelsFile || 'embedded default', livekitUrl: settings.livekitUrl, ttlSeconds }, 'channel catalog loaded');
-  const minter = new LiveKitTokenMinter({ url: settings.livekitUrl, apiKey: settings.livekitApiKey, apiSecret: settings.livekitApiSecret, ttlSeconds });
+  const minter = new LiveKitTokenMinter({
+    url: settings.livekitUrl,
+    apiKey: settings.livekitApiKey,
+    apiSecret: settings.livekitApiSecret,
+    ttlSeconds,
+    identity: settings.livekitIdentity,
+  });
   return new ChannelAccess(catalog, minter);
+}
+
+/** Presence from LiveKit's webhooks, and the server API that removes or narrows participants. */
+export function setUpPresence(settings: PresenceSettings, db: Kysely<Database>, channels: ChannelAccess, logger: Logger): RoomPresence {
+  const rooms = liveKitRooms({ url: settings.livekitUrl, apiKey: settings.livekitApiKey, apiSecret: settings.livekitApiSecret, timeoutMs: settings.livekitApiTimeout });
+  return new RoomPresence({
+    db,
+    rooms,
+    catalog: () => channels.catalog,
+    apiKey: settings.livekitApiKey,
+    apiSecret: settings.livekitApiSecret,
+    webhookMaxAgeMs: settings.livekitWebhookMaxAge,
+    checkIntervalMs: settings.presenceCheckInterval,
+    logger,
+  });
 }

@@ -297,8 +297,32 @@ export const SETTINGS = {
     secret: true,
   }),
   channelTokenTtl: setting({
-    env: 'AIRLOCK_CHANNEL_TOKEN_TTL', flag: 'channel-token-ttl', default: '10m', schema: duration,
-    description: 'lifetime of a LiveKit token from GetChannelToken',
+    env: 'AIRLOCK_CHANNEL_TOKEN_TTL', flag: 'channel-token-ttl', default: '1m', schema: duration,
+    description: 'lifetime of a LiveKit token from GetChannelToken; it only gates joining (LiveKit refreshes connected participants\' tokens)',
+  }),
+  livekitIdentity: setting({
+    env: 'AIRLOCK_LIVEKIT_IDENTITY', flag: 'livekit-identity', default: 'did', schema: z.enum(['did', 'session']),
+    description: 'LiveKit identity: did (one device per user and room; a second join replaces the first) or session (<did>#<session suffix>, several devices)',
+  }),
+  livekitApiTimeout: setting({
+    env: 'AIRLOCK_LIVEKIT_API_TIMEOUT', flag: 'livekit-api-timeout', default: '5s', schema: duration,
+    description: 'timeout of each call to LiveKit\'s server API (removing or downgrading a participant)',
+  }),
+  livekitWebhookMaxBytes: setting({
+    env: 'AIRLOCK_LIVEKIT_WEBHOOK_MAX_BYTES', flag: 'livekit-webhook-max-bytes', default: '65536', schema: positiveInt,
+    description: 'largest LiveKit webhook body accepted on /livekit/webhook',
+  }),
+  livekitTokenRequestMaxBytes: setting({
+    env: 'AIRLOCK_LIVEKIT_TOKEN_REQUEST_MAX_BYTES', flag: 'livekit-token-request-max-bytes', default: '8192', schema: positiveInt,
+    description: 'largest request body accepted on /livekit/token (LiveKit\'s endpoint token format)',
+  }),
+  livekitWebhookMaxAge: setting({
+    env: 'AIRLOCK_LIVEKIT_WEBHOOK_MAX_AGE', flag: 'livekit-webhook-max-age', default: '5m', schema: duration,
+    description: 'a signed LiveKit webhook older than this is refused (a replayed participant_left must not hide a participant)',
+  }),
+  presenceCheckInterval: setting({
+    env: 'AIRLOCK_PRESENCE_CHECK_INTERVAL', flag: 'presence-check-interval', default: '1s', schema: duration,
+    description: 'how often each replica looks for connected participants whose session expired or was revoked, and removes them',
   }),
 } as const;
 

@@ -62,6 +62,7 @@ export class SessionService implements SessionStarter {
   readonly #now: () => number;
   readonly #upstream: UpstreamSessions;
   #sweeper: NodeJS.Timeout | undefined;
+  readonly #revokedListeners: Array<(sessionId: string) => Promise<void> | void> = [];
 
   constructor(options: SessionServiceOptions) {
     this.#db = options.db;
@@ -77,6 +78,14 @@ export class SessionService implements SessionStarter {
   /** The upstream ATProto session check this service was built with. */
   get upstream(): UpstreamSessions {
     return this.#upstream;
+  }
+
+  /**
+   * Called after this replica revokes a session (e.g. to remove its LiveKit
+   * participants). Not awaited: a slow listener never delays the revocation.
+   */
+  onRevoked(listener: (sessionId: string) => Promise<void> | void): void {
+    this.#revokedListeners.push(listener);
   }
 
   async start(user: SignedInUser): Promise<IssuedSession> {
@@ -151,6 +160,9 @@ export class SessionService implements SessionStarter {
         await this.#publish?.(sessionId);
       } catch (error) {
         this.#logger.warn({ err: error, sessionId }, 'could not announce a session revocation to other replicas');
+      }
+      for (const listener of this.#revokedListeners) {
+        void (async () => listener(sessionId))().catch((error: unknown) => this.#logger.warn({ err: error, sessionId }, 'a revocation listener failed'));
       }
     }
   }

@@ -82,6 +82,21 @@ export interface RefreshTokensTable {
   successor_sealed: string | null;
 }
 
+/** A participant connected to LiveKit with an Airlock token (from LiveKit's webhooks). */
+export interface LiveKitParticipantsTable {
+  participant_sid: string;
+  room: string;
+  identity: string;
+  session_id: string;
+  did: string;
+  channel_id: string;
+  /** The permissions LiveKit reported (1/0): what a narrower catalog entry is compared with. */
+  can_publish: number;
+  can_subscribe: number;
+  can_publish_data: number;
+  joined_at: number;
+}
+
 export interface Database {
   signing_keys: SigningKeysTable;
   oauth_states: OAuthStatesTable;
@@ -89,4 +104,5 @@ export interface Database {
   logins: LoginsTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
+  livekit_participants: LiveKitParticipantsTable;
 }

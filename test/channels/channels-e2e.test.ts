@@ -81,8 +81,9 @@ describe('after a real login', () => {
     expect(claims.sub).toBe(alice.did);
     expect(claims.name).toBe(alice.handle);
     expect(claims.iss).toBe(LIVEKIT_KEY);
-    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'lobby', canPublish: true, canSubscribe: true, canPublishData: true });
-    expect(Object.keys(claims).sort()).toEqual(['exp', 'iss', 'name', 'nbf', 'sub', 'video']);
+    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'lobby', canPublish: true, canSubscribe: true, canPublishData: true, canUpdateOwnMetadata: false });
+    expect(claims.attributes).toStrictEqual({ 'airlock.did': alice.did, 'airlock.handle': alice.handle, 'airlock.session': aliceSession.sessionId, 'airlock.channel': 'lobby' });
+    expect(Object.keys(claims).sort()).toEqual(['attributes', 'exp', 'iss', 'name', 'nbf', 'sub', 'video']);
     expect(claims.exp! - claims.nbf!).toBe(TTL_SECONDS);
     expect(claims.nbf!).toBeGreaterThanOrEqual(before);
     expect(claims.nbf!).toBeLessThanOrEqual(after);
@@ -111,7 +112,7 @@ describe('after a real login', () => {
     const response = await getToken('alice-room');
     const claims = await new TokenVerifier(LIVEKIT_KEY, LIVEKIT_SECRET).verify(response.token);
     expect(claims.sub).toBe(alice.did);
-    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'private-a', canPublish: false, canSubscribe: true, canPublishData: true });
+    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'private-a', canPublish: false, canSubscribe: true, canPublishData: true, canUpdateOwnMetadata: false });
     expect(response.room).toBe('private-a');
   });
 

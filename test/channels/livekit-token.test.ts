@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCatalog } from '../../server/channels/catalog.ts';
 import { LiveKitTokenMinter } from '../../server/channels/livekit-tokens.ts';
 
-const ALICE = { did: 'did:plc:ewvi7nxzyoun6zhxrhs64oiz', handle: 'alice.test' };
+const ALICE = { did: 'did:plc:ewvi7nxzyoun6zhxrhs64oiz', handle: 'alice.test', sessionId: 'Zq3kV9xW2pLmN8rT4yHb6A' };
 const KEY = 'APIkey123';
 const SECRET = 'a-long-enough-secret-for-hs256-signing-0123456789';
 const catalog = parseCatalog({
@@ -18,8 +18,8 @@ const catalog = parseCatalog({
   ],
 });
 
-function minter(ttlSeconds = 600) {
-  return new LiveKitTokenMinter({ url: 'wss://livekit.example.com', apiKey: KEY, apiSecret: SECRET, ttlSeconds });
+function minter(ttlSeconds = 600, identity: 'did' | 'session' = 'did') {
+  return new LiveKitTokenMinter({ url: 'wss://livekit.example.com', apiKey: KEY, apiSecret: SECRET, ttlSeconds, identity });
 }
 
 describe('LiveKit tokens', () => {
@@ -30,11 +30,12 @@ describe('LiveKit tokens', () => {
     const claims = await new TokenVerifier(KEY, SECRET).verify(minted.token);
 
     expect(decodeProtectedHeader(minted.token)).toEqual({ alg: 'HS256' });
-    expect(Object.keys(claims).sort()).toEqual(['exp', 'iss', 'name', 'nbf', 'sub', 'video']);
+    expect(Object.keys(claims).sort()).toEqual(['attributes', 'exp', 'iss', 'name', 'nbf', 'sub', 'video']);
     expect(claims.iss).toBe(KEY);
     expect(claims.sub).toBe(ALICE.did);
     expect(claims.name).toBe(ALICE.handle);
-    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'lobby', canPublish: true, canSubscribe: true, canPublishData: true });
+    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'lobby', canPublish: true, canSubscribe: true, canPublishData: true, canUpdateOwnMetadata: false });
+    expect(claims.attributes).toStrictEqual({ 'airlock.did': ALICE.did, 'airlock.handle': ALICE.handle, 'airlock.session': ALICE.sessionId, 'airlock.channel': 'lobby' });
     expect(claims.nbf).toBeGreaterThanOrEqual(before);
     expect(claims.nbf).toBeLessThanOrEqual(after);
     expect(claims.exp! - claims.nbf!).toBe(600);
@@ -50,16 +51,26 @@ describe('LiveKit tokens', () => {
 
   it('write denied permissions as explicit false (LiveKit treats absent as allowed)', async () => {
     const listen = await new TokenVerifier(KEY, SECRET).verify((await minter().mint(ALICE, catalog.find('listen')!)).token);
-    expect(listen.video).toStrictEqual({ roomJoin: true, room: 'stage', canPublish: false, canSubscribe: true, canPublishData: false });
+    expect(listen.video).toStrictEqual({ roomJoin: true, room: 'stage', canPublish: false, canSubscribe: true, canPublishData: false, canUpdateOwnMetadata: false });
     const speak = await new TokenVerifier(KEY, SECRET).verify((await minter().mint(ALICE, catalog.find('speak')!)).token);
-    expect(speak.video).toStrictEqual({ roomJoin: true, room: 'stage', canPublish: true, canSubscribe: false, canPublishData: true });
+    expect(speak.video).toStrictEqual({ roomJoin: true, room: 'stage', canPublish: true, canSubscribe: false, canPublishData: true, canUpdateOwnMetadata: false });
   });
 
   it('grant nothing administrative', async () => {
     const { video } = await new TokenVerifier(KEY, SECRET).verify((await minter().mint(ALICE, catalog.find('lobby')!)).token);
-    for (const grant of ['roomCreate', 'roomAdmin', 'roomList', 'roomRecord', 'ingressAdmin', 'hidden', 'recorder', 'agent', 'canUpdateOwnMetadata']) {
+    for (const grant of ['roomCreate', 'roomAdmin', 'roomList', 'roomRecord', 'ingressAdmin', 'hidden', 'recorder', 'agent']) {
       expect(video).not.toHaveProperty(grant);
     }
+    // Written out, so the participant can never rewrite the attributes that say who Airlock verified.
+    expect(video?.canUpdateOwnMetadata).toBe(false);
+  });
+
+  it('in per-session mode, use <did>#<first 8 characters of the session id> as identity, same attributes', async () => {
+    const minted = await minter(600, 'session').mint(ALICE, catalog.find('lobby')!);
+    const claims = await new TokenVerifier(KEY, SECRET).verify(minted.token);
+    expect(claims.sub).toBe(`${ALICE.did}#Zq3kV9xW`);
+    expect(minted.identity).toBe(`${ALICE.did}#Zq3kV9xW`);
+    expect(claims.attributes).toStrictEqual({ 'airlock.did': ALICE.did, 'airlock.handle': ALICE.handle, 'airlock.session': ALICE.sessionId, 'airlock.channel': 'lobby' });
   });
 
   it('live for the configured TTL', async () => {

@@ -90,7 +90,7 @@ describe('LiveKit credentials', () => {
     expect(warnings[0]!.msg).toContain('AIRLOCK_LIVEKIT_API_KEY');
     expect(warnings[0]!.livekitUrl).toBe('ws://localhost:7880');
     const loaded = server.logs.find((entry) => entry.msg === 'channel catalog loaded');
-    expect(loaded).toMatchObject({ channels: 1, catalog: 'embedded default', ttlSeconds: 600 });
+    expect(loaded).toMatchObject({ channels: 1, catalog: 'embedded default', ttlSeconds: 60 });
   });
 
   it('real credentials start without the warning and without the secret in any log line', async () => {

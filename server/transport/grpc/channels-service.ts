@@ -41,7 +41,7 @@ export function channelsService(handlers: ChannelsServiceServer): ServiceBinding
 function callerOf(ctx: CallContext): Participant {
   const identity = ctx.identity;
   if (!identity) throw new UnauthenticatedError('TOKEN_MISSING', 'this method needs a bearer access token');
-  return { did: identity.did, handle: identity.handle };
+  return { did: identity.did, handle: identity.handle, sessionId: identity.sessionId };
 }
 
 function toChannel(channel: ChannelDefinition): Channel {

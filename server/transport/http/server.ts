@@ -11,6 +11,8 @@ export interface HttpRequest {
   url: URL;
   headers: http.IncomingHttpHeaders;
   remoteAddress: string;
+  /** The request body, read only for routes that declare maxBodyBytes. */
+  body?: Buffer;
 }
 
 export interface HttpResponse {
@@ -23,7 +25,23 @@ export interface Route {
   method: 'GET' | 'POST';
   /** An exact path, or a prefix ending in "/" that matches one more segment. */
   path: string;
+  /** Read the body, up to this many bytes (a longer one is answered 413); other routes never read it. */
+  maxBodyBytes?: number;
   handle(request: HttpRequest): Promise<HttpResponse> | HttpResponse;
+}
+
+/** The body, or undefined once it grew past `limit` (the rest is not read). */
+async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 // Pages never get framed, sniffed or cached; they load nothing from elsewhere.
@@ -144,8 +162,25 @@ export class HttpTransport {
     const loggedPath = route?.path.endsWith('/') && route.path.length > 1 ? `${route.path}:ref` : url.pathname;
     let response: HttpResponse;
     try {
+      let body: Buffer | undefined;
+      if (route?.maxBodyBytes !== undefined) {
+        try {
+          body = await readBody(req, route.maxBodyBytes);
+        } catch {
+          // The client went away or sent a broken body: nothing to answer, nothing to report.
+          this.logger.info({ method: req.method, path: loggedPath }, 'http request body not received');
+          req.destroy();
+          return;
+        }
+        if (body === undefined) {
+          res.setHeader('connection', 'close');
+          this.#send(res, { status: 413, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `request body larger than ${route.maxBodyBytes} bytes` });
+          this.logger.info({ method: req.method, path: loggedPath, status: 413 }, 'http');
+          return;
+        }
+      }
       response = route
-        ? await route.handle({ method: req.method ?? 'GET', url, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '' })
+        ? await route.handle({ method: req.method ?? 'GET', url, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '', body })
         : { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'not found' };
     } catch (error) {
       if (error instanceof UnavailableError) {
