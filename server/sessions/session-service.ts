@@ -19,6 +19,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Settings } from '../config/settings.ts';
 import { InvalidArgumentError, UnauthenticatedError, UnavailableError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import { metrics } from '../observability/metrics.ts';
 import type { Database, RefreshTokensTable, SessionsTable } from '../storage/schema.ts';
 import type { AccessTokens } from '../tokens/access-tokens.ts';
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, newSessionId, openSuccessor, sealSuccessor } from './refresh-tokens.ts';
@@ -147,6 +148,7 @@ export class SessionService implements SessionStarter {
     this.#revocations.invalidate(sessionId);
     if (Number(result.numUpdatedRows) > 0) {
       this.#logger.info({ sessionId, reason }, 'session revoked');
+      metrics.revocations.inc({ reason });
       try {
         await this.#publish?.(sessionId);
       } catch (error) {
@@ -273,6 +275,7 @@ export class SessionService implements SessionStarter {
       return true;
     });
     if (!won) return undefined;
+    metrics.refreshRotations.inc();
     return this.#issue(session, next.token, idle);
   }
 
@@ -289,6 +292,7 @@ export class SessionService implements SessionStarter {
       if (again) return again;
     }
     this.#logger.warn({ sessionId: found.session_id }, 'a rotated refresh token was presented again; revoking the session');
+    metrics.refreshReuse.inc();
     await this.revoke(found.session_id, 'refresh-token-reuse');
     await this.#signOutUpstream(found.session);
     throw REVOKED();
