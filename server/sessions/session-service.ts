@@ -17,7 +17,7 @@
 //   learns of it at once.
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Settings } from '../config/settings.ts';
-import { InvalidArgumentError, UnauthenticatedError, UnavailableError } from '../errors.ts';
+import { InvalidArgumentError, NotFoundError, UnauthenticatedError, UnavailableError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { metrics } from '../observability/metrics.ts';
 import type { Database, RefreshTokensTable, SessionsTable } from '../storage/schema.ts';
@@ -26,6 +26,14 @@ import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, newSessionId,
 import type { RevocationCheck } from './revocation-check.ts';
 import type { IssuedSession, SessionStarter, SignedInUser } from './session-types.ts';
 import type { UpstreamSessions } from './upstream.ts';
+
+export interface LiveSession {
+  sessionId: string;
+  handle: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  expiresAt: Date;
+}
 
 export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked';
 
@@ -126,6 +134,41 @@ export class SessionService implements SessionStarter {
     if (!looksLikeRefreshToken(presented)) throw INVALID();
     const found = await this.#find(hashRefreshToken(presented));
     await this.logout(found.session_id);
+  }
+
+  /** The user's live sessions (not revoked, not past either end), newest first. */
+  async listLive(did: string): Promise<LiveSession[]> {
+    const now = this.#now();
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .select(['id', 'handle', 'created_at', 'refreshed_at', 'idle_expires_at', 'absolute_expires_at'])
+      .where('did', '=', did)
+      .where('revoked_at', 'is', null)
+      .where('idle_expires_at', '>', now)
+      .where('absolute_expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .execute();
+    return rows.map((row) => ({
+      sessionId: row.id,
+      handle: row.handle,
+      createdAt: new Date(Number(row.created_at)),
+      lastUsedAt: new Date(Number(row.refreshed_at)),
+      expiresAt: new Date(Math.min(Number(row.idle_expires_at), Number(row.absolute_expires_at))),
+    }));
+  }
+
+  /**
+   * Ends one of this user's live sessions, as Logout does. A session of
+   * another DID, an unknown or an ended one is NotFound: the answer never
+   * tells whether some other user's session exists.
+   */
+  async revokeOwn(did: string, sessionId: string): Promise<void> {
+    if (!sessionId) throw new InvalidArgumentError('session_id is required');
+    if (sessionId.length > 128) throw new NotFoundError('no such session of yours');
+    const live = await this.listLive(did);
+    if (!live.some((session) => session.sessionId === sessionId)) throw new NotFoundError('no such session of yours');
+    await this.logout(sessionId);
   }
 
   /** Revokes the session and signs the user's ATProto session out upstream when no other session of theirs is alive. */
