@@ -271,6 +271,10 @@ export const SETTINGS = {
     env: 'AIRLOCK_SESSION_RETENTION', flag: 'session-retention', default: '7d', schema: duration,
     description: 'how long an ended (revoked or expired) session and its refresh tokens are kept before deletion; until then its tokens get the exact reason',
   }),
+  auditRetention: setting({
+    env: 'AIRLOCK_AUDIT_RETENTION', flag: 'audit-retention', default: '365d', schema: duration,
+    description: 'how long audit log entries (logins, reuse, revocations, admin actions) are kept before deletion',
+  }),
   revocationCacheTtl: setting({
     env: 'AIRLOCK_REVOCATION_CACHE_TTL', flag: 'revocation-cache-ttl', default: '5s', schema: duration,
     description: 'how long a replica trusts a cached "session still alive" answer; revocations on the same replica apply at once',

@@ -281,6 +281,7 @@ export class LoginBroker {
       );
       this.#o.logger.info({ login: found.ref.slice(0, 8) }, 'login cancelled by the app');
       metrics.loginOutcomes.inc({ outcome: 'failed', reason: 'cancelled' });
+      await this.#audit(result);
       return true;
     });
   }
@@ -405,6 +406,14 @@ export class LoginBroker {
     });
   }
 
+  // The result is stored and delivered already: an audit write that fails is logged, not retried.
+  async #audit(result: StoredResult): Promise<void> {
+    const entry = result.type === 'completed'
+      ? { event: 'login-completed' as const, actor: 'user', did: result.did }
+      : { event: 'login-failed' as const, actor: result.reason === 'cancelled' ? 'user' : 'system', detail: result.reason };
+    await this.#o.store.audit.append(entry).catch((err: unknown) => this.#o.logger.warn({ err }, 'could not write a finished login to the audit log'));
+  }
+
   // Stored is delivered: a failed announcement only delays streams to their next heartbeat.
   async #store(ref: string, result: StoredResult): Promise<void> {
     if (!(await this.#o.store.finish(ref, result, Date.now()))) return;
@@ -413,6 +422,7 @@ export class LoginBroker {
     );
     this.#o.logger.info({ login: ref.slice(0, 8), outcome: result.type, ...(result.type === 'failed' ? { reason: result.reason } : {}) }, 'login finished');
     metrics.loginOutcomes.inc({ outcome: result.type, reason: result.type === 'failed' ? result.reason : 'none' });
+    await this.#audit(result);
   }
 
   // A login's result that met a database fault is kept here and stored

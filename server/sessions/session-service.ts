@@ -20,6 +20,7 @@ import type { Settings } from '../config/settings.ts';
 import { InvalidArgumentError, NotFoundError, UnauthenticatedError, UnavailableError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { metrics } from '../observability/metrics.ts';
+import { AuditLog } from '../storage/audit-log.ts';
 import type { Database, RefreshTokensTable, SessionsTable } from '../storage/schema.ts';
 import type { AccessTokens } from '../tokens/access-tokens.ts';
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, newSessionId, openSuccessor, sealSuccessor } from './refresh-tokens.ts';
@@ -35,9 +36,9 @@ export interface LiveSession {
   expiresAt: Date;
 }
 
-export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked';
+export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked' | 'admin';
 
-export type SessionSettings = Pick<Settings, 'sessionIdleTtl' | 'sessionMaxTtl' | 'refreshReuseGrace' | 'sessionRetention'>;
+export type SessionSettings = Pick<Settings, 'sessionIdleTtl' | 'sessionMaxTtl' | 'refreshReuseGrace' | 'sessionRetention'> & Partial<Pick<Settings, 'auditRetention'>>;
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
@@ -69,6 +70,7 @@ export class SessionService implements SessionStarter {
   readonly #logger: Logger;
   readonly #publish: ((sessionId: string) => Promise<void> | void) | undefined;
   readonly #now: () => number;
+  readonly #audit: AuditLog;
   readonly #upstream: UpstreamSessions;
   #sweeper: NodeJS.Timeout | undefined;
 
@@ -81,6 +83,7 @@ export class SessionService implements SessionStarter {
     this.#upstream = options.upstream;
     this.#publish = options.publishRevocation;
     this.#now = options.now ?? Date.now;
+    this.#audit = new AuditLog(options.db);
   }
 
   /** The upstream ATProto session check this service was built with. */
@@ -180,7 +183,7 @@ export class SessionService implements SessionStarter {
   }
 
   /** Marks the session revoked (first reason wins) and invalidates the revocation cache everywhere. */
-  async revoke(sessionId: string, reason: RevocationReason): Promise<void> {
+  async revoke(sessionId: string, reason: RevocationReason, actor = reason === 'logout' ? 'user' : 'system'): Promise<void> {
     const now = this.#now();
     const result = await this.#db
       .updateTable('sessions')
@@ -191,6 +194,8 @@ export class SessionService implements SessionStarter {
     this.#revocations.invalidate(sessionId);
     if (Number(result.numUpdatedRows) > 0) {
       this.#logger.info({ sessionId, reason }, 'session revoked');
+      const owner = await this.#db.selectFrom('sessions').select('did').where('id', '=', sessionId).executeTakeFirst();
+      await this.#audit.append({ event: 'session-revoked', actor, did: owner?.did ?? null, sessionId, detail: reason }, now);
       metrics.revocations.inc({ reason });
       try {
         await this.#publish?.(sessionId);
@@ -207,6 +212,7 @@ export class SessionService implements SessionStarter {
    * SESSION_EXPIRED); afterwards TOKEN_INVALID.
    */
   async sweep(now = this.#now()): Promise<number> {
+    if (this.#settings.auditRetention !== undefined) await this.#audit.prune(this.#settings.auditRetention, now);
     const cutoff = now - this.#settings.sessionRetention;
     // Tokens first: PostgreSQL and SQLite would cascade, but only if the
     // SQLite connection has foreign keys on; this does not depend on it.
@@ -336,6 +342,7 @@ export class SessionService implements SessionStarter {
     }
     this.#logger.warn({ sessionId: found.session_id }, 'a rotated refresh token was presented again; revoking the session');
     metrics.refreshReuse.inc();
+    await this.#audit.append({ event: 'refresh-token-reuse', actor: 'system', did: found.session.did, sessionId: found.session_id, detail: `token ${found.sequence} presented again` });
     await this.revoke(found.session_id, 'refresh-token-reuse');
     await this.#signOutUpstream(found.session);
     throw REVOKED();

@@ -89,4 +89,15 @@ export interface Database {
   logins: LoginsTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
+  audit_log: AuditLogTable;
+}
+
+export interface AuditLogTable {
+  id: string;
+  at: number;
+  event: string;
+  actor: string;
+  did: string | null;
+  session_id: string | null;
+  detail: string | null;
 }

@@ -5,6 +5,7 @@ import { loginLinks } from './0002_login_links.ts';
 import { rateLimits } from './0003_rate_limits.ts';
 import { refreshSuccessor } from './0004_refresh_successor.ts';
 import { upstreamIds } from './0005_upstream_ids.ts';
+import { auditLog } from './0020_audit_log.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003_rate_limits': rateLimits,
   '0004_refresh_successor': refreshSuccessor,
   '0005_upstream_ids': upstreamIds,
+  '0020_audit_log': auditLog,
 };
 
 export const migrationProvider: MigrationProvider = {
