@@ -6,6 +6,7 @@ import type { RoomPresence } from './channels/presence.ts';
 import { setUpChannels, setUpPresence } from './channels/setup.ts';
 import type { Settings } from './config/settings.ts';
 import type { Logger } from './observability/logger.ts';
+import { addGaugeSource, registry } from './observability/metrics.ts';
 import { openDatabase, type OpenDatabase } from './storage/database.ts';
 import { startReplicaCoordination } from './coordination/replica-coordination.ts';
 import { sharedRateLimiter } from './storage/postgres/shared-rate-limiter.ts';
@@ -37,6 +38,8 @@ import { livekitWebhookRoute } from './transport/http/livekit-webhook-route.ts';
 export interface RunningAirlock {
   grpcPort: number;
   httpPort: number;
+  /** The admin listener's port (Prometheus /metrics), when adminAddress is set. */
+  adminPort?: number;
   /** The base URL of the HTTP listener as users' browsers reach it. */
   publicUrl: string;
   database: OpenDatabase;
@@ -67,6 +70,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const shared = database.engine === 'postgres' ? await startReplicaCoordination({ settings, database, logger }) : undefined;
     if (shared) cleanups.unshift(() => shared.close());
     let databaseReachable = true;
+    let adminPort: number | undefined;
     // Ready once gRPC serves, until shutdown starts draining: a load balancer stops sending new work then.
     let phase: 'starting' | 'serving' | 'draining' = 'starting';
     const text = (status: number, body: string) => ({ status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body });
@@ -83,6 +87,31 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     );
     const httpPort = await http.listen();
     cleanups.unshift(() => http.close());
+    // Metrics go on their own listener, never the public one: what they reveal (traffic, failures) is for operators.
+    if (settings.adminAddress) {
+      const admin = new HttpTransport(settings.adminAddress, logger, { setting: 'adminAddress' });
+      admin.add({
+        method: 'GET',
+        path: '/metrics',
+        handle: async () => ({ status: 200, headers: { 'content-type': registry.contentType }, body: await registry.metrics() }),
+      });
+      await admin.listen();
+      cleanups.unshift(() => admin.close());
+      adminPort = admin.port;
+    }
+    const gauges = [
+      addGaugeSource('airlock_database_up', () => (databaseReachable ? 1 : 0)),
+      ...(database.pool
+        ? [
+            addGaugeSource('airlock_database_pool_connections_total', () => database.pool?.totalCount ?? 0),
+            addGaugeSource('airlock_database_pool_connections_idle', () => database.pool?.idleCount ?? 0),
+            addGaugeSource('airlock_database_pool_waiting_clients', () => database.pool?.waitingCount ?? 0),
+          ]
+        : []),
+    ];
+    cleanups.unshift(async () => {
+      for (const remove of gauges) remove();
+    });
     const publicUrl = settings.publicUrl ?? `http://${settings.httpAddress.host}:${httpPort}`;
     const requestLock = shared?.requestLock ?? inProcessRequestLock();
     const oauth = await createOAuthClient(settings, database.db, requestLock, { publicUrl, httpPort });
@@ -143,13 +172,14 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     });
 
     phase = 'serving';
-    logger.info({ grpc: `${settings.grpcAddress.host}:${grpcPort}`, http: publicUrl, grpcPort, httpPort, mode: settings.mode, engine: database.engine }, 'airlock is serving');
+    logger.info({ grpc: `${settings.grpcAddress.host}:${grpcPort}`, http: publicUrl, grpcPort, httpPort, mode: settings.mode, engine: database.engine, ...(adminPort === undefined ? {} : { adminPort }) }, 'airlock is serving');
     // What serving did not need before SERVING loads now, ahead of its first use.
     void loadLiveKitSdk().catch((err: unknown) => logger.error({ err }, 'could not load the LiveKit SDK'));
 
     return {
       grpcPort,
       httpPort,
+      adminPort,
       publicUrl,
       database,
       grpc,

@@ -106,6 +106,10 @@ export const SETTINGS = {
     env: 'AIRLOCK_HTTP_ADDRESS', flag: 'http-address', default: '127.0.0.1:8080', schema: hostPort,
     description: 'HTTP listen address for the OAuth callback, client metadata and JWKS',
   }),
+  adminAddress: setting({
+    env: 'AIRLOCK_ADMIN_ADDRESS', flag: 'admin-address', default: '', schema: optional(hostPort),
+    description: 'admin HTTP listen address serving Prometheus /metrics (HOST:PORT, e.g. 127.0.0.1:9464; keep it loopback or on a private network); empty = off',
+  }),
   publicUrl: setting({
     env: 'AIRLOCK_PUBLIC_URL', flag: 'public-url', default: '', schema: optional(url(['https:', 'http:'])),
     description: 'public base URL of the HTTP listener; an https URL turns on the confidential OAuth client (default: http://127.0.0.1:<http port>)',
@@ -266,6 +270,10 @@ export const SETTINGS = {
   sessionRetention: setting({
     env: 'AIRLOCK_SESSION_RETENTION', flag: 'session-retention', default: '7d', schema: duration,
     description: 'how long an ended (revoked or expired) session and its refresh tokens are kept before deletion; until then its tokens get the exact reason',
+  }),
+  auditRetention: setting({
+    env: 'AIRLOCK_AUDIT_RETENTION', flag: 'audit-retention', default: '365d', schema: duration,
+    description: 'how long audit log entries (logins, reuse, revocations, admin actions) are kept before deletion',
   }),
   revocationCacheTtl: setting({
     env: 'AIRLOCK_REVOCATION_CACHE_TTL', flag: 'revocation-cache-ttl', default: '5s', schema: duration,

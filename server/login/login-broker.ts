@@ -10,6 +10,7 @@ import type { Settings } from '../config/settings.ts';
 import { AirlockError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.ts';
 import type { RequestLock } from '../coordination/request-lock.ts';
 import type { Logger } from '../observability/logger.ts';
+import { addGaugeSource, metrics } from '../observability/metrics.ts';
 import type { IssuedSession, SessionStarter } from '../sessions/session-types.ts';
 import { parseIdentifier } from './identifier.ts';
 import type { LoginEventBus } from '../coordination/login-events.ts';
@@ -76,6 +77,8 @@ export class LoginBroker {
   readonly #watches: LoginWatches;
   #sweeper: NodeJS.Timeout | undefined;
 
+  #unregisterGauge?: () => void;
+
   constructor(options: LoginBrokerOptions) {
     this.#o = options;
     this.#limiter = options.rateLimiter ?? new RateLimiterMemory({ points: options.settings.loginRatePerMinute, duration: 60 });
@@ -87,9 +90,11 @@ export class LoginBroker {
     const interval = this.#o.sweepIntervalMs ?? Math.min(60_000, Math.max(1_000, this.#o.settings.loginTtl));
     this.#sweeper = setInterval(() => void this.sweep().catch((err: unknown) => this.#o.logger.warn({ err }, 'login sweep failed')), interval);
     this.#sweeper.unref();
+    this.#unregisterGauge = addGaugeSource('airlock_logins_pending', () => this.#o.store.countPending(Date.now()));
   }
 
   stop(): void {
+    this.#unregisterGauge?.();
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
     for (const timer of this.#unstored.values()) clearTimeout(timer);
@@ -160,6 +165,7 @@ export class LoginBroker {
       resultKey: sealingKeyFor(loginId),
     });
     this.#o.logger.info({ login: ref.slice(0, 8), identifierKind: identifier.kind }, 'login initiated');
+    metrics.loginsInitiated.inc();
     return { loginId, authorizeUrl: `${this.#o.publicUrl.replace(/\/$/, '')}${LOGIN_PATH}${linkRef}`, expiresAt: new Date(expiresAt) };
   }
 
@@ -274,6 +280,8 @@ export class LoginBroker {
         this.#o.logger.warn({ err: error, login: found.ref.slice(0, 8) }, 'could not announce a cancelled login; streams will read it at their next heartbeat'),
       );
       this.#o.logger.info({ login: found.ref.slice(0, 8) }, 'login cancelled by the app');
+      metrics.loginOutcomes.inc({ outcome: 'failed', reason: 'cancelled' });
+      await this.#audit(result);
       return true;
     });
   }
@@ -372,6 +380,7 @@ export class LoginBroker {
           const session = await this.#o.sessions.start(user);
           result = { type: 'completed', sealed: await seal(record.resultKey!, JSON.stringify(session)), did: session.did, handle: session.handle };
           outcome = { kind: 'completed', handle: session.handle, did: session.did };
+          metrics.loginSeconds.observe((Date.now() - record.createdAt) / 1000);
         } catch (error) {
           // The code is spent: no reload can resume this login.
           throw error instanceof UnavailableError ? new UpstreamFailedError(INTERRUPTED, { cause: error }) : error;
@@ -397,6 +406,14 @@ export class LoginBroker {
     });
   }
 
+  // The result is stored and delivered already: an audit write that fails is logged, not retried.
+  async #audit(result: StoredResult): Promise<void> {
+    const entry = result.type === 'completed'
+      ? { event: 'login-completed' as const, actor: 'user', did: result.did }
+      : { event: 'login-failed' as const, actor: result.reason === 'cancelled' ? 'user' : 'system', detail: result.reason };
+    await this.#o.store.audit.append(entry).catch((err: unknown) => this.#o.logger.warn({ err }, 'could not write a finished login to the audit log'));
+  }
+
   // Stored is delivered: a failed announcement only delays streams to their next heartbeat.
   async #store(ref: string, result: StoredResult): Promise<void> {
     if (!(await this.#o.store.finish(ref, result, Date.now()))) return;
@@ -404,6 +421,8 @@ export class LoginBroker {
       this.#o.logger.warn({ err: error, login: ref.slice(0, 8) }, 'could not announce a finished login; streams will read it at their next heartbeat'),
     );
     this.#o.logger.info({ login: ref.slice(0, 8), outcome: result.type, ...(result.type === 'failed' ? { reason: result.reason } : {}) }, 'login finished');
+    metrics.loginOutcomes.inc({ outcome: result.type, reason: result.type === 'failed' ? result.reason : 'none' });
+    await this.#audit(result);
   }
 
   // A login's result that met a database fault is kept here and stored

@@ -2,6 +2,7 @@
 // login id and browsers a link ref, both stored only as hashes. The terminal
 // result is written here before anyone is told (the event bus only says
 // "look again"), so no replica can miss a completion.
+import { AuditLog } from '../storage/audit-log.ts';
 import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, LoginsTable } from '../storage/schema.ts';
 
@@ -64,9 +65,12 @@ function toRecord(row: Selectable<LoginsTable>): LoginRecord {
 
 export class LoginStore {
   private readonly db: Kysely<Database>;
+  /** Where finished logins are recorded for operators. */
+  readonly audit: AuditLog;
 
   constructor(db: Kysely<Database>) {
     this.db = db;
+    this.audit = new AuditLog(db);
   }
 
   async insert(login: NewLogin): Promise<void> {

@@ -17,8 +17,10 @@
 //   learns of it at once.
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Settings } from '../config/settings.ts';
-import { InvalidArgumentError, UnauthenticatedError, UnavailableError } from '../errors.ts';
+import { InvalidArgumentError, NotFoundError, UnauthenticatedError, UnavailableError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import { metrics } from '../observability/metrics.ts';
+import { AuditLog } from '../storage/audit-log.ts';
 import type { Database, RefreshTokensTable, SessionsTable } from '../storage/schema.ts';
 import type { AccessTokens } from '../tokens/access-tokens.ts';
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, newSessionId, openSuccessor, sealSuccessor } from './refresh-tokens.ts';
@@ -26,9 +28,17 @@ import type { RevocationCheck } from './revocation-check.ts';
 import type { IssuedSession, SessionStarter, SignedInUser } from './session-types.ts';
 import type { UpstreamSessions } from './upstream.ts';
 
-export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked';
+export interface LiveSession {
+  sessionId: string;
+  handle: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  expiresAt: Date;
+}
 
-export type SessionSettings = Pick<Settings, 'sessionIdleTtl' | 'sessionMaxTtl' | 'refreshReuseGrace' | 'sessionRetention'>;
+export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked' | 'admin';
+
+export type SessionSettings = Pick<Settings, 'sessionIdleTtl' | 'sessionMaxTtl' | 'refreshReuseGrace' | 'sessionRetention'> & Partial<Pick<Settings, 'auditRetention'>>;
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
@@ -60,6 +70,7 @@ export class SessionService implements SessionStarter {
   readonly #logger: Logger;
   readonly #publish: ((sessionId: string) => Promise<void> | void) | undefined;
   readonly #now: () => number;
+  readonly #audit: AuditLog;
   readonly #upstream: UpstreamSessions;
   #sweeper: NodeJS.Timeout | undefined;
   readonly #revokedListeners: Array<(sessionId: string) => Promise<void> | void> = [];
@@ -73,6 +84,7 @@ export class SessionService implements SessionStarter {
     this.#upstream = options.upstream;
     this.#publish = options.publishRevocation;
     this.#now = options.now ?? Date.now;
+    this.#audit = new AuditLog(options.db);
   }
 
   /** The upstream ATProto session check this service was built with. */
@@ -136,6 +148,41 @@ export class SessionService implements SessionStarter {
     await this.logout(found.session_id);
   }
 
+  /** The user's live sessions (not revoked, not past either end), newest first. */
+  async listLive(did: string): Promise<LiveSession[]> {
+    const now = this.#now();
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .select(['id', 'handle', 'created_at', 'refreshed_at', 'idle_expires_at', 'absolute_expires_at'])
+      .where('did', '=', did)
+      .where('revoked_at', 'is', null)
+      .where('idle_expires_at', '>', now)
+      .where('absolute_expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .execute();
+    return rows.map((row) => ({
+      sessionId: row.id,
+      handle: row.handle,
+      createdAt: new Date(Number(row.created_at)),
+      lastUsedAt: new Date(Number(row.refreshed_at)),
+      expiresAt: new Date(Math.min(Number(row.idle_expires_at), Number(row.absolute_expires_at))),
+    }));
+  }
+
+  /**
+   * Ends one of this user's live sessions, as Logout does. A session of
+   * another DID, an unknown or an ended one is NotFound: the answer never
+   * tells whether some other user's session exists.
+   */
+  async revokeOwn(did: string, sessionId: string): Promise<void> {
+    if (!sessionId) throw new InvalidArgumentError('session_id is required');
+    if (sessionId.length > 128) throw new NotFoundError('no such session of yours');
+    const live = await this.listLive(did);
+    if (!live.some((session) => session.sessionId === sessionId)) throw new NotFoundError('no such session of yours');
+    await this.logout(sessionId);
+  }
+
   /** Revokes the session and signs the user's ATProto session out upstream when no other session of theirs is alive. */
   async logout(sessionId: string): Promise<void> {
     const session = await this.#db.selectFrom('sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
@@ -145,7 +192,7 @@ export class SessionService implements SessionStarter {
   }
 
   /** Marks the session revoked (first reason wins) and invalidates the revocation cache everywhere. */
-  async revoke(sessionId: string, reason: RevocationReason): Promise<void> {
+  async revoke(sessionId: string, reason: RevocationReason, actor = reason === 'logout' ? 'user' : 'system'): Promise<void> {
     const now = this.#now();
     const result = await this.#db
       .updateTable('sessions')
@@ -156,6 +203,9 @@ export class SessionService implements SessionStarter {
     this.#revocations.invalidate(sessionId);
     if (Number(result.numUpdatedRows) > 0) {
       this.#logger.info({ sessionId, reason }, 'session revoked');
+      const owner = await this.#db.selectFrom('sessions').select('did').where('id', '=', sessionId).executeTakeFirst();
+      await this.#audit.append({ event: 'session-revoked', actor, did: owner?.did ?? null, sessionId, detail: reason }, now);
+      metrics.revocations.inc({ reason });
       try {
         await this.#publish?.(sessionId);
       } catch (error) {
@@ -174,6 +224,7 @@ export class SessionService implements SessionStarter {
    * SESSION_EXPIRED); afterwards TOKEN_INVALID.
    */
   async sweep(now = this.#now()): Promise<number> {
+    if (this.#settings.auditRetention !== undefined) await this.#audit.prune(this.#settings.auditRetention, now);
     const cutoff = now - this.#settings.sessionRetention;
     // Tokens first: PostgreSQL and SQLite would cascade, but only if the
     // SQLite connection has foreign keys on; this does not depend on it.
@@ -285,6 +336,7 @@ export class SessionService implements SessionStarter {
       return true;
     });
     if (!won) return undefined;
+    metrics.refreshRotations.inc();
     return this.#issue(session, next.token, idle);
   }
 
@@ -301,6 +353,8 @@ export class SessionService implements SessionStarter {
       if (again) return again;
     }
     this.#logger.warn({ sessionId: found.session_id }, 'a rotated refresh token was presented again; revoking the session');
+    metrics.refreshReuse.inc();
+    await this.#audit.append({ event: 'refresh-token-reuse', actor: 'system', did: found.session.did, sessionId: found.session_id, detail: `token ${found.sequence} presented again` });
     await this.revoke(found.session_id, 'refresh-token-reuse');
     await this.#signOutUpstream(found.session);
     throw REVOKED();

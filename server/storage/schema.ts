@@ -105,4 +105,15 @@ export interface Database {
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   livekit_participants: LiveKitParticipantsTable;
+  audit_log: AuditLogTable;
+}
+
+export interface AuditLogTable {
+  id: string;
+  at: number;
+  event: string;
+  actor: string;
+  did: string | null;
+  session_id: string | null;
+  detail: string | null;
 }

@@ -33,6 +33,8 @@ describe('contract: airlock.auth.v1.AuthService', () => {
       RefreshSession: ['RefreshSessionRequest', 'RefreshSessionResponse', false, false],
       Logout: ['LogoutRequest', 'LogoutResponse', false, false],
       WhoAmI: ['WhoAmIRequest', 'WhoAmIResponse', false, false],
+      ListSessions: ['ListSessionsRequest', 'ListSessionsResponse', false, false],
+      RevokeSession: ['RevokeSessionRequest', 'RevokeSessionResponse', false, false],
     });
   });
 

@@ -37,6 +37,8 @@ describe('method policy', () => {
       if (path.startsWith('/grpc.')) expect(accessOf(path), path).toBe('public');
     }
     expect(accessOf('/airlock.auth.v1.AuthService/WhoAmI')).toBe('bearer');
+    expect(accessOf('/airlock.auth.v1.AuthService/ListSessions')).toBe('bearer');
+    expect(accessOf('/airlock.auth.v1.AuthService/RevokeSession')).toBe('bearer');
     expect(accessOf('/airlock.auth.v1.AuthService/Logout')).toBe('optional-bearer');
     for (const name of ['InitiateLogin', 'AwaitLogin', 'RefreshSession']) expect(accessOf(`/airlock.auth.v1.AuthService/${name}`)).toBe('public');
   });

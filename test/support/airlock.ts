@@ -36,6 +36,8 @@ export interface ChildAirlock {
   process: ChildProcess;
   grpcPort: number;
   httpPort: number;
+  /** The admin listener's port, when AIRLOCK_ADMIN_ADDRESS is set. */
+  adminPort?: number;
   grpcTarget: string;
   /** Every JSON log line the child wrote so far. */
   logs: Array<Record<string, unknown>>;
@@ -62,23 +64,24 @@ export async function startChild(env: Record<string, string> = {}, args: string[
   const stderr: string[] = [];
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   readline.createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
-  const serving = new Promise<{ grpcPort: number; httpPort: number }>((resolve, reject) => {
+  const serving = new Promise<{ grpcPort: number; httpPort: number; adminPort?: number }>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
-        if (entry.msg === 'airlock is serving') resolve({ grpcPort: Number(entry.grpcPort), httpPort: Number(entry.httpPort) });
+        if (entry.msg === 'airlock is serving') resolve({ grpcPort: Number(entry.grpcPort), httpPort: Number(entry.httpPort), ...(entry.adminPort === undefined ? {} : { adminPort: Number(entry.adminPort) }) });
       } catch {
         /* not a log line */
       }
     });
     void exited.then((code) => reject(new Error(`server exited with ${code} before serving: ${stderr.join('\n')}`)));
   });
-  const { grpcPort, httpPort } = await serving;
+  const { grpcPort, httpPort, adminPort } = await serving;
   return {
     process: child,
     grpcPort,
     httpPort,
+    ...(adminPort === undefined ? {} : { adminPort }),
     grpcTarget: `127.0.0.1:${grpcPort}`,
     logs,
     stderr,

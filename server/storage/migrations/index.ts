@@ -6,6 +6,7 @@ import { rateLimits } from './0003_rate_limits.ts';
 import { refreshSuccessor } from './0004_refresh_successor.ts';
 import { upstreamIds } from './0005_upstream_ids.ts';
 import { livekitPresence } from './0006_livekit_presence.ts';
+import { auditLog } from './0020_audit_log.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004_refresh_successor': refreshSuccessor,
   '0005_upstream_ids': upstreamIds,
   '0006_livekit_presence': livekitPresence,
+  '0020_audit_log': auditLog,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -17,6 +17,8 @@ export const METHOD_POLICY: Readonly<Record<string, MethodAccess>> = {
   '/airlock.auth.v1.AuthService/RefreshSession': 'public',
   '/airlock.auth.v1.AuthService/Logout': 'optional-bearer',
   '/airlock.auth.v1.AuthService/WhoAmI': 'bearer',
+  '/airlock.auth.v1.AuthService/ListSessions': 'bearer',
+  '/airlock.auth.v1.AuthService/RevokeSession': 'bearer',
 
   '/airlock.channels.v1.ChannelsService/ListChannels': 'bearer',
   '/airlock.channels.v1.ChannelsService/GetChannelToken': 'bearer',

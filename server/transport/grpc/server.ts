@@ -9,6 +9,7 @@ import type { Logger } from '../../observability/logger.ts';
 import type { CallTracker } from './call-tracker.ts';
 import { Health } from './health.ts';
 import { loggingInterceptor } from './logging-interceptor.ts';
+import { metricsInterceptor } from './metrics-interceptor.ts';
 import { addReflection, DescriptorIndex } from './reflection.ts';
 
 export interface ServiceBinding {
@@ -40,7 +41,7 @@ export class GrpcTransport {
     // grpc-js writes its own diagnostics to stderr; keep them in our structured log.
     setLogger({ error: (...args: unknown[]) => logger.debug({ source: 'grpc-js' }, format(...args)) });
     this.#server = new Server({
-      interceptors: [loggingInterceptor(logger), options.tracker.interceptor(), ...(options.interceptors ?? [])],
+      interceptors: [metricsInterceptor(), loggingInterceptor(logger), options.tracker.interceptor(), ...(options.interceptors ?? [])],
       'grpc.max_receive_message_length': settings.maxMessageBytes,
       'grpc.keepalive_time_ms': settings.keepaliveTime,
       'grpc.keepalive_timeout_ms': settings.keepaliveTimeout,

@@ -1,14 +1,14 @@
 // RefreshSession, Logout and WhoAmI over gRPC: thin adapters over the
 // session service. The caller's identity, where there is one, comes only
 // from the bearer interceptor (ctx.identity).
-import type { AuthServiceServer, LogoutResponse, RefreshSessionResponse, Session, WhoAmIResponse } from '../../../proto/gen/airlock/auth/v1/auth.ts';
+import type { AuthServiceServer, ListSessionsResponse, LogoutResponse, RefreshSessionResponse, RevokeSessionResponse, Session, WhoAmIResponse } from '../../../proto/gen/airlock/auth/v1/auth.ts';
 import { UnauthenticatedError } from '../../errors.ts';
 import type { SessionService } from '../../sessions/session-service.ts';
 import type { IssuedSession } from '../../sessions/session-types.ts';
 import { unary, type HandlerDeps } from './handlers.ts';
 
 export interface SessionHandlerDeps extends HandlerDeps {
-  sessions: Pick<SessionService, 'refresh' | 'logout' | 'logoutWithRefreshToken'>;
+  sessions: Pick<SessionService, 'refresh' | 'logout' | 'logoutWithRefreshToken' | 'listLive' | 'revokeOwn'>;
 }
 
 /** The wire form of an issued session (also used by AwaitLogin's completed event). */
@@ -25,7 +25,7 @@ export function toSessionMessage(issued: IssuedSession): Session {
   };
 }
 
-export function sessionHandlers(deps: SessionHandlerDeps): Pick<AuthServiceServer, 'refreshSession' | 'logout' | 'whoAmI'> {
+export function sessionHandlers(deps: SessionHandlerDeps): Pick<AuthServiceServer, 'refreshSession' | 'logout' | 'whoAmI' | 'listSessions' | 'revokeSession'> {
   return {
     refreshSession: unary(deps, async (request, _ctx): Promise<RefreshSessionResponse> => ({
       session: toSessionMessage(await deps.sessions.refresh(request.refreshToken)),
@@ -44,6 +44,20 @@ export function sessionHandlers(deps: SessionHandlerDeps): Pick<AuthServiceServe
       if (!ctx.identity) throw new UnauthenticatedError('TOKEN_MISSING', 'this call needs an access token');
       const { did, handle, sessionId, expiresAt } = ctx.identity;
       return { did, handle, sessionId, accessTokenExpiresAt: expiresAt };
+    }),
+
+    // Both are scoped to the caller's DID, from the verified bearer only.
+    listSessions: unary(deps, async (_request, ctx): Promise<ListSessionsResponse> => {
+      if (!ctx.identity) throw new UnauthenticatedError('TOKEN_MISSING', 'this call needs an access token');
+      const { did, sessionId: current } = ctx.identity;
+      const sessions = await deps.sessions.listLive(did);
+      return { sessions: sessions.map((s) => ({ ...s, current: s.sessionId === current })) };
+    }),
+
+    revokeSession: unary(deps, async (request, ctx): Promise<RevokeSessionResponse> => {
+      if (!ctx.identity) throw new UnauthenticatedError('TOKEN_MISSING', 'this call needs an access token');
+      await deps.sessions.revokeOwn(ctx.identity.did, request.sessionId);
+      return {};
     }),
   };
 }

@@ -68,11 +68,13 @@ export class HttpTransport {
   private readonly logger: Logger;
 
   readonly #extraHeaders: Record<string, string>;
+  readonly #setting: 'httpAddress' | 'adminAddress';
 
   /** `hsts`: the deployment is reached over https (production), so browsers must never use http for it. */
-  constructor(address: { host: string; port: number }, logger: Logger, options: { hsts?: boolean } = {}) {
+  constructor(address: { host: string; port: number }, logger: Logger, options: { hsts?: boolean; setting?: 'httpAddress' | 'adminAddress' } = {}) {
     this.address = address;
     this.logger = logger;
+    this.#setting = options.setting ?? 'httpAddress';
     this.#extraHeaders = options.hsts ? { 'strict-transport-security': HSTS } : {};
     this.#server = http.createServer((req, res) => void this.#dispatch(req, res));
     this.#server.requestTimeout = 30_000;
@@ -91,7 +93,7 @@ export class HttpTransport {
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) =>
-        reject(invalidSetting('httpAddress', `cannot listen on ${this.address.host}:${this.address.port}: ${error.code ?? error.message}`));
+        reject(invalidSetting(this.#setting, `cannot listen on ${this.address.host}:${this.address.port}: ${error.code ?? error.message}`));
       this.#server.once('error', onError);
       this.#server.listen(this.address.port, this.address.host, () => {
         this.#server.off('error', onError);
