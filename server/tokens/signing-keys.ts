@@ -20,6 +20,7 @@ import type { Kysely } from 'kysely';
 import { ConfigError, invalidSetting } from '../config/load.ts';
 import type { Settings } from '../config/settings.ts';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
+import { privateKeyContext, type Sealer } from '../storage/at-rest.ts';
 import type { Database, SigningKeysTable } from '../storage/schema.ts';
 
 export const ACCESS_TOKEN_PURPOSE = 'access-token';
@@ -57,6 +58,8 @@ export type SigningKeySettings = Pick<Settings, 'signingKeyFile' | 'accessTokenT
 export interface SigningKeyRingOptions {
   db: Kysely<Database>;
   settings: SigningKeySettings;
+  /** Seals the private JWKs stored in the database (the master key). */
+  sealer: Sealer;
   now?: () => number;
 }
 
@@ -64,6 +67,7 @@ export class SigningKeyRing {
   readonly #db: Kysely<Database>;
   readonly #settings: SigningKeySettings;
   readonly #now: () => number;
+  readonly #sealer: Sealer;
   #keys: SigningKey[] = [];
   #loadedAt = 0;
   #lastUnknownKidReload = 0;
@@ -75,6 +79,7 @@ export class SigningKeyRing {
     this.#db = options.db;
     this.#settings = options.settings;
     this.#now = options.now ?? Date.now;
+    this.#sealer = options.sealer;
   }
 
   /** Loads the key set, importing the key file or generating a first key when needed. */
@@ -102,7 +107,7 @@ export class SigningKeyRing {
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
       .execute();
     const keys: SigningKey[] = [];
-    for (const row of rows) keys.push(this.#fileKey?.kid === row.kid ? { ...this.#fileKey, ...times(row) } : await fromRow(row));
+    for (const row of rows) keys.push(this.#fileKey?.kid === row.kid ? { ...this.#fileKey, ...times(row) } : await fromRow(row, this.#sealer));
     const before = this.#keys;
     this.#keys = keys;
     this.#loadedAt = now;
@@ -240,7 +245,7 @@ export class SigningKeyRing {
         kid,
         purpose: ACCESS_TOKEN_PURPOSE,
         alg: GENERATED_ALGORITHM,
-        private_jwk: JSON.stringify(privateJwk),
+        private_jwk: this.#sealer.seal(privateKeyContext(ACCESS_TOKEN_PURPOSE, kid), JSON.stringify(privateJwk)),
         public_jwk: JSON.stringify(publicJwk),
         created_at: this.#now(),
         activates_at: activatesAt,
@@ -287,14 +292,14 @@ function times(row: SigningKeysTable): Pick<SigningKey, 'activatesAt' | 'retires
   return { activatesAt: Number(row.activates_at), retiresAt: row.retires_at === null ? null : Number(row.retires_at), expiresAt: row.expires_at === null ? null : Number(row.expires_at) };
 }
 
-async function fromRow(row: SigningKeysTable): Promise<SigningKey> {
+async function fromRow(row: SigningKeysTable, sealer: Sealer): Promise<SigningKey> {
   const alg = checkAlgorithm(row.alg, `signing key ${row.kid}`);
   const publicJwk = JSON.parse(row.public_jwk) as JWK;
   return {
     kid: row.kid,
     alg,
     publicKey: (await importJWK(publicJwk, alg)) as CryptoKey,
-    privateKey: row.private_jwk ? ((await importJWK(JSON.parse(row.private_jwk) as JWK, alg)) as CryptoKey) : undefined,
+    privateKey: row.private_jwk ? ((await importJWK(JSON.parse(sealer.open(privateKeyContext(row.purpose, row.kid), row.private_jwk)) as JWK, alg)) as CryptoKey) : undefined,
     publicJwk,
     ...times(row),
   };

@@ -1,5 +1,6 @@
 // Settings for a server under test: free ports, its own data directory,
 // quiet logs. Overrides use the same names as server settings.
+import { loadMasterKeys, privateKeyContext } from '../../server/storage/at-rest.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,4 +21,9 @@ export function testSettings(env: Record<string, string> = {}): Settings {
     AIRLOCK_LOG_FORMAT: 'json',
     ...env,
   }).settings;
+}
+
+/** A stored signing key's private JWK (JSON), opened with the master key a test server generated in its data directory. */
+export function openPrivateJwk(dataDir: string, row: { kid: string; purpose: string; private_jwk: string }): string {
+  return loadMasterKeys({ dataDir, masterKeyFile: '', masterKey: '' }).open(privateKeyContext(row.purpose, row.kid), row.private_jwk);
 }
