@@ -20,6 +20,13 @@ async function main(): Promise<number> {
       err: (line) => process.stderr.write(`${line}\n`),
     });
   }
+  if (process.argv[2] === 'admin') {
+    const { runAdminCommand } = await import('./admin/command.ts');
+    return runAdminCommand(process.argv.slice(3), process.env, {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+    });
+  }
   let loaded: ReturnType<typeof loadSettings>;
   try {
     loaded = loadSettings(process.argv.slice(2), process.env);
