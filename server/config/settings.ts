@@ -256,6 +256,10 @@ export const SETTINGS = {
     env: 'AIRLOCK_SIGNING_KEY_FILE', flag: 'signing-key-file', default: '', schema: text,
     description: 'EdDSA or ES256 private JWK that signs access tokens (default: generated on first run and stored)',
   }),
+  signingKeyRotation: setting({
+    env: 'AIRLOCK_SIGNING_KEY_ROTATION', flag: 'signing-key-rotation', default: '30d', schema: duration,
+    description: 'age at which a generated access-token signing key is replaced (0 = never): the new key is published a reload interval (60s) plus the clock tolerance before it signs, the old one verifies until its tokens expired; one replica rotates for all',
+  }),
   clockTolerance: setting({
     env: 'AIRLOCK_CLOCK_TOLERANCE', flag: 'clock-tolerance', default: '30s', schema: duration,
     description: 'allowed clock skew when checking exp and nbf of access tokens',

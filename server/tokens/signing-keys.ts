@@ -14,6 +14,7 @@
 // retired extends that key's expiry first (a lease), so a key expires only
 // one token lifetime after the last replica stopped signing with it.
 import { randomBytes } from 'node:crypto';
+import { Mutex } from 'async-mutex';
 import { readFileSync } from 'node:fs';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Kysely } from 'kysely';
@@ -39,6 +40,9 @@ const UNKNOWN_KID_RELOAD_INTERVAL_MS = 1_000;
 // Extra life a signing replica gives a retired key beyond its token lifetime,
 // so the lease is written about once a minute, not for every token.
 const LEASE_MARGIN_MS = 60_000;
+// Scheduled rotations in this process run one at a time (the bootstrap lock
+// serializes replicas on PostgreSQL; on SQLite there is one process).
+const scheduledRotation = new Mutex();
 
 export interface SigningKey {
   kid: string;
@@ -53,7 +57,7 @@ export interface SigningKey {
   expiresAt: number | null;
 }
 
-export type SigningKeySettings = Pick<Settings, 'signingKeyFile' | 'accessTokenTtl' | 'clockTolerance'>;
+export type SigningKeySettings = Pick<Settings, 'signingKeyFile' | 'accessTokenTtl' | 'clockTolerance'> & Partial<Pick<Settings, 'signingKeyRotation'>>;
 
 export interface SigningKeyRingOptions {
   db: Kysely<Database>;
@@ -146,8 +150,32 @@ export class SigningKeyRing {
       });
     }
     if (!key?.privateKey) throw new Error('no access-token signing key with a private key is available');
+    await this.#rotateWhenDue(key);
     await this.#extendLease(key);
     return key as SigningKey & { privateKey: CryptoKey };
+  }
+
+  // The scheduled rotation (AIRLOCK_SIGNING_KEY_ROTATION): once the signing
+  // key is that old and no successor is published yet, one replica (the
+  // bootstrap lock, then a re-check) publishes the next key, which signs one
+  // reload interval plus the clock tolerance later, so every replica and
+  // verifier has seen it first. The current key keeps signing until then.
+  async #rotateWhenDue(key: SigningKey): Promise<void> {
+    const every = this.#settings.signingKeyRotation ?? 0;
+    if (every <= 0 || this.#fileKey || this.#now() - key.activatesAt < every || this.#hasSuccessor()) return;
+    await scheduledRotation.runExclusive(() =>
+      withBootstrapLock(this.#db, SIGNING_KEYS_LOCK, async () => {
+        await this.reload();
+        const current = this.#currentSigner();
+        if (!current || this.#now() - current.activatesAt < every || this.#hasSuccessor()) return;
+        await this.rotate(RELOAD_INTERVAL_MS + this.#settings.clockTolerance);
+      }),
+    );
+  }
+
+  #hasSuccessor(): boolean {
+    const now = this.#now();
+    return this.#keys.some((k) => k.activatesAt > now);
   }
 
   // Someone retired this key (a rotation, another replica's new key file)
