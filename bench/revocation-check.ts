@@ -11,6 +11,7 @@
 //   node bench/revocation-check.ts [--calls 3000] [--concurrency 32]
 // SQLite in a temporary directory by default; AIRLOCK_DATABASE_URL=postgres://...
 // measures a PostgreSQL round trip instead.
+import { loadMasterKeys } from '../server/storage/at-rest.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,7 +47,7 @@ const database = openDatabase(settings);
 await migrateToLatest(database.db);
 // No PDS here: this benchmark measures guarded calls, never a refresh, so the upstream check is inert by design.
 const noPds = { check: async () => 'active' as const, signOut: async () => {} };
-const auth = await createSessionCapability({ db: database.db, settings, issuer: 'http://bench.invalid', logger, upstream: noPds });
+const auth = await createSessionCapability({ db: database.db, settings, issuer: 'http://bench.invalid', logger, upstream: noPds, sealer: loadMasterKeys(settings) });
 const session = await auth.sessions.start({ did: 'did:plc:benchbenchbenchbenchbench', handle: 'bench.test', pdsUrl: 'http://127.0.0.1:1' });
 
 const variants: Record<string, Authenticator> = {

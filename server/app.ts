@@ -7,7 +7,9 @@ import { setUpChannels, setUpPresence } from './channels/setup.ts';
 import type { Settings } from './config/settings.ts';
 import type { Logger } from './observability/logger.ts';
 import { addGaugeSource, registry } from './observability/metrics.ts';
+import { loadMasterKeys } from './storage/at-rest.ts';
 import { openDatabase, type OpenDatabase } from './storage/database.ts';
+import { sealStoredSecrets } from './storage/seal-stored-secrets.ts';
 import { startReplicaCoordination } from './coordination/replica-coordination.ts';
 import { sharedRateLimiter } from './storage/postgres/shared-rate-limiter.ts';
 import { prepareSchema } from './storage/schema-setup.ts';
@@ -62,10 +64,15 @@ export interface RunningAirlock {
 export async function startAirlock(settings: Settings, logger: Logger): Promise<RunningAirlock> {
   // Before anything opens: a bad channel catalog stops the server here.
   const channels = setUpChannels(settings, logger);
+  // The master key first: without it nothing stored can be read.
+  const sealer = loadMasterKeys(settings);
   const database = openDatabase(settings);
   const cleanups: Array<() => Promise<void>> = [() => database.close()];
   try {
     await prepareSchema(database, settings, logger);
+    // Secrets stored in clear by an earlier version are sealed now.
+    const sealed = await sealStoredSecrets(database.db, sealer, { onlyPlaintext: true });
+    if (sealed > 0) logger.info({ sealed }, 'encrypted secrets stored in clear by an earlier version');
     // Replicas on PostgreSQL share login events, revocations, locks and liveness through it.
     const shared = database.engine === 'postgres' ? await startReplicaCoordination({ settings, database, logger }) : undefined;
     if (shared) cleanups.unshift(() => shared.close());
@@ -114,12 +121,13 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     });
     const publicUrl = settings.publicUrl ?? `http://${settings.httpAddress.host}:${httpPort}`;
     const requestLock = shared?.requestLock ?? inProcessRequestLock();
-    const oauth = await createOAuthClient(settings, database.db, requestLock, { publicUrl, httpPort });
+    const oauth = await createOAuthClient(settings, database.db, requestLock, { publicUrl, httpPort }, sealer);
     const auth = await createSessionCapability({
       db: database.db,
       settings,
       issuer: publicUrl,
       logger,
+      sealer,
       upstream: upstreamSessions(oauth, logger),
       publishRevocation: shared?.revocationFeed.publish,
     });

@@ -5,6 +5,7 @@ import { ConfigError, loadSettings } from '../config/load.ts';
 import type { Settings } from '../config/settings.ts';
 import { openDatabase, type OpenDatabase } from '../storage/database.ts';
 import { runAuditCommand } from './audit.ts';
+import { runKeysCommand } from './keys.ts';
 import { runSessionsCommand } from './sessions.ts';
 
 export interface AdminIo {
@@ -34,8 +35,14 @@ const TOPICS: Record<string, Topic> = {
   audit: { usage: ['audit [--did DID] [--limit N] [--json]'], flags: ['did', 'limit', 'json'], run: runAuditCommand },
 };
 
+// Groups that parse their own arguments and open what they need (the master key too).
+const GROUPS: Record<string, { usage: string; run: (argv: string[], env: NodeJS.ProcessEnv, io: AdminIo) => Promise<number> }> = {
+  keys: { usage: 'keys list | rotate [--publish-ahead 5m] | rotate-master', run: runKeysCommand },
+};
+
 function usage(): string {
-  return ['Usage: airlock-server admin <command> [--setting value ...]', '', ...Object.values(TOPICS).flatMap((t) => t.usage.map((u) => `  ${u}`)), '', 'Settings (database, data directory) are those of the server.'].join('\n');
+  const lines = [...Object.values(TOPICS).flatMap((t) => t.usage), ...Object.values(GROUPS).map((g) => g.usage)];
+  return ['Usage: airlock-server admin <command> [--setting value ...]', '', ...lines.map((u) => `  ${u}`), '', 'Settings (database, data directory) are those of the server.'].join('\n');
 }
 
 /** Splits the topic's own flags from server settings flags (passed on to loadSettings). */
@@ -60,6 +67,8 @@ export function parseArgs(argv: string[], own: string[]): { parsed: ParsedArgs; 
 }
 
 export async function runAdminCommand(argv: string[], env: NodeJS.ProcessEnv, io: AdminIo): Promise<number> {
+  const group = argv[0] ? GROUPS[argv[0]] : undefined;
+  if (group && !argv.includes('--help')) return group.run(argv.slice(1), env, io);
   const topic = argv[0] ? TOPICS[argv[0]] : undefined;
   const asked = argv.length === 0 || argv.includes('--help') || argv.includes('-h');
   if (asked) {

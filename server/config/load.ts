@@ -63,6 +63,9 @@ function checkCombinations(settings: Settings): void {
   if (settings.livekitApiKey === SETTINGS.livekitApiKey.default || settings.livekitApiSecret === SETTINGS.livekitApiSecret.default) {
     throw invalidSetting(['livekitApiKey', 'livekitApiSecret'], 'the development LiveKit credentials are refused in production mode');
   }
+  if (!settings.masterKeyFile && !settings.masterKey) {
+    throw invalidSetting(['masterKeyFile', 'masterKey'], 'production mode needs an explicit master key (a key generated next to the database would be copied with it)');
+  }
   if (!settings.publicUrl?.startsWith('https://')) {
     throw invalidSetting('publicUrl', 'production mode needs a public https URL');
   }

@@ -118,6 +118,15 @@ export const SETTINGS = {
     env: 'AIRLOCK_DATA_DIR', flag: 'data-dir', default: './data', schema: text.min(1),
     description: 'directory of the embedded SQLite database and generated keys',
   }),
+  masterKeyFile: setting({
+    env: 'AIRLOCK_MASTER_KEY_FILE', flag: 'master-key-file', default: '', schema: text,
+    description: 'file of the master key that encrypts the secrets stored in the database (base64 32 bytes; several keys one a line: the first encrypts, all decrypt, for a rolling rotation); required in production unless AIRLOCK_MASTER_KEY is set; development generates <data dir>/master.key',
+  }),
+  masterKey: setting({
+    env: 'AIRLOCK_MASTER_KEY', flag: 'master-key', default: '', schema: text,
+    description: 'the master key itself, instead of a file (base64 32 bytes; several comma-separated: the first encrypts, all decrypt)',
+    secret: true,
+  }),
   databaseUrl: setting({
     env: 'AIRLOCK_DATABASE_URL', flag: 'database-url', default: '', schema: optional(url(['postgres:', 'postgresql:'])),
     description: 'PostgreSQL URL (postgres://...) for several replicas; empty = SQLite file in the data directory',
@@ -250,6 +259,10 @@ export const SETTINGS = {
   signingKeyFile: setting({
     env: 'AIRLOCK_SIGNING_KEY_FILE', flag: 'signing-key-file', default: '', schema: text,
     description: 'EdDSA or ES256 private JWK that signs access tokens (default: generated on first run and stored)',
+  }),
+  signingKeyRotation: setting({
+    env: 'AIRLOCK_SIGNING_KEY_ROTATION', flag: 'signing-key-rotation', default: '30d', schema: duration,
+    description: 'age at which a generated access-token signing key is replaced (0 = never): the new key is published a reload interval (60s) plus the clock tolerance before it signs, the old one verifies until its tokens expired; one replica rotates for all',
   }),
   clockTolerance: setting({
     env: 'AIRLOCK_CLOCK_TOLERANCE', flag: 'clock-tolerance', default: '30s', schema: duration,

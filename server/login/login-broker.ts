@@ -153,7 +153,7 @@ export class LoginBroker {
     const authorizeUrl = await this.#authorize(identifier, ref, input.signal, input.deadline);
     const createdAt = Date.now();
     const expiresAt = createdAt + settings.loginTtl;
-    await this.#o.store.insert({
+    const inserted = await this.#o.store.insertWithinCap({
       ref,
       loginIdHash: sha256(loginId),
       linkRefHash: sha256(linkRef),
@@ -163,7 +163,9 @@ export class LoginBroker {
       expiresAt,
       authorizeUrl: authorizeUrl.href,
       resultKey: sealingKeyFor(loginId),
-    });
+    }, settings.maxPendingLogins);
+    // The count above is a cheap early refusal; this one, taken with the insert, is the cap.
+    if (!inserted) throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
     this.#o.logger.info({ login: ref.slice(0, 8), identifierKind: identifier.kind }, 'login initiated');
     metrics.loginsInitiated.inc();
     return { loginId, authorizeUrl: `${this.#o.publicUrl.replace(/\/$/, '')}${LOGIN_PATH}${linkRef}`, expiresAt: new Date(expiresAt) };

@@ -2,6 +2,8 @@
 // login id and browsers a link ref, both stored only as hashes. The terminal
 // result is written here before anyone is told (the event bus only says
 // "look again"), so no replica can miss a completion.
+import { Mutex } from 'async-mutex';
+import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import { AuditLog } from '../storage/audit-log.ts';
 import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, LoginsTable } from '../storage/schema.ts';
@@ -72,6 +74,24 @@ export class LoginStore {
     this.db = db;
     this.audit = new AuditLog(db);
   }
+
+  /**
+   * Inserts a login unless `cap` logins are already pending, atomically: the
+   * count and the insert run under one lock (in this process a mutex, across
+   * PostgreSQL replicas an advisory lock), so concurrent callers cannot all
+   * pass the count. False when the cap is reached.
+   */
+  async insertWithinCap(login: NewLogin, cap: number): Promise<boolean> {
+    return this.#capLock.runExclusive(() =>
+      withBootstrapLock(this.db, 'logins:pending-cap', async () => {
+        if ((await this.countPending(Date.now())) >= cap) return false;
+        await this.insert(login);
+        return true;
+      }),
+    );
+  }
+
+  readonly #capLock = new Mutex();
 
   async insert(login: NewLogin): Promise<void> {
     await this.db

@@ -7,7 +7,9 @@ import { JoseKey } from '@atproto/oauth-client-node';
 import type { Kysely } from 'kysely';
 import { invalidSetting } from '../config/load.ts';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
+import type { Sealer } from '../storage/at-rest.ts';
 import type { Database } from '../storage/schema.ts';
+import { privateKeyContext } from '../storage/at-rest.ts';
 import { ReusableJoseKey } from './reusable-key.ts';
 
 const PURPOSE = 'oauth-client';
@@ -28,15 +30,15 @@ export async function loadClientKey(file: string): Promise<JoseKey> {
 }
 
 /** The stored key, or a new one; replicas starting together agree on one (bootstrap lock, then the oldest). */
-export async function storedClientKey(db: Kysely<Database>): Promise<JoseKey> {
+export async function storedClientKey(db: Kysely<Database>, sealer: Sealer): Promise<JoseKey> {
   const oldest = () =>
     db.selectFrom('signing_keys').select(['kid', 'private_jwk']).where('purpose', '=', PURPOSE).orderBy('created_at').orderBy('kid').executeTakeFirst();
   let row = await oldest();
-  if (!row) row = await withBootstrapLock(db, 'signing-keys:oauth-client', async () => (await oldest()) ?? (await generateClientKey(db, oldest)));
-  return ReusableJoseKey.from(await JoseKey.fromJWK({ ...(JSON.parse(row.private_jwk) as Record<string, unknown>), alg: ALG, kid: row.kid }));
+  if (!row) row = await withBootstrapLock(db, 'signing-keys:oauth-client', async () => (await oldest()) ?? (await generateClientKey(db, sealer, oldest)));
+  return ReusableJoseKey.from(await JoseKey.fromJWK({ ...(JSON.parse(sealer.open(privateKeyContext(PURPOSE, row.kid), row.private_jwk)) as Record<string, unknown>), alg: ALG, kid: row.kid }));
 }
 
-async function generateClientKey(db: Kysely<Database>, oldest: () => Promise<{ kid: string; private_jwk: string } | undefined>) {
+async function generateClientKey(db: Kysely<Database>, sealer: Sealer, oldest: () => Promise<{ kid: string; private_jwk: string } | undefined>) {
   const kid = `airlock-client-${randomBytes(6).toString('hex')}`;
   const key = await JoseKey.generate([ALG], kid);
   const now = Date.now();
@@ -46,7 +48,7 @@ async function generateClientKey(db: Kysely<Database>, oldest: () => Promise<{ k
       kid,
       purpose: PURPOSE,
       alg: ALG,
-      private_jwk: JSON.stringify(key.privateJwk),
+      private_jwk: sealer.seal(privateKeyContext(PURPOSE, kid), JSON.stringify(key.privateJwk)),
       public_jwk: JSON.stringify(key.publicJwk),
       created_at: now,
       activates_at: now,

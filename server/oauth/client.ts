@@ -11,6 +11,7 @@ import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, type NodeOAuthClie
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Settings } from '../config/settings.ts';
+import type { Sealer } from '../storage/at-rest.ts';
 import type { Database } from '../storage/schema.ts';
 import { loadClientKey, storedClientKey } from './client-key.ts';
 import { guardedFetch } from './guarded-fetch.ts';
@@ -56,6 +57,7 @@ export async function createOAuthClient(
   db: Kysely<Database>,
   requestLock: RequestLock,
   urls: OAuthClientUrls,
+  sealer: Sealer,
 ): Promise<AirlockOAuthClient> {
   const confidential = urls.publicUrl.startsWith('https://');
   const base = urls.publicUrl.replace(/\/$/, '');
@@ -80,7 +82,7 @@ export async function createOAuthClient(
       });
 
   const keyset = confidential
-    ? [settings.oauthClientKeyFile ? await loadClientKey(settings.oauthClientKeyFile) : await storedClientKey(db)]
+    ? [settings.oauthClientKeyFile ? await loadClientKey(settings.oauthClientKeyFile) : await storedClientKey(db, sealer)]
     : undefined;
 
   const trustedOrigins = [settings.plcUrl, settings.handleResolverUrl].filter((u): u is string => Boolean(u));
@@ -93,7 +95,7 @@ export async function createOAuthClient(
 
   // Authorization requests live as long as the login that made them, plus
   // slack for a user finishing at the last second.
-  const states = stateStore(db, settings.loginTtl + 60_000);
+  const states = stateStore(db, settings.loginTtl + 60_000, sealer);
   const shared: Omit<NodeOAuthClientOptions, 'sessionStore'> = {
     clientMetadata: metadata,
     keyset,
@@ -126,7 +128,7 @@ export async function createOAuthClient(
       keyset: client.keyset,
       identityResolver: client.identityResolver,
       stateStore: stateStoreView,
-      sessionStore: sessionStore(db, upstreamId),
+      sessionStore: sessionStore(db, upstreamId, sealer),
     });
 
   return { client, forSession, kind: confidential ? 'confidential' : 'loopback', metadata, jwks: client.jwks, states };

@@ -1,8 +1,11 @@
 // The OAuth library's state and session stores on Airlock's database, so a
 // login pending across a restart still completes and every replica sees the
-// same ATProto sessions. Values are the library's own JSON (DPoP keys as JWK).
+// same ATProto sessions. Values are the library's own JSON (DPoP keys as JWK),
+// sealed under the master key (storage/at-rest.ts): they hold PDS tokens,
+// DPoP private keys and PKCE verifiers.
 import type { NodeSavedSession, NodeSavedSessionStore, NodeSavedState, NodeSavedStateStore } from '@atproto/oauth-client-node';
 import type { Kysely } from 'kysely';
+import type { Sealer } from '../storage/at-rest.ts';
 import type { Database } from '../storage/schema.ts';
 
 /** A stored authorization request as a callback finds it: its login ref, and whether a callback already consumed it. */
@@ -27,11 +30,12 @@ interface Tombstone {
 }
 const isTombstone = (value: NodeSavedState | Tombstone): value is Tombstone => 'consumedAt' in value;
 
-export function stateStore(db: Kysely<Database>, ttlMs: number): OAuthStateStore {
+export function stateStore(db: Kysely<Database>, ttlMs: number, sealer: Sealer): OAuthStateStore {
+  const context = (key: string) => `oauth_states:${key}`;
   const read = async (key: string): Promise<NodeSavedState | Tombstone | undefined> => {
     const row = await db.selectFrom('oauth_states').select(['value', 'expires_at']).where('key', '=', key).executeTakeFirst();
     if (!row || row.expires_at <= Date.now()) return undefined;
-    return JSON.parse(row.value) as NodeSavedState | Tombstone;
+    return JSON.parse(sealer.open(context(key), row.value)) as NodeSavedState | Tombstone;
   };
   return {
     async get(key) {
@@ -39,7 +43,7 @@ export function stateStore(db: Kysely<Database>, ttlMs: number): OAuthStateStore
       return value && !isTombstone(value) ? value : undefined;
     },
     async set(key, value) {
-      const row = { key, value: JSON.stringify(value), expires_at: Date.now() + ttlMs };
+      const row = { key, value: sealer.seal(context(key), JSON.stringify(value)), expires_at: Date.now() + ttlMs };
       await db
         .insertInto('oauth_states')
         .values(row)
@@ -50,7 +54,7 @@ export function stateStore(db: Kysely<Database>, ttlMs: number): OAuthStateStore
       const value = await read(key);
       if (!value || isTombstone(value)) return;
       const tombstone: Tombstone = { consumedAt: Date.now(), appState: value.appState ?? null };
-      await db.updateTable('oauth_states').set({ value: JSON.stringify(tombstone) }).where('key', '=', key).execute();
+      await db.updateTable('oauth_states').set({ value: sealer.seal(context(key), JSON.stringify(tombstone)) }).where('key', '=', key).execute();
     },
     async requestOf(key) {
       const value = await read(key);
@@ -72,15 +76,15 @@ export function stateStore(db: Kysely<Database>, ttlMs: number): OAuthStateStore
  * "<did>#<upstreamId>": each Airlock session sees only its own. A null id is
  * a session from before, stored under the bare DID.
  */
-export function sessionStore(db: Kysely<Database>, upstreamId: string | null): NodeSavedSessionStore {
+export function sessionStore(db: Kysely<Database>, upstreamId: string | null, sealer: Sealer): NodeSavedSessionStore {
   const keyOf = (sub: string) => (upstreamId === null ? sub : `${sub}#${upstreamId}`);
   return {
     async get(sub) {
       const row = await db.selectFrom('oauth_sessions').select('value').where('sub', '=', keyOf(sub)).executeTakeFirst();
-      return row ? (JSON.parse(row.value) as NodeSavedSession) : undefined;
+      return row ? (JSON.parse(sealer.open(`oauth_sessions:${keyOf(sub)}`, row.value)) as NodeSavedSession) : undefined;
     },
     async set(sub, value) {
-      const row = { sub: keyOf(sub), value: JSON.stringify(value), updated_at: Date.now() };
+      const row = { sub: keyOf(sub), value: sealer.seal(`oauth_sessions:${keyOf(sub)}`, JSON.stringify(value)), updated_at: Date.now() };
       await db
         .insertInto('oauth_sessions')
         .values(row)

@@ -5,6 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { Settings } from '../config/settings.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { Sealer } from '../storage/at-rest.ts';
 import type { Database } from '../storage/schema.ts';
 import { AccessTokens } from '../tokens/access-tokens.ts';
 import { SigningKeyRing } from '../tokens/signing-keys.ts';
@@ -28,6 +29,8 @@ export interface SessionCapabilityOptions {
   /** iss of access tokens: the public URL of the deployment. */
   issuer: string;
   logger: Logger;
+  /** The master key sealing the signing keys' private halves. */
+  sealer: Sealer;
   /** The user's ATProto session at their PDS, checked on every refresh: required, so it cannot be forgotten. */
   upstream: UpstreamSessions;
   publishRevocation?: (sessionId: string) => Promise<void> | void;
@@ -36,7 +39,7 @@ export interface SessionCapabilityOptions {
 
 export async function createSessionCapability(options: SessionCapabilityOptions): Promise<SessionCapability> {
   const { db, settings, issuer, logger, now } = options;
-  const keys = await SigningKeyRing.open({ db, settings, now });
+  const keys = await SigningKeyRing.open({ db, settings, now, sealer: options.sealer });
   const accessTokens = new AccessTokens({ keys, issuer, settings, now });
   const revocations = new RevocationCheck({ db, ttlMs: settings.revocationCacheTtl, maxEntries: settings.revocationCacheSize, now });
   const sessions = new SessionService({

@@ -1,6 +1,6 @@
 // Opens Airlock's database: an embedded SQLite file by default, PostgreSQL
 // when a database URL is set. Both speak through one Kysely schema.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresAdapter, sql, SqliteDialect } from 'kysely';
@@ -40,6 +40,11 @@ export function openDatabase(settings: PostgresSettings & Pick<Settings, 'dataDi
   let sqlite: SQLite.Database;
   try {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // The directory 0700 and the database 0600 whatever the umask or an
+    // older mode; SQLite gives its -wal and -shm the database file's mode.
+    chmodSync(path.dirname(file), 0o700);
+    closeSync(openSync(file, 'a', 0o600));
+    for (const suffix of ['', '-wal', '-shm']) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
     sqlite = new SQLite(file);
   } catch (error) {
     throw invalidSetting('dataDir', `cannot open ${file}: ${(error as Error).message}`);
@@ -47,6 +52,7 @@ export function openDatabase(settings: PostgresSettings & Pick<Settings, 'dataDi
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
+  for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   return { db, engine: 'sqlite', close: () => db.destroy() };
 }

@@ -14,12 +14,14 @@
 // retired extends that key's expiry first (a lease), so a key expires only
 // one token lifetime after the last replica stopped signing with it.
 import { randomBytes } from 'node:crypto';
+import { Mutex } from 'async-mutex';
 import { readFileSync } from 'node:fs';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Kysely } from 'kysely';
 import { ConfigError, invalidSetting } from '../config/load.ts';
 import type { Settings } from '../config/settings.ts';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
+import { privateKeyContext, type Sealer } from '../storage/at-rest.ts';
 import type { Database, SigningKeysTable } from '../storage/schema.ts';
 
 export const ACCESS_TOKEN_PURPOSE = 'access-token';
@@ -38,6 +40,9 @@ const UNKNOWN_KID_RELOAD_INTERVAL_MS = 1_000;
 // Extra life a signing replica gives a retired key beyond its token lifetime,
 // so the lease is written about once a minute, not for every token.
 const LEASE_MARGIN_MS = 60_000;
+// Scheduled rotations in this process run one at a time (the bootstrap lock
+// serializes replicas on PostgreSQL; on SQLite there is one process).
+const scheduledRotation = new Mutex();
 
 export interface SigningKey {
   kid: string;
@@ -52,11 +57,13 @@ export interface SigningKey {
   expiresAt: number | null;
 }
 
-export type SigningKeySettings = Pick<Settings, 'signingKeyFile' | 'accessTokenTtl' | 'clockTolerance'>;
+export type SigningKeySettings = Pick<Settings, 'signingKeyFile' | 'accessTokenTtl' | 'clockTolerance'> & Partial<Pick<Settings, 'signingKeyRotation'>>;
 
 export interface SigningKeyRingOptions {
   db: Kysely<Database>;
   settings: SigningKeySettings;
+  /** Seals the private JWKs stored in the database (the master key). */
+  sealer: Sealer;
   now?: () => number;
 }
 
@@ -64,6 +71,7 @@ export class SigningKeyRing {
   readonly #db: Kysely<Database>;
   readonly #settings: SigningKeySettings;
   readonly #now: () => number;
+  readonly #sealer: Sealer;
   #keys: SigningKey[] = [];
   #loadedAt = 0;
   #lastUnknownKidReload = 0;
@@ -75,6 +83,7 @@ export class SigningKeyRing {
     this.#db = options.db;
     this.#settings = options.settings;
     this.#now = options.now ?? Date.now;
+    this.#sealer = options.sealer;
   }
 
   /** Loads the key set, importing the key file or generating a first key when needed. */
@@ -102,7 +111,7 @@ export class SigningKeyRing {
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
       .execute();
     const keys: SigningKey[] = [];
-    for (const row of rows) keys.push(this.#fileKey?.kid === row.kid ? { ...this.#fileKey, ...times(row) } : await fromRow(row));
+    for (const row of rows) keys.push(this.#fileKey?.kid === row.kid ? { ...this.#fileKey, ...times(row) } : await fromRow(row, this.#sealer));
     const before = this.#keys;
     this.#keys = keys;
     this.#loadedAt = now;
@@ -141,8 +150,32 @@ export class SigningKeyRing {
       });
     }
     if (!key?.privateKey) throw new Error('no access-token signing key with a private key is available');
+    await this.#rotateWhenDue(key);
     await this.#extendLease(key);
     return key as SigningKey & { privateKey: CryptoKey };
+  }
+
+  // The scheduled rotation (AIRLOCK_SIGNING_KEY_ROTATION): once the signing
+  // key is that old and no successor is published yet, one replica (the
+  // bootstrap lock, then a re-check) publishes the next key, which signs one
+  // reload interval plus the clock tolerance later, so every replica and
+  // verifier has seen it first. The current key keeps signing until then.
+  async #rotateWhenDue(key: SigningKey): Promise<void> {
+    const every = this.#settings.signingKeyRotation ?? 0;
+    if (every <= 0 || this.#fileKey || this.#now() - key.activatesAt < every || this.#hasSuccessor()) return;
+    await scheduledRotation.runExclusive(() =>
+      withBootstrapLock(this.#db, SIGNING_KEYS_LOCK, async () => {
+        await this.reload();
+        const current = this.#currentSigner();
+        if (!current || this.#now() - current.activatesAt < every || this.#hasSuccessor()) return;
+        await this.rotate(RELOAD_INTERVAL_MS + this.#settings.clockTolerance);
+      }),
+    );
+  }
+
+  #hasSuccessor(): boolean {
+    const now = this.#now();
+    return this.#keys.some((k) => k.activatesAt > now);
   }
 
   // Someone retired this key (a rotation, another replica's new key file)
@@ -240,7 +273,7 @@ export class SigningKeyRing {
         kid,
         purpose: ACCESS_TOKEN_PURPOSE,
         alg: GENERATED_ALGORITHM,
-        private_jwk: JSON.stringify(privateJwk),
+        private_jwk: this.#sealer.seal(privateKeyContext(ACCESS_TOKEN_PURPOSE, kid), JSON.stringify(privateJwk)),
         public_jwk: JSON.stringify(publicJwk),
         created_at: this.#now(),
         activates_at: activatesAt,
@@ -287,14 +320,14 @@ function times(row: SigningKeysTable): Pick<SigningKey, 'activatesAt' | 'retires
   return { activatesAt: Number(row.activates_at), retiresAt: row.retires_at === null ? null : Number(row.retires_at), expiresAt: row.expires_at === null ? null : Number(row.expires_at) };
 }
 
-async function fromRow(row: SigningKeysTable): Promise<SigningKey> {
+async function fromRow(row: SigningKeysTable, sealer: Sealer): Promise<SigningKey> {
   const alg = checkAlgorithm(row.alg, `signing key ${row.kid}`);
   const publicJwk = JSON.parse(row.public_jwk) as JWK;
   return {
     kid: row.kid,
     alg,
     publicKey: (await importJWK(publicJwk, alg)) as CryptoKey,
-    privateKey: row.private_jwk ? ((await importJWK(JSON.parse(row.private_jwk) as JWK, alg)) as CryptoKey) : undefined,
+    privateKey: row.private_jwk ? ((await importJWK(JSON.parse(sealer.open(privateKeyContext(row.purpose, row.kid), row.private_jwk)) as JWK, alg)) as CryptoKey) : undefined,
     publicJwk,
     ...times(row),
   };

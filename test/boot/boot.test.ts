@@ -1,5 +1,6 @@
 // The server process as an operator runs it: `node server/main.ts` on free
 // ports, health over a real socket, bad settings refused with one line.
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
@@ -78,6 +79,7 @@ describe('server process', () => {
       AIRLOCK_PUBLIC_URL: 'https://airlock.example-app.dev',
       AIRLOCK_LIVEKIT_API_KEY: 'prod-key',
       AIRLOCK_LIVEKIT_API_SECRET: 'prod-secret-of-enough-length-for-livekit',
+      AIRLOCK_MASTER_KEY: randomBytes(32).toString('base64'),
     });
     try {
       for (const page of ['/healthz', '/.well-known/jwks.json', '/oauth/callback?state=x', '/no-such-page']) {

@@ -103,7 +103,7 @@ describe('LiveKit credentials', () => {
   });
 
   describe('production mode refuses the development credentials', () => {
-    const production = { AIRLOCK_MODE: 'production', AIRLOCK_PUBLIC_URL: 'https://airlock.example.com' };
+    const production = { AIRLOCK_MODE: 'production', AIRLOCK_PUBLIC_URL: 'https://airlock.example.com', AIRLOCK_MASTER_KEY: 'A'.repeat(43) };
     const refusal = 'invalid AIRLOCK_LIVEKIT_API_KEY/AIRLOCK_LIVEKIT_API_SECRET: the development LiveKit credentials are refused in production mode';
 
     it('both defaults', () => {

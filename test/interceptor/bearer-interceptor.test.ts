@@ -1,6 +1,7 @@
 // The bearer interceptor against a real server and real grpc-js clients:
 // every way a token can be wrong gives UNAUTHENTICATED with the right
 // ErrorInfo reason, never echoes the token, and leaves the server serving.
+import { openPrivateJwk } from '../support/settings.ts';
 import { Metadata, status } from '@grpc/grpc-js';
 import { base64url, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { AccessToken } from 'livekit-server-sdk';
@@ -22,7 +23,7 @@ beforeAll(async () => {
   clients = clientsFor(server.grpcTarget);
   session = await server.auth.sessions.start(USER);
   const row = await server.database.db.selectFrom('signing_keys').selectAll().where('purpose', '=', 'access-token').executeTakeFirstOrThrow();
-  ourKey = { kid: row.kid, privateJwk: JSON.parse(row.private_jwk) as JWK, publicJwk: JSON.parse(row.public_jwk) as JWK };
+  ourKey = { kid: row.kid, privateJwk: JSON.parse(openPrivateJwk(server.dataDir, row)) as JWK, publicJwk: JSON.parse(row.public_jwk) as JWK };
 });
 
 afterAll(async () => {

@@ -1,8 +1,10 @@
 // Replicas starting at the same moment on an empty PostgreSQL database agree
 // on one access-token signing key and one OAuth client key (the bootstrap
 // advisory lock), instead of each generating its own.
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { storedClientKey } from '../../server/oauth/client-key.ts';
+import { masterKeyId, Sealer } from '../../server/storage/at-rest.ts';
 import { migrateToLatest } from '../../server/storage/database.ts';
 import { SigningKeyRing } from '../../server/tokens/signing-keys.ts';
 import { testSettings } from '../support/settings.ts';
@@ -16,8 +18,10 @@ describe('key bootstrap across replicas', () => {
     try {
       await migrateToLatest(replicas[0]!.db);
       const settings = testSettings({ AIRLOCK_DATA_DIR: '/nonexistent' });
-      const rings = await Promise.all(replicas.map((r) => SigningKeyRing.open({ db: r.db, settings })));
-      const clientKeys = await Promise.all(replicas.map((r) => storedClientKey(r.db)));
+      const key = randomBytes(32);
+      const sealer = new Sealer([{ id: masterKeyId(key), key }]);
+      const rings = await Promise.all(replicas.map((r) => SigningKeyRing.open({ db: r.db, settings, sealer })));
+      const clientKeys = await Promise.all(replicas.map((r) => storedClientKey(r.db, sealer)));
 
       const rows = await replicas[0]!.db.selectFrom('signing_keys').select(['kid', 'purpose']).execute();
       expect(rows.filter((r) => r.purpose === 'access-token')).toHaveLength(1);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { startAirlock, type RunningAirlock } from '../../server/app.ts';
 import { createLogger } from '../../server/observability/logger.ts';
-import { tempDir, testSettings } from './settings.ts';
+import { tempDir, testSettings, withSharedMasterKey } from './settings.ts';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -56,7 +56,7 @@ export async function startChild(env: Record<string, string> = {}, args: string[
       AIRLOCK_HTTP_ADDRESS: '127.0.0.1:0',
       AIRLOCK_LOG_FORMAT: 'json',
       AIRLOCK_LOG_LEVEL: 'info',
-      ...env,
+      ...withSharedMasterKey(env),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,6 +2,7 @@
 // answered from a bounded LRU until its exp at most, while its key still
 // verifies; the revocation check runs on every call; nothing that failed
 // verification is ever stored.
+import { loadMasterKeys } from '../../server/storage/at-rest.ts';
 import { status } from '@grpc/grpc-js';
 import { decodeProtectedHeader, importJWK, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { createSessionCapability, type SessionCapability } from '../../server/se
 import { VerifiedTokenCache } from '../../server/tokens/verified-token-cache.ts';
 import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
 import { call, clientsFor, grpcFailure } from '../support/grpc.ts';
-import { testSettings } from '../support/settings.ts';
+import { testSettings, openPrivateJwk } from '../support/settings.ts';
 import { Metadata } from '@grpc/grpc-js';
 import { readErrorInfo } from '../../server/transport/grpc/status.ts';
 
@@ -36,7 +37,7 @@ async function withClock(env: Record<string, string> = {}): Promise<{ auth: Sess
   const settings = testSettings({ AIRLOCK_DATA_DIR: server.dataDir, AIRLOCK_PUBLIC_URL: ISSUER, AIRLOCK_VERIFIED_TOKEN_CACHE_SIZE: '100', ...env });
   // The server's own upstream check: these tests never refresh, so it is never asked.
   const upstream = server.auth.sessions.upstream;
-  const auth = await createSessionCapability({ db: server.database.db, settings, issuer: ISSUER, logger: createLogger(settings), upstream, now: () => clock.now });
+  const auth = await createSessionCapability({ db: server.database.db, settings, issuer: ISSUER, logger: createLogger(settings), upstream, now: () => clock.now, sealer: loadMasterKeys(settings) });
   return { auth, clock };
 }
 
@@ -95,7 +96,7 @@ describe('verified-token cache', () => {
       expect(failure.reason).toBe('TOKEN_INVALID');
     }
     // A token signed by our own key but with a claim we refuse is not cached either.
-    const ours = await importJWK(JSON.parse(row.private_jwk) as JWK, 'EdDSA');
+    const ours = await importJWK(JSON.parse(openPrivateJwk(server.dataDir, row)) as JWK, 'EdDSA');
     const wrongAudience = await new SignJWT({ handle: USER.handle, sid: session.sessionId })
       .setProtectedHeader({ alg: 'EdDSA', kid: row.kid, typ: 'at+jwt' })
       .setIssuer(ISSUER).setAudience('elsewhere').setSubject(USER.did).setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 600).setJti('aud')
