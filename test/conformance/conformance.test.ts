@@ -36,10 +36,6 @@ const FILE = JSON.parse(readFileSync(path.join(import.meta.dirname, 'scenarios.j
 };
 
 const NOT_YET_IN_TS: Record<string, string> = {
-  'start-login-burst': 'a startLogin superseded while it waits still runs (and makes its InitiateLogin call) once its turn comes, instead of failing superseded (issue 16)',
-  'superseded-login-finished-in-old-tab': 'the TS client does not call CancelLogin for a superseded login yet (issue 16)',
-  'logout-leaves-no-usable-client': 'the TS client does not call CancelLogin on logout yet, so the pending login can still be finished in the browser (issue 16)',
-  'keychain-stale-copy-ignored': "the TS LayeredStore trusts a keychain copy by its generation alone; a writer that keeps the state's generation makes it stale",
 };
 
 let pds: TestPds;
