@@ -43,8 +43,9 @@ import { LoginAttempts, type LoginAttempt } from './login-attempts.ts';
 import { LoginStream, loginFailureError } from './login-stream.ts';
 import { createLoginVerifier } from './login-verifier.ts';
 import { SessionKeeper } from './session-keeper.ts';
+import { exclusive } from './store-lock.ts';
 import { loadLenient, toSessionInfo, toStoredSession } from './session-record.ts';
-import { FileStore } from './storage/file-store.ts';
+import { defaultSessionFile, FileStore } from './storage/file-store.ts';
 import { STORED_STATE_VERSION, type SessionStore, type StoredState } from './storage/session-store.ts';
 
 export type {
@@ -59,8 +60,13 @@ export type {
 } from './client-types.ts';
 
 export interface AirlockClientOptions {
-  /** Where the session is kept. Default: FileStore in the user's config directory. */
+  /** Where the session is kept. Default: FileStore at defaultSessionFile(appId). */
   store?: SessionStore;
+  /**
+   * Your app's id (e.g. com.example.chat): the default store is then
+   * ~/.config/airlock/apps/<appId>/session.json, not the CLI's file.
+   */
+  appId?: string;
   /** Server used by login() when none is passed and none is stored. */
   serverUrl?: string;
   /** Deadline of each unary call. Default 10 s. */
@@ -94,7 +100,7 @@ export class AirlockClient {
   #closed = false;
 
   constructor(options: AirlockClientOptions = {}) {
-    this.store = options.store ?? new FileStore();
+    this.store = options.store ?? new FileStore(defaultSessionFile(options.appId));
     this.#defaultServerUrl = options.serverUrl;
     this.#callDeadlineMs = options.callDeadlineMs ?? 10_000;
     this.#logoutDeadlineMs = options.logoutDeadlineMs ?? 3_000;
@@ -152,7 +158,7 @@ export class AirlockClient {
       release = await acquire(this.#loginMutex, controller.signal);
       const { verifier, challenge } = createLoginVerifier();
       // Persist the server before the browser opens, so it survives a crash mid-login.
-      await this.#storeMutex.runExclusive(async () => {
+      await exclusive(this.#storeMutex, this.store, async () => {
         throwIfAborted(controller.signal);
         const state = await loadLenient(this.store);
         await this.store.save({ ...emptyState(), ...state, loginServerUrl: address.url });
@@ -317,7 +323,7 @@ export class AirlockClient {
 
   /** Stores the session of a completed login, unless the attempt ended meanwhile. */
   #storeCompletedLogin(attempt: LoginAttempt, session: Session): Promise<SessionInfo> {
-    return this.#storeMutex.runExclusive(async () => {
+    return exclusive(this.#storeMutex, this.store, async () => {
       const stored = toStoredSession(attempt.serverUrl, session, this.#now());
       if (attempt.controller.signal.aborted) {
         // Superseded or signed out after the user finished: nobody will use this session.

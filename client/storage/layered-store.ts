@@ -31,6 +31,10 @@ export class LayeredStore implements SessionStore {
     this.#events = events;
   }
 
+  lock(): Promise<() => Promise<void>> {
+    return this.durable.lock ? this.durable.lock() : Promise.resolve(async () => {});
+  }
+
   async load(): Promise<StoredState | undefined> {
     // The durable copy decides whether there is a state at all, so a secure
     // copy that outlived a logout (its delete failed) cannot resurrect a session.

@@ -12,6 +12,7 @@ import type { LoginProgress, StartedLogin } from '../../client/airlock-client.ts
 import { LoginCancelledError, LoginDeniedError, LoginSupersededError, UnknownLoginError } from '../../client/errors.ts';
 import { MemoryStore } from '../../client/storage/memory-store.ts';
 import type { StoredState } from '../../client/storage/session-store.ts';
+import { consentViaApi, rawRequest } from '../support/consent.ts';
 import { approve, rejectionOf, startLoginWorld, within, type LoginWorld } from './fixtures.ts';
 
 let world: LoginWorld;
@@ -209,9 +210,10 @@ describe('logout ends logins', () => {
     expect(await within(rejectionOf(client.awaitLogin(started.loginId)), 1_000, 'awaitLogin after logout failing')).toBeInstanceOf(LoginCancelledError);
     expect(performance.now() - began).toBeLessThan(50);
 
-    // The user finishes in the browser anyway: the signed-out client keeps no session.
-    await approve(started.authorizeUrl, account);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The user finishes in the browser anyway: the login was cancelled on the server (CancelLogin), so the page says so and no session exists.
+    const { page } = await consentViaApi(started.authorizeUrl, account).catch(async () => ({ page: await rawRequest(started.authorizeUrl) }));
+    expect(page.status).toBe(410);
+    expect(page.body).toContain('cancelled in the app');
     expect(await client.getSession()).toBeUndefined();
     expect(await client.store.load()).toBeUndefined();
   });

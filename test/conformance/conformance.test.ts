@@ -301,9 +301,9 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
       for (const answer of answers) expect(answer.did).toBe(account.did);
       expect((await tokens()) - before).toBe(1);
       // Two processes on one session file refresh at once: neither may be signed out.
-      // The TS client has no cross-process lock yet (issue 16): it passes here
-      // because it re-reads the file before refreshing and the CLI starts
-      // slower than the in-process call, not because the race is closed.
+      // Both hold the store's cross-process lock (<file>.lock) through the
+      // refresh and re-read after taking it (test/client/cross-process.test.ts
+      // races three processes on purpose).
       for (let i = 0; i < 2; i++) {
         await new Promise((resolve) => setTimeout(resolve, 2_500));
         const [other, here] = await Promise.allSettled([cli(['--session-file', file, '--json', 'whoami']), client.whoAmI()]);
