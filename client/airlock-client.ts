@@ -30,7 +30,9 @@ import type {
   AwaitLoginOptions,
   ChannelToken,
   LoginOptions,
+  LoginProgress,
   LogoutResult,
+  SessionChange,
   SessionInfo,
   StartedLogin,
   WhoAmI,
@@ -54,6 +56,7 @@ export type {
   LoginOptions,
   LoginProgress,
   LogoutResult,
+  SessionChange,
   SessionInfo,
   StartedLogin,
   WhoAmI,
@@ -97,6 +100,7 @@ export class AirlockClient {
   readonly #attempts = new LoginAttempts();
   readonly #stream: LoginStream;
   readonly #sessions: SessionKeeper;
+  readonly #listeners = new Set<(change: SessionChange) => void>();
   #closed = false;
 
   constructor(options: AirlockClientOptions = {}) {
@@ -121,7 +125,27 @@ export class AirlockClient {
       logoutDeadlineMs: this.#logoutDeadlineMs,
       refreshSkewMs: options.refreshSkewMs ?? 60_000,
       now: this.#now,
+      onChange: (change) => this.#emit(change),
     });
+  }
+
+  /**
+   * Calls `listener` on every session change this client makes or notices:
+   * signed in, refreshed, signed out (and why). Returns the unsubscribe function.
+   */
+  onSessionChange(listener: (change: SessionChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(change: SessionChange): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(change);
+      } catch {
+        /* a listener's bug is not the client's failure */
+      }
+    }
   }
 
   /** The login that awaitLogin can currently follow, if any. */
@@ -230,6 +254,53 @@ export class AirlockClient {
     }
   }
 
+  /**
+   * awaitLogin as an async iterator: yields each progress event, then a
+   * final `{ type: 'signed-in', session }`; a failed login throws from the
+   * loop (the same errors as awaitLogin). Breaking out of the loop stops
+   * following (the login stays current, as with an aborted awaitLogin).
+   */
+  async *followLogin(loginId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<LoginProgress | { type: 'signed-in'; session: SessionInfo }> {
+    const queue: LoginProgress[] = [];
+    let wake: (() => void) | undefined;
+    const stop = new AbortController();
+    const unlink = linkAbort(options.signal, stop, () => options.signal?.reason);
+    const done = this.awaitLogin(loginId, {
+      signal: stop.signal,
+      onProgress: (progress) => {
+        queue.push(progress);
+        wake?.();
+      },
+    });
+    let finished = false;
+    const settled = done.then(
+      () => {
+        finished = true;
+        wake?.();
+      },
+      () => {
+        finished = true;
+        wake?.();
+      },
+    );
+    try {
+      for (;;) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (finished) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+      await settled;
+      yield { type: 'signed-in', session: await done };
+    } finally {
+      stop.abort(new LoginCancelledError('login wait was cancelled'));
+      unlink();
+      done.catch(() => {});
+    }
+  }
+
   /** startLogin, open the browser, awaitLogin. */
   async login(identifier: string, options: LoginOptions): Promise<SessionInfo> {
     const serverUrl = options.serverUrl ?? this.#defaultServerUrl ?? (await loadLenient(this.store))?.loginServerUrl;
@@ -271,6 +342,7 @@ export class AirlockClient {
     const deadlineMs = options.deadlineMs ?? this.#logoutDeadlineMs;
     // The pending login is cancelled on the server too, so finishing it in the browser afterwards creates no session.
     const [result] = await Promise.all([this.#sessions.revokeAndClear(deadlineMs), ended ? this.#cancelOnServer(ended, deadlineMs) : undefined]);
+    if (result.hadSession) this.#emit({ type: 'signed-out', reason: 'LOGOUT' });
     return result;
   }
 
@@ -334,7 +406,9 @@ export class AirlockClient {
       await this.store.save({ version: STORED_STATE_VERSION, loginServerUrl: attempt.serverUrl, session: stored });
       if (previous && previous.sessionId !== stored.sessionId) void this.#sessions.revoke(previous, this.#logoutDeadlineMs);
       this.#attempts.settle(attempt, 'completed');
-      return toSessionInfo(stored);
+      const info = toSessionInfo(stored);
+      this.#emit({ type: 'signed-in', session: info });
+      return info;
     });
   }
 

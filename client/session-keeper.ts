@@ -8,11 +8,11 @@
 // write a session back.
 import type { Mutex } from 'async-mutex';
 import type { Session } from '../proto/gen/airlock/auth/v1/auth.ts';
-import type { LogoutResult } from './client-types.ts';
+import type { LogoutResult, SessionChange } from './client-types.ts';
 import { RequestFailedError, ServerUnavailableError, SignedOutError, type SignedOutReason } from './errors.ts';
 import { unaryCall, type Connection } from './grpc/connection.ts';
 import { authReasonOf, toClientError } from './grpc/status.ts';
-import { loadLenient, toStoredSession } from './session-record.ts';
+import { loadLenient, toSessionInfo, toStoredSession } from './session-record.ts';
 import { exclusive } from './store-lock.ts';
 import { STORED_STATE_VERSION, type SessionStore, type StoredSession } from './storage/session-store.ts';
 
@@ -27,6 +27,8 @@ export interface SessionKeeperOptions {
   /** Refresh when the access token expires within this (capped at half its lifetime). */
   refreshSkewMs: number;
   now: () => number;
+  /** Told of every refresh this process stored and every session it forgot. */
+  onChange?: (change: SessionChange) => void;
 }
 
 export class SessionKeeper {
@@ -37,6 +39,7 @@ export class SessionKeeper {
   readonly #logoutDeadlineMs: number;
   readonly #refreshSkewMs: number;
   readonly #now: () => number;
+  readonly #onChange: (change: SessionChange) => void;
   #refreshing: Promise<StoredSession> | undefined;
   /** Bumped by logout; a refresh started under an older epoch may not write. */
   #epoch = 0;
@@ -51,6 +54,7 @@ export class SessionKeeper {
     this.#logoutDeadlineMs = options.logoutDeadlineMs;
     this.#refreshSkewMs = options.refreshSkewMs;
     this.#now = options.now;
+    this.#onChange = options.onChange ?? (() => {});
   }
 
   /** The stored session, unless there is none or its refresh token has expired (then it is forgotten). */
@@ -125,11 +129,13 @@ export class SessionKeeper {
    */
   async forget(session: StoredSession, reason: ReturnType<typeof authReasonOf>): Promise<SignedOutError> {
     const signedOut = new SignedOutError(signedOutReason(reason));
-    await exclusive(this.#storeMutex, this.#store, async () => {
+    const forgot = await exclusive(this.#storeMutex, this.#store, async () => {
       const state = await loadLenient(this.#store);
-      if (state?.session?.sessionId !== session.sessionId) return;
+      if (state?.session?.sessionId !== session.sessionId) return false;
       await this.#store.save({ version: STORED_STATE_VERSION, loginServerUrl: session.serverUrl });
+      return true;
     });
+    if (forgot && signedOut.reason !== 'NOT_SIGNED_IN' && signedOut.reason !== 'SIGNED_OUT_DURING_CALL') this.#onChange({ type: 'signed-out', reason: signedOut.reason });
     // An access token the server cannot read says nothing about the refresh token: revoke it too.
     if (signedOut.reason === 'TOKEN_INVALID' || signedOut.reason === 'TOKEN_MISSING') void this.revoke(session, this.#logoutDeadlineMs);
     return signedOut;
@@ -209,6 +215,7 @@ export class SessionKeeper {
         throw new SignedOutError('SIGNED_OUT_DURING_CALL');
       }
       await this.#store.save({ ...state, session: next });
+      this.#onChange({ type: 'refreshed', session: toSessionInfo(next) });
       return next;
     });
     if (result) return result;

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultSessionFile, FileStore } from '../../client/storage/file-store.ts';
 import { REPO_ROOT } from '../support/airlock.ts';
 import { tempDir } from '../support/settings.ts';
-import { startLoginWorld, type LoginWorld } from './fixtures.ts';
+import type { SessionChange } from '../../client/airlock-client.ts';
+import { approve, startLoginWorld, type LoginWorld } from './fixtures.ts';
 
 let world: LoginWorld;
 const dir = tempDir('airlock-cross-process-');
@@ -62,6 +63,23 @@ describe('two processes, one session file', () => {
       for (const child of children) child.process.kill();
     }
   }, 60_000);
+});
+
+describe('session-change events', () => {
+  it('tell the app of sign-in, refresh and sign-out (and why)', async () => {
+    const client = world.newClient();
+    const changes: SessionChange[] = [];
+    client.onSessionChange((change) => changes.push(change));
+    const account = await world.pds.createAccount();
+    const session = await client.login(account.handle, { openUrl: (url) => approve(url, account) });
+    expect(changes).toEqual([{ type: 'signed-in', session }]);
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // the 4 s access token now needs a refresh
+    await client.whoAmI();
+    expect(changes[1]).toMatchObject({ type: 'refreshed', session: { sessionId: session.sessionId, did: account.did } });
+    await client.logout();
+    expect(changes.at(-1)).toEqual({ type: 'signed-out', reason: 'LOGOUT' });
+    expect(changes).toHaveLength(3);
+  });
 });
 
 describe('default store path', () => {

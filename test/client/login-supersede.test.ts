@@ -56,6 +56,35 @@ describe('startLogin supersedes at once', () => {
   });
 });
 
+describe('followLogin', () => {
+  it('iterates over the progress of a login and ends with the session', async () => {
+    const client = world.newClient();
+    const account = await world.pds.createAccount();
+    const started = await client.startLogin(world.serverUrl, account.handle);
+    const types: string[] = [];
+    for await (const event of client.followLogin(started.loginId)) {
+      types.push(event.type);
+      if (event.type === 'pending') await approve(started.authorizeUrl, account);
+      if (event.type === 'signed-in') expect(event.session.did).toBe(account.did);
+    }
+    expect(types[0]).toBe('pending');
+    expect(types.at(-1)).toBe('signed-in');
+    expect((await client.getSession())?.did).toBe(account.did);
+  });
+
+  it('a superseded login throws from the loop', async () => {
+    const client = world.newClient();
+    const account = await world.pds.createAccount();
+    const started = await client.startLogin(world.serverUrl, account.handle);
+    const loop = (async () => {
+      for await (const event of client.followLogin(started.loginId)) {
+        if (event.type === 'pending') void client.startLogin(world.serverUrl, account.handle).catch(() => {});
+      }
+    })();
+    expect(await rejectionOf(loop)).toBeInstanceOf(LoginSupersededError);
+  });
+});
+
 describe('login() and the browser', () => {
   it('when opening the browser fails, the attempt is cleared here and cancelled on the server', async () => {
     const client = world.newClient();
