@@ -6,11 +6,12 @@
 //
 // Concurrency rules, each the fix of a defect found in an earlier client of
 // this design:
-// - startLogin holds the login mutex for the WHOLE operation (supersede the
-//   previous attempt, persist the server URL, InitiateLogin, record the new
-//   attempt). There is no check-then-lock window: concurrent calls run one
-//   after the other in call order, and each supersedes the one before, so
-//   exactly one login is current (the last caller's).
+// - A startLogin supersedes at once, when it is CALLED: every earlier start
+//   still waiting for its turn or in its InitiateLogin RPC rejects with
+//   LoginSupersededError (the RPC is cancelled), and the current login ends
+//   here and on the server (CancelLogin). The login mutex then covers the
+//   persist-RPC-record sequence, so exactly one login is current: the last
+//   caller's. A burst of N calls makes at most 2 InitiateLogin calls.
 // - awaitLogin never takes the login mutex: a new startLogin is never
 //   blocked by an open stream, and it rejects the old await at once with
 //   LoginSupersededError.
@@ -29,7 +30,9 @@ import type {
   AwaitLoginOptions,
   ChannelToken,
   LoginOptions,
+  LoginProgress,
   LogoutResult,
+  SessionChange,
   SessionInfo,
   StartedLogin,
   WhoAmI,
@@ -42,8 +45,9 @@ import { LoginAttempts, type LoginAttempt } from './login-attempts.ts';
 import { LoginStream, loginFailureError } from './login-stream.ts';
 import { createLoginVerifier } from './login-verifier.ts';
 import { SessionKeeper } from './session-keeper.ts';
+import { exclusive } from './store-lock.ts';
 import { loadLenient, toSessionInfo, toStoredSession } from './session-record.ts';
-import { FileStore } from './storage/file-store.ts';
+import { defaultSessionFile, FileStore } from './storage/file-store.ts';
 import { STORED_STATE_VERSION, type SessionStore, type StoredState } from './storage/session-store.ts';
 
 export type {
@@ -52,14 +56,20 @@ export type {
   LoginOptions,
   LoginProgress,
   LogoutResult,
+  SessionChange,
   SessionInfo,
   StartedLogin,
   WhoAmI,
 } from './client-types.ts';
 
 export interface AirlockClientOptions {
-  /** Where the session is kept. Default: FileStore in the user's config directory. */
+  /** Where the session is kept. Default: FileStore at defaultSessionFile(appId). */
   store?: SessionStore;
+  /**
+   * Your app's id (e.g. com.example.chat): the default store is then
+   * ~/.config/airlock/apps/<appId>/session.json, not the CLI's file.
+   */
+  appId?: string;
   /** Server used by login() when none is passed and none is stored. */
   serverUrl?: string;
   /** Deadline of each unary call. Default 10 s. */
@@ -90,10 +100,11 @@ export class AirlockClient {
   readonly #attempts = new LoginAttempts();
   readonly #stream: LoginStream;
   readonly #sessions: SessionKeeper;
+  readonly #listeners = new Set<(change: SessionChange) => void>();
   #closed = false;
 
   constructor(options: AirlockClientOptions = {}) {
-    this.store = options.store ?? new FileStore();
+    this.store = options.store ?? new FileStore(defaultSessionFile(options.appId));
     this.#defaultServerUrl = options.serverUrl;
     this.#callDeadlineMs = options.callDeadlineMs ?? 10_000;
     this.#logoutDeadlineMs = options.logoutDeadlineMs ?? 3_000;
@@ -114,7 +125,27 @@ export class AirlockClient {
       logoutDeadlineMs: this.#logoutDeadlineMs,
       refreshSkewMs: options.refreshSkewMs ?? 60_000,
       now: this.#now,
+      onChange: (change) => this.#emit(change),
     });
+  }
+
+  /**
+   * Calls `listener` on every session change this client makes or notices:
+   * signed in, refreshed, signed out (and why). Returns the unsubscribe function.
+   */
+  onSessionChange(listener: (change: SessionChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(change: SessionChange): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(change);
+      } catch {
+        /* a listener's bug is not the client's failure */
+      }
+    }
   }
 
   /** The login that awaitLogin can currently follow, if any. */
@@ -133,42 +164,55 @@ export class AirlockClient {
   async startLogin(serverUrl: string, identifier: string, options: { signal?: AbortSignal } = {}): Promise<StartedLogin> {
     const address = parseServerUrl(serverUrl);
     this.#assertOpen();
-    // Registered before waiting for the mutex, so a logout called after this
-    // startLogin cancels it even while it still waits for its turn.
+    // The newest call wins at once: every start still in progress (waiting
+    // for its turn, or in its InitiateLogin RPC, which is cancelled) rejects
+    // now with LoginSupersededError, and the current login ends and is
+    // cancelled on the server. A burst of N calls thus makes at most 2
+    // InitiateLogin calls (the first, maybe cancelled in flight, and the last).
+    this.#attempts.supersedeStarts();
+    const previous = this.#attempts.current;
+    const cancelled = previous ? this.#endAttempt(previous, new LoginSupersededError(previous.loginId)) : Promise.resolve();
+    // Registered before waiting for the mutex, so a logout or a newer
+    // startLogin called after this one ends it even while it waits for its turn.
     const controller = new AbortController();
     const untrack = this.#attempts.trackStart(controller);
     const unlink = linkAbort(options.signal, controller, () => new LoginCancelledError('login start was cancelled'));
-    return this.#loginMutex.runExclusive(async () => {
-      try {
+    let release: (() => void) | undefined;
+    try {
+      release = await acquire(this.#loginMutex, controller.signal);
+      const { verifier, challenge } = createLoginVerifier();
+      // Persist the server before the browser opens, so it survives a crash mid-login.
+      await exclusive(this.#storeMutex, this.store, async () => {
         throwIfAborted(controller.signal);
-        // 1. State check and supersede, under the same lock as the RPC and the update.
-        const previous = this.#attempts.current;
-        if (previous) this.#attempts.end(previous, new LoginSupersededError(previous.loginId));
-        const { verifier, challenge } = createLoginVerifier();
-        // 2. Persist the server before the browser opens, so it survives a crash mid-login.
-        await this.#storeMutex.runExclusive(async () => {
-          throwIfAborted(controller.signal);
-          const state = await loadLenient(this.store);
-          await this.store.save({ ...emptyState(), ...state, loginServerUrl: address.url });
-        });
-        // 3. The RPC, still under the login mutex.
-        const connection = this.#connections.get(address.url);
-        const response = await unaryCall(connection.auth, connection.auth.initiateLogin, { identifier, loginVerifierChallenge: challenge }, {
-          deadlineMs: this.#callDeadlineMs,
-          signal: controller.signal,
-        });
-        throwIfAborted(controller.signal);
-        const expiresAt = response.expiresAt ?? new Date(this.#now() + 10 * 60_000);
-        // 4. The state update.
-        this.#attempts.begin({ loginId: response.loginId, serverUrl: address.url, verifier, expiresAt, controller });
-        return { loginId: response.loginId, authorizeUrl: response.authorizeUrl, expiresAt, serverUrl: address.url };
-      } catch (error) {
-        throw controller.signal.aborted ? controller.signal.reason : toClientError(error);
-      } finally {
-        unlink();
-        untrack();
+        const state = await loadLenient(this.store);
+        await this.store.save({ ...emptyState(), ...state, loginServerUrl: address.url });
+      });
+      // The RPC, under the login mutex; a newer startLogin or a logout cancels it.
+      throwIfAborted(controller.signal);
+      const connection = this.#connections.get(address.url);
+      const response = await unaryCall(connection.auth, connection.auth.initiateLogin, { identifier, loginVerifierChallenge: challenge }, {
+        deadlineMs: this.#callDeadlineMs,
+        signal: controller.signal,
+      });
+      const expiresAt = response.expiresAt ?? new Date(this.#now() + 10 * 60_000);
+      const attempt: LoginAttempt = { loginId: response.loginId, serverUrl: address.url, verifier, expiresAt, controller };
+      if (controller.signal.aborted) {
+        // Superseded or cancelled while the answer was on its way: end this login on the server too.
+        void this.#cancelOnServer(attempt);
+        throw controller.signal.reason;
       }
-    });
+      this.#attempts.begin(attempt);
+      // The superseded login is ended on the server before this one is handed
+      // out, so its old browser tab can no longer finish it.
+      await cancelled;
+      return { loginId: response.loginId, authorizeUrl: response.authorizeUrl, expiresAt, serverUrl: address.url };
+    } catch (error) {
+      throw controller.signal.aborted ? controller.signal.reason : toClientError(error);
+    } finally {
+      release?.();
+      unlink();
+      untrack();
+    }
   }
 
   /**
@@ -210,12 +254,66 @@ export class AirlockClient {
     }
   }
 
+  /**
+   * awaitLogin as an async iterator: yields each progress event, then a
+   * final `{ type: 'signed-in', session }`; a failed login throws from the
+   * loop (the same errors as awaitLogin). Breaking out of the loop stops
+   * following (the login stays current, as with an aborted awaitLogin).
+   */
+  async *followLogin(loginId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<LoginProgress | { type: 'signed-in'; session: SessionInfo }> {
+    const queue: LoginProgress[] = [];
+    let wake: (() => void) | undefined;
+    const stop = new AbortController();
+    const unlink = linkAbort(options.signal, stop, () => options.signal?.reason);
+    const done = this.awaitLogin(loginId, {
+      signal: stop.signal,
+      onProgress: (progress) => {
+        queue.push(progress);
+        wake?.();
+      },
+    });
+    let finished = false;
+    const settled = done.then(
+      () => {
+        finished = true;
+        wake?.();
+      },
+      () => {
+        finished = true;
+        wake?.();
+      },
+    );
+    try {
+      for (;;) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (finished) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+      await settled;
+      yield { type: 'signed-in', session: await done };
+    } finally {
+      stop.abort(new LoginCancelledError('login wait was cancelled'));
+      unlink();
+      done.catch(() => {});
+    }
+  }
+
   /** startLogin, open the browser, awaitLogin. */
   async login(identifier: string, options: LoginOptions): Promise<SessionInfo> {
     const serverUrl = options.serverUrl ?? this.#defaultServerUrl ?? (await loadLenient(this.store))?.loginServerUrl;
     if (!serverUrl) throw new InvalidServerUrlError('no server to sign in to: pass serverUrl');
     const started = await this.startLogin(serverUrl, identifier, { signal: options.signal });
-    await options.openUrl(started.authorizeUrl, started);
+    try {
+      await options.openUrl(started.authorizeUrl, started);
+    } catch (error) {
+      // No browser, no login: end the attempt here and on the server.
+      const attempt = this.#attempts.current;
+      if (attempt?.loginId === started.loginId) await this.#endAttempt(attempt, new LoginCancelledError('the browser could not be opened'));
+      throw error;
+    }
     return this.awaitLogin(started.loginId, options);
   }
 
@@ -240,8 +338,12 @@ export class AirlockClient {
   async logout(options: { deadlineMs?: number } = {}): Promise<LogoutResult> {
     this.#sessions.invalidateRefreshes();
     const cancelled = new LoginCancelledError('signed out');
-    this.#attempts.cancelAll(() => cancelled);
-    return this.#sessions.revokeAndClear(options.deadlineMs ?? this.#logoutDeadlineMs);
+    const ended = this.#attempts.cancelAll(() => cancelled);
+    const deadlineMs = options.deadlineMs ?? this.#logoutDeadlineMs;
+    // The pending login is cancelled on the server too, so finishing it in the browser afterwards creates no session.
+    const [result] = await Promise.all([this.#sessions.revokeAndClear(deadlineMs), ended ? this.#cancelOnServer(ended, deadlineMs) : undefined]);
+    if (result.hadSession) this.#emit({ type: 'signed-out', reason: 'LOGOUT' });
+    return result;
   }
 
   // ---- authenticated calls -------------------------------------------------
@@ -275,9 +377,25 @@ export class AirlockClient {
 
   // ---- internals -----------------------------------------------------------
 
+  /** Ends an attempt here (its awaiters reject with `reason`) and on the server (CancelLogin). */
+  #endAttempt(attempt: LoginAttempt, reason: Error): Promise<void> {
+    this.#attempts.end(attempt, reason);
+    return this.#cancelOnServer(attempt);
+  }
+
+  /** CancelLogin, best effort within the logout deadline: its browser tab then says it was cancelled in the app. Never throws. */
+  async #cancelOnServer(attempt: Pick<LoginAttempt, 'loginId' | 'serverUrl' | 'verifier'>, deadlineMs = this.#logoutDeadlineMs): Promise<void> {
+    try {
+      const connection = this.#connections.get(attempt.serverUrl);
+      await unaryCall(connection.auth, connection.auth.cancelLogin, { loginId: attempt.loginId, loginVerifier: attempt.verifier }, { deadlineMs });
+    } catch {
+      /* the login expires on its own */
+    }
+  }
+
   /** Stores the session of a completed login, unless the attempt ended meanwhile. */
   #storeCompletedLogin(attempt: LoginAttempt, session: Session): Promise<SessionInfo> {
-    return this.#storeMutex.runExclusive(async () => {
+    return exclusive(this.#storeMutex, this.store, async () => {
       const stored = toStoredSession(attempt.serverUrl, session, this.#now());
       if (attempt.controller.signal.aborted) {
         // Superseded or signed out after the user finished: nobody will use this session.
@@ -288,7 +406,9 @@ export class AirlockClient {
       await this.store.save({ version: STORED_STATE_VERSION, loginServerUrl: attempt.serverUrl, session: stored });
       if (previous && previous.sessionId !== stored.sessionId) void this.#sessions.revoke(previous, this.#logoutDeadlineMs);
       this.#attempts.settle(attempt, 'completed');
-      return toSessionInfo(stored);
+      const info = toSessionInfo(stored);
+      this.#emit({ type: 'signed-in', session: info });
+      return info;
     });
   }
 
@@ -304,6 +424,26 @@ export class AirlockClient {
   #assertOpen(): void {
     if (this.#closed) throw new LoginCancelledError('the client is closed');
   }
+}
+
+/** Takes the mutex, or rejects with the signal's reason at once when it aborts first (the lock is then released as soon as it is granted). */
+function acquire(mutex: Mutex, signal: AbortSignal): Promise<() => void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const onAbort = () => {
+      if (settled) return;
+      settled = true;
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    void mutex.acquire().then((release) => {
+      signal.removeEventListener('abort', onAbort);
+      if (settled) return release();
+      settled = true;
+      resolve(release);
+    });
+  });
 }
 
 function emptyState(): StoredState {

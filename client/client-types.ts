@@ -60,3 +60,13 @@ export interface LogoutResult {
   /** Whether the server confirmed the revocation (false: unreachable or refused within the deadline). */
   revoked: boolean;
 }
+
+/**
+ * A change of this client's session, for onSessionChange: signed in (a login
+ * stored its session), refreshed (new tokens, same session), signed out
+ * (logout, or the server no longer accepts the session: `reason` says why).
+ */
+export type SessionChange =
+  | { type: 'signed-in'; session: SessionInfo }
+  | { type: 'refreshed'; session: SessionInfo }
+  | { type: 'signed-out'; reason: 'LOGOUT' | 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'SESSION_REVOKED' | 'SESSION_EXPIRED' };

@@ -41,12 +41,15 @@ export class LoginFailedError extends AirlockClientError {
   readonly code = 'LOGIN_FAILED';
 }
 
-/** A later startLogin replaced this login; await the newer one. */
+/**
+ * A later startLogin replaced this login; await the newer one. `loginId` is
+ * empty for a startLogin superseded before the server gave it an id.
+ */
 export class LoginSupersededError extends AirlockClientError {
   readonly code = 'LOGIN_SUPERSEDED';
   readonly loginId: string;
   constructor(loginId: string) {
-    super('this login was superseded by a newer startLogin');
+    super(loginId ? 'this login was superseded by a newer startLogin' : 'this startLogin was superseded by a newer one before it got a login');
     this.loginId = loginId;
   }
 }

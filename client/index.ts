@@ -7,6 +7,7 @@ export {
   type LoginOptions,
   type LoginProgress,
   type LogoutResult,
+  type SessionChange,
   type SessionInfo,
   type StartedLogin,
   type WhoAmI,

@@ -2,6 +2,7 @@
 // startLogin calls still in progress, and how recent attempts ended, so
 // awaiting one fails at once with the right error.
 import type { SessionInfo } from './client-types.ts';
+import { LoginSupersededError } from './errors.ts';
 import type { StreamedLogin } from './login-stream.ts';
 
 export interface LoginAttempt extends StreamedLogin {
@@ -19,6 +20,12 @@ export class LoginAttempts {
   /** Controllers of startLogin calls in progress, so logout can cancel them. */
   readonly #starting = new Set<AbortController>();
   readonly #ended = new Map<string, AttemptOutcome>();
+  /**
+   * Every login id of this client that was superseded, however long ago: only
+   * ids (a few dozen bytes each, one per started login), so awaiting any
+   * superseded login says so however many logins came since.
+   */
+  readonly #superseded = new Set<string>();
   #current: LoginAttempt | undefined;
 
   /** The login that awaitLogin can currently follow, if any. */
@@ -39,7 +46,12 @@ export class LoginAttempts {
 
   /** How a recent attempt ended, if it is remembered. */
   outcomeOf(loginId: string): AttemptOutcome | undefined {
-    return this.#ended.get(loginId);
+    return this.#ended.get(loginId) ?? (this.#superseded.has(loginId) ? new LoginSupersededError(loginId) : undefined);
+  }
+
+  /** Aborts every startLogin still in progress (waiting for its turn or in its RPC) as superseded. */
+  supersedeStarts(): void {
+    for (const controller of this.#starting) controller.abort(new LoginSupersededError(''));
   }
 
   /** Aborts the attempt with `reason` and records it as ended. */
@@ -53,12 +65,15 @@ export class LoginAttempts {
     if (this.#current === attempt) this.#current = undefined;
     this.#ended.delete(attempt.loginId);
     this.#ended.set(attempt.loginId, outcome);
+    if (outcome instanceof LoginSupersededError) this.#superseded.add(attempt.loginId);
     while (this.#ended.size > MAX_REMEMBERED_LOGINS) this.#ended.delete(this.#ended.keys().next().value!);
   }
 
-  /** Ends the current attempt and aborts every startLogin in progress. */
-  cancelAll(reason: () => Error): void {
-    if (this.#current) this.end(this.#current, reason());
+  /** Ends the current attempt and aborts every startLogin in progress; returns the attempt it ended. */
+  cancelAll(reason: () => Error): LoginAttempt | undefined {
+    const ended = this.#current;
+    if (ended) this.end(ended, reason());
     for (const controller of this.#starting) controller.abort(reason());
+    return ended;
   }
 }

@@ -8,11 +8,12 @@
 // write a session back.
 import type { Mutex } from 'async-mutex';
 import type { Session } from '../proto/gen/airlock/auth/v1/auth.ts';
-import type { LogoutResult } from './client-types.ts';
+import type { LogoutResult, SessionChange } from './client-types.ts';
 import { RequestFailedError, ServerUnavailableError, SignedOutError, type SignedOutReason } from './errors.ts';
 import { unaryCall, type Connection } from './grpc/connection.ts';
 import { authReasonOf, toClientError } from './grpc/status.ts';
-import { loadLenient, toStoredSession } from './session-record.ts';
+import { loadLenient, toSessionInfo, toStoredSession } from './session-record.ts';
+import { exclusive } from './store-lock.ts';
 import { STORED_STATE_VERSION, type SessionStore, type StoredSession } from './storage/session-store.ts';
 
 export interface SessionKeeperOptions {
@@ -26,6 +27,8 @@ export interface SessionKeeperOptions {
   /** Refresh when the access token expires within this (capped at half its lifetime). */
   refreshSkewMs: number;
   now: () => number;
+  /** Told of every refresh this process stored and every session it forgot. */
+  onChange?: (change: SessionChange) => void;
 }
 
 export class SessionKeeper {
@@ -36,9 +39,12 @@ export class SessionKeeper {
   readonly #logoutDeadlineMs: number;
   readonly #refreshSkewMs: number;
   readonly #now: () => number;
+  readonly #onChange: (change: SessionChange) => void;
   #refreshing: Promise<StoredSession> | undefined;
   /** Bumped by logout; a refresh started under an older epoch may not write. */
   #epoch = 0;
+  /** Aborted by logout: a refresh RPC in flight is abandoned at once (it holds the store lock). */
+  #abandon = new AbortController();
 
   constructor(options: SessionKeeperOptions) {
     this.#store = options.store;
@@ -48,6 +54,7 @@ export class SessionKeeper {
     this.#logoutDeadlineMs = options.logoutDeadlineMs;
     this.#refreshSkewMs = options.refreshSkewMs;
     this.#now = options.now;
+    this.#onChange = options.onChange ?? (() => {});
   }
 
   /** The stored session, unless there is none or its refresh token has expired (then it is forgotten). */
@@ -101,11 +108,13 @@ export class SessionKeeper {
   /** Called first by logout: no refresh running now may write its result. */
   invalidateRefreshes(): void {
     this.#epoch++;
+    this.#abandon.abort();
+    this.#abandon = new AbortController();
   }
 
   /** Revokes the stored session on the server (best effort, within deadlineMs) and clears the store. */
   revokeAndClear(deadlineMs: number): Promise<LogoutResult> {
-    return this.#storeMutex.runExclusive(async () => {
+    return exclusive(this.#storeMutex, this.#store, async () => {
       const session = (await loadLenient(this.#store))?.session;
       const revoked = session ? await this.revoke(session, deadlineMs) : false;
       await this.#store.clear();
@@ -120,11 +129,13 @@ export class SessionKeeper {
    */
   async forget(session: StoredSession, reason: ReturnType<typeof authReasonOf>): Promise<SignedOutError> {
     const signedOut = new SignedOutError(signedOutReason(reason));
-    await this.#storeMutex.runExclusive(async () => {
+    const forgot = await exclusive(this.#storeMutex, this.#store, async () => {
       const state = await loadLenient(this.#store);
-      if (state?.session?.sessionId !== session.sessionId) return;
+      if (state?.session?.sessionId !== session.sessionId) return false;
       await this.#store.save({ version: STORED_STATE_VERSION, loginServerUrl: session.serverUrl });
+      return true;
     });
+    if (forgot && signedOut.reason !== 'NOT_SIGNED_IN' && signedOut.reason !== 'SIGNED_OUT_DURING_CALL') this.#onChange({ type: 'signed-out', reason: signedOut.reason });
     // An access token the server cannot read says nothing about the refresh token: revoke it too.
     if (signedOut.reason === 'TOKEN_INVALID' || signedOut.reason === 'TOKEN_MISSING') void this.revoke(session, this.#logoutDeadlineMs);
     return signedOut;
@@ -163,34 +174,52 @@ export class SessionKeeper {
     return this.#refreshing;
   }
 
+  /**
+   * One refresh across processes too: under the store lock, held through the
+   * RPC. Whoever comes second re-reads and uses the token the first one
+   * rotated, instead of refreshing it again (which the server counts as
+   * reuse and answers by revoking the session). A logout aborts it.
+   */
   async #refreshOnce(stale: StoredSession): Promise<StoredSession> {
     const epoch = this.#epoch;
-    const current = (await this.#store.load())?.session;
-    if (!current) throw new SignedOutError('SIGNED_OUT_DURING_CALL');
-    // Someone (another caller, another process) already refreshed or signed in anew.
-    if ((current.sessionId !== stale.sessionId || current.refreshToken !== stale.refreshToken) && !this.#needsRefresh(current)) return current;
-
-    const connection = this.#connection(current.serverUrl);
-    let session: Session | undefined;
-    try {
-      ({ session } = await unaryCall(connection.auth, connection.auth.refreshSession, { refreshToken: current.refreshToken }, { deadlineMs: this.#callDeadlineMs }));
-    } catch (error) {
-      const reason = authReasonOf(error);
-      if (reason !== undefined) throw await this.forget(current, reason);
-      throw toClientError(error);
-    }
-    if (!session?.accessToken || !session.refreshToken) throw new RequestFailedError('INTERNAL', 'RefreshSession returned no session');
-    const next = toStoredSession(current.serverUrl, session, this.#now());
-    return this.#storeMutex.runExclusive(async () => {
+    const abandoned = this.#abandon.signal;
+    let forgotten: StoredSession | undefined;
+    let reason: ReturnType<typeof authReasonOf>;
+    const result = await exclusive(this.#storeMutex, this.#store, async () => {
       const state = await this.#store.load();
-      // A logout or a new login happened while the RPC ran: do not write the old session back.
-      if (this.#epoch !== epoch || state?.session?.sessionId !== current.sessionId) {
+      const current = state?.session;
+      if (!current || this.#epoch !== epoch) throw new SignedOutError('SIGNED_OUT_DURING_CALL');
+      // Someone (another caller, another process) already refreshed or signed in anew.
+      if ((current.sessionId !== stale.sessionId || current.refreshToken !== stale.refreshToken) && !this.#needsRefresh(current)) return current;
+      const connection = this.#connection(current.serverUrl);
+      let session: Session | undefined;
+      try {
+        ({ session } = await unaryCall(
+          connection.auth,
+          connection.auth.refreshSession,
+          { refreshToken: current.refreshToken },
+          { deadlineMs: this.#callDeadlineMs, signal: abandoned },
+        ));
+      } catch (error) {
+        if (abandoned.aborted || this.#epoch !== epoch) throw new SignedOutError('SIGNED_OUT_DURING_CALL');
+        reason = authReasonOf(error);
+        if (reason === undefined) throw toClientError(error);
+        forgotten = current;
+        return undefined;
+      }
+      if (!session?.accessToken || !session.refreshToken) throw new RequestFailedError('INTERNAL', 'RefreshSession returned no session');
+      const next = toStoredSession(current.serverUrl, session, this.#now());
+      // A logout happened while the RPC ran: do not write the old session back.
+      if (this.#epoch !== epoch) {
         void this.revoke(next, this.#logoutDeadlineMs);
         throw new SignedOutError('SIGNED_OUT_DURING_CALL');
       }
       await this.#store.save({ ...state, session: next });
+      this.#onChange({ type: 'refreshed', session: toSessionInfo(next) });
       return next;
     });
+    if (result) return result;
+    throw await this.forget(forgotten!, reason);
   }
 }
 

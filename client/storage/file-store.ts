@@ -6,22 +6,58 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import envPaths from 'env-paths';
+import lockfile from 'proper-lockfile';
 import { SessionStorageError } from '../errors.ts';
 import { parseStoredState, type SessionStore, type StoredState } from './session-store.ts';
 
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
 
-/** ~/.config/airlock/session.json on Linux ($XDG_CONFIG_HOME respected), the platform's equivalent elsewhere. */
-export function defaultSessionFile(): string {
-  return path.join(envPaths('airlock', { suffix: '' }).config, 'session.json');
+/**
+ * ~/.config/airlock/session.json on Linux ($XDG_CONFIG_HOME respected), the
+ * platform's equivalent elsewhere: the CLI's. An app passes its own app id
+ * and gets ~/.config/airlock/apps/<appId>/session.json, so two apps (or an
+ * app and the CLI) never share a session by accident.
+ */
+export function defaultSessionFile(appId?: string): string {
+  const base = envPaths('airlock', { suffix: '' }).config;
+  if (appId === undefined) return path.join(base, 'session.json');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(appId) || appId.includes('..')) {
+    throw new SessionStorageError(`invalid app id ${JSON.stringify(appId)}: use letters, digits, '.', '_' and '-' (e.g. com.example.chat)`);
+  }
+  return path.join(base, 'apps', appId, 'session.json');
 }
+
+/** A lock not refreshed for this long is taken as left by a crashed process. */
+export const LOCK_STALE_MS = 10_000;
 
 export class FileStore implements SessionStore {
   readonly path: string;
 
   constructor(filePath: string = defaultSessionFile()) {
     this.path = path.resolve(filePath);
+  }
+
+  /**
+   * The cross-process lock: a `<file>.lock` directory (proper-lockfile:
+   * mkdir is atomic on every file system; the holder refreshes its mtime,
+   * and one older than LOCK_STALE_MS is taken over). The Rust client takes
+   * the same directory lock.
+   */
+  async lock(): Promise<() => Promise<void>> {
+    try {
+      await mkdir(path.dirname(this.path), { recursive: true, mode: DIR_MODE });
+      return await lockfile.lock(this.path, {
+        realpath: false,
+        stale: LOCK_STALE_MS,
+        retries: { retries: 1_000, factor: 1.2, minTimeout: 10, maxTimeout: 100 },
+        onCompromised: () => {
+          /* another process took it over as stale; the next write re-reads anyway */
+        },
+      });
+    } catch (error) {
+      throw new SessionStorageError(`cannot lock the session file ${this.path}: ${(error as Error).message}`);
+    }
   }
 
   async load(): Promise<StoredState | undefined> {

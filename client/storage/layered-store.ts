@@ -5,6 +5,7 @@
 // that throws, returns nothing, returns garbage or returns an older copy is
 // a miss, never a success.
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { parseStoredState, type SessionStore, type StoredState } from './session-store.ts';
 
 /** What an OS keychain bridge looks like: any of these may throw or resolve to nothing. */
@@ -30,6 +31,10 @@ export class LayeredStore implements SessionStore {
     this.#events = events;
   }
 
+  lock(): Promise<() => Promise<void>> {
+    return this.durable.lock ? this.durable.lock() : Promise.resolve(async () => {});
+  }
+
   async load(): Promise<StoredState | undefined> {
     // The durable copy decides whether there is a state at all, so a secure
     // copy that outlived a logout (its delete failed) cannot resurrect a session.
@@ -39,7 +44,9 @@ export class LayeredStore implements SessionStore {
       return undefined;
     }
     const secure = await this.#readSecure();
-    if (secure && durable.generation !== undefined && secure.generation === durable.generation) return secure;
+    // Same generation is not enough when the file is shared (a writer that
+    // spreads the loaded state keeps it): the copy must equal the file.
+    if (secure && durable.generation !== undefined && isDeepStrictEqual(secure, durable)) return secure;
     if (secure) this.#events.onSecureStoreMiss?.('get', 'stale');
     // Repair the secure copy for next time; failure changes nothing.
     await this.#bestEffort('set', () => this.secure.set(durable));

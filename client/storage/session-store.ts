@@ -48,6 +48,13 @@ export interface SessionStore {
   save(state: StoredState): Promise<void>;
   /** Removes the whole state atomically. */
   clear(): Promise<void>;
+  /**
+   * Optional cross-process lock: resolves once this process holds it, with
+   * the function that releases it. The client holds it around every
+   * read-modify-write of the state and through a refresh, and re-reads
+   * after taking it. Stores only one process uses need none.
+   */
+  lock?(): Promise<() => Promise<void>>;
 }
 
 /** Parses what a store read back; anything that is not a valid state is undefined. */

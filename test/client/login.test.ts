@@ -8,10 +8,11 @@
 //   awaited.
 import { InterceptingCall, ListenerBuilder, RequesterBuilder, type Interceptor } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LoginProgress } from '../../client/airlock-client.ts';
+import type { LoginProgress, StartedLogin } from '../../client/airlock-client.ts';
 import { LoginCancelledError, LoginDeniedError, LoginSupersededError, UnknownLoginError } from '../../client/errors.ts';
 import { MemoryStore } from '../../client/storage/memory-store.ts';
 import type { StoredState } from '../../client/storage/session-store.ts';
+import { consentViaApi, rawRequest } from '../support/consent.ts';
 import { approve, rejectionOf, startLoginWorld, within, type LoginWorld } from './fixtures.ts';
 
 let world: LoginWorld;
@@ -126,39 +127,46 @@ describe('login', () => {
 });
 
 describe('startLogin is one critical section', () => {
-  it('two concurrent startLogin calls run one after the other and leave exactly one current login; the other is superseded', async () => {
+  it('two concurrent startLogin calls: the earlier rejects as superseded at once, the later one is current and completes', async () => {
     const timings = initiateTimings();
     const client = world.newClient({ connection: { channelOptions: { interceptors: [timings.interceptor] } } });
     const account = await world.pds.createAccount();
-    const [first, second] = await Promise.all([client.startLogin(world.serverUrl, account.handle), client.startLogin(world.serverUrl, account.handle)]);
-    expect(first.loginId).not.toBe(second.loginId);
-    // Serialized: the second InitiateLogin was sent only after the first one's answer arrived.
-    expect(timings.calls).toHaveLength(2);
-    expect(timings.calls[1]!.sentAt).toBeGreaterThanOrEqual(timings.calls[0]!.doneAt);
-    // Exactly one current login: the later caller's.
-    expect(client.currentLogin?.loginId).toBe(second.loginId);
-    const superseded = await rejectionOf(client.awaitLogin(first.loginId));
-    expect(superseded).toBeInstanceOf(LoginSupersededError);
-    expect((superseded as LoginSupersededError).loginId).toBe(first.loginId);
-    // The current one completes.
-    const done = client.awaitLogin(second.loginId);
-    await approve(second.authorizeUrl, account);
+    const [first, second] = await Promise.allSettled([client.startLogin(world.serverUrl, account.handle), client.startLogin(world.serverUrl, account.handle)]);
+    expect(first.status).toBe('rejected');
+    expect((first as PromiseRejectedResult).reason).toBeInstanceOf(LoginSupersededError);
+    expect(second.status).toBe('fulfilled');
+    const started = (second as PromiseFulfilledResult<StartedLogin>).value;
+    expect(timings.calls.length).toBeLessThanOrEqual(2);
+    expect(client.currentLogin?.loginId).toBe(started.loginId);
+    const done = client.awaitLogin(started.loginId);
+    await approve(started.authorizeUrl, account);
     expect((await done).did).toBe(account.did);
   });
 
-  it('five concurrent startLogin calls: no two RPCs overlap, one current, four superseded', async () => {
+  it('a burst of 50 startLogin calls under the default rate limit: at most 2 InitiateLogin calls, 49 superseded, the last caller current', async () => {
     const timings = initiateTimings();
     const client = world.newClient({ connection: { channelOptions: { interceptors: [timings.interceptor] } } });
     const account = await world.pds.createAccount();
-    const started = await Promise.all(Array.from({ length: 5 }, () => client.startLogin(world.serverUrl, account.handle)));
-    const sorted = [...timings.calls].sort((a, b) => a.sentAt - b.sentAt);
-    for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.sentAt).toBeGreaterThanOrEqual(sorted[i - 1]!.doneAt);
-    const outcomes = await Promise.all(
-      started.map((s) => (s.loginId === client.currentLogin?.loginId ? 'current' : client.awaitLogin(s.loginId).then(() => 'resolved', (e: Error) => e.name))),
-    );
-    expect(outcomes.filter((o) => o === 'current')).toHaveLength(1);
-    expect(outcomes.filter((o) => o === 'LoginSupersededError')).toHaveLength(4);
-    expect(client.currentLogin?.loginId).toBe(started[4]!.loginId); // call order
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => client.startLogin(world.serverUrl, account.handle)));
+    const last = results.at(-1)!;
+    expect(last.status).toBe('fulfilled');
+    expect(client.currentLogin?.loginId).toBe((last as PromiseFulfilledResult<StartedLogin>).value.loginId);
+    for (const result of results.slice(0, -1)) expect((result as PromiseRejectedResult).reason).toBeInstanceOf(LoginSupersededError);
+    expect(timings.calls.length).toBeLessThanOrEqual(2);
+  });
+
+  it('a startLogin superseded while it waits for its turn rejects before any RPC of its own', async () => {
+    const timings = initiateTimings();
+    const client = world.newClient({ connection: { channelOptions: { interceptors: [timings.interceptor] } } });
+    const account = await world.pds.createAccount();
+    const first = client.startLogin(world.serverUrl, account.handle);
+    const second = client.startLogin(world.serverUrl, account.handle);
+    const third = client.startLogin(world.serverUrl, account.handle);
+    expect(await rejectionOf(second)).toBeInstanceOf(LoginSupersededError);
+    expect(await rejectionOf(first)).toBeInstanceOf(LoginSupersededError);
+    const started = await third;
+    expect(client.currentLogin?.loginId).toBe(started.loginId);
+    expect(timings.calls.length).toBeLessThanOrEqual(2);
   });
 
   it('startLogin while an awaitLogin is pending is not blocked, and the old await rejects as superseded at once', async () => {
@@ -202,9 +210,10 @@ describe('logout ends logins', () => {
     expect(await within(rejectionOf(client.awaitLogin(started.loginId)), 1_000, 'awaitLogin after logout failing')).toBeInstanceOf(LoginCancelledError);
     expect(performance.now() - began).toBeLessThan(50);
 
-    // The user finishes in the browser anyway: the signed-out client keeps no session.
-    await approve(started.authorizeUrl, account);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The user finishes in the browser anyway: the login was cancelled on the server (CancelLogin), so the page says so and no session exists.
+    const { page } = await consentViaApi(started.authorizeUrl, account).catch(async () => ({ page: await rawRequest(started.authorizeUrl) }));
+    expect(page.status).toBe(410);
+    expect(page.body).toContain('cancelled in the app');
     expect(await client.getSession()).toBeUndefined();
     expect(await client.store.load()).toBeUndefined();
   });

@@ -36,10 +36,6 @@ const FILE = JSON.parse(readFileSync(path.join(import.meta.dirname, 'scenarios.j
 };
 
 const NOT_YET_IN_TS: Record<string, string> = {
-  'start-login-burst': 'a startLogin superseded while it waits still runs (and makes its InitiateLogin call) once its turn comes, instead of failing superseded (issue 16)',
-  'superseded-login-finished-in-old-tab': 'the TS client does not call CancelLogin for a superseded login yet (issue 16)',
-  'logout-leaves-no-usable-client': 'the TS client does not call CancelLogin on logout yet, so the pending login can still be finished in the browser (issue 16)',
-  'keychain-stale-copy-ignored': "the TS LayeredStore trusts a keychain copy by its generation alone; a writer that keeps the state's generation makes it stale",
 };
 
 let pds: TestPds;
@@ -305,9 +301,9 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
       for (const answer of answers) expect(answer.did).toBe(account.did);
       expect((await tokens()) - before).toBe(1);
       // Two processes on one session file refresh at once: neither may be signed out.
-      // The TS client has no cross-process lock yet (issue 16): it passes here
-      // because it re-reads the file before refreshing and the CLI starts
-      // slower than the in-process call, not because the race is closed.
+      // Both hold the store's cross-process lock (<file>.lock) through the
+      // refresh and re-read after taking it (test/client/cross-process.test.ts
+      // races three processes on purpose).
       for (let i = 0; i < 2; i++) {
         await new Promise((resolve) => setTimeout(resolve, 2_500));
         const [other, here] = await Promise.allSettled([cli(['--session-file', file, '--json', 'whoami']), client.whoAmI()]);

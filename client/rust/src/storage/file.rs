@@ -2,7 +2,10 @@
 //! writes a temporary file and renames it over the old one, so a crash
 //! leaves the old or the new state, never a torn file. A lock file beside
 //! it (`<file>.flock`, an advisory `flock` through fs4) serialises
-//! read-modify-writes and refreshes across processes.
+//! read-modify-writes and refreshes across processes of this crate; the
+//! `<file>.lock` directory (the protocol of the TS client's proper-lockfile:
+//! an atomic mkdir, the holder refreshes its mtime, one older than 10 s is
+//! stale and taken over) serialises them against the TS client too.
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -150,6 +153,110 @@ impl SessionStore for FileStore {
             .open(self.lock_path())
             .map_err(fail)?;
         FileExt::lock_exclusive(&file).map_err(fail)?;
-        Ok(StoreLock { _file: Some(file) })
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let dir = DirLock::acquire(self.path.with_file_name(name)).map_err(fail)?;
+        Ok(StoreLock {
+            _dir: Some(dir),
+            _file: Some(file),
+        })
+    }
+}
+
+/// A lock older than this is taken as left by a crashed process (proper-lockfile's `stale`).
+const DIR_LOCK_STALE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long to wait for a lock another process holds before giving up.
+const DIR_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The `<file>.lock` directory lock shared with the TS client (proper-lockfile).
+pub(crate) struct DirLock {
+    path: PathBuf,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    keeper: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DirLock {
+    fn acquire(path: PathBuf) -> std::io::Result<Self> {
+        let started = std::time::Instant::now();
+        loop {
+            match fs::create_dir(&path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .map(|modified| modified.elapsed().unwrap_or_default() > DIR_LOCK_STALE)
+                        .unwrap_or(false);
+                    if stale {
+                        let _ = fs::remove_dir(&path);
+                        continue;
+                    }
+                    if started.elapsed() > DIR_LOCK_WAIT {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("{} is held by another process", path.display()),
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Keep the lock fresh while held, as proper-lockfile does (every stale / 2).
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let touched = path.clone();
+        let keeper = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(DIR_LOCK_STALE / 2) {
+                if let Ok(dir) = File::open(&touched) {
+                    let _ = dir.set_modified(std::time::SystemTime::now());
+                }
+            }
+        });
+        Ok(Self {
+            path,
+            stop: Some(stop),
+            keeper: Some(keeper),
+        })
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(keeper) = self.keeper.take() {
+            let _ = keeper.join();
+        }
+        let _ = fs::remove_dir(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("airlock-dirlock-{}-{:?}", std::process::id(), std::thread::current().id()));
+        fs::create_dir_all(&dir).unwrap();
+        dir.join("session.json")
+    }
+
+    #[test]
+    fn holds_the_ts_clients_lock_directory_and_takes_over_a_stale_one() {
+        let file = temp_file();
+        let lock_dir = file.with_file_name("session.json.lock");
+        let store = FileStore::new(&file);
+        {
+            let _held = store.lock().unwrap();
+            assert!(lock_dir.is_dir(), "the proper-lockfile directory is held");
+        }
+        assert!(!lock_dir.exists(), "released on drop");
+        // Left by a crashed process 60 s ago: stale, taken over.
+        fs::create_dir(&lock_dir).unwrap();
+        File::open(&lock_dir)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+            .unwrap();
+        drop(store.lock().unwrap());
+        assert!(!lock_dir.exists());
+        fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
 }

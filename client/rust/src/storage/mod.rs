@@ -137,13 +137,15 @@ impl From<StorageError> for crate::Error {
 /// Held while a read-modify-write (or a refresh) of a shared store runs;
 /// releases the cross-process lock when dropped.
 pub struct StoreLock {
-    _file: Option<std::fs::File>,
+    // Dropped first: the directory lock goes before the flock is released.
+    pub(crate) _dir: Option<file::DirLock>,
+    pub(crate) _file: Option<std::fs::File>,
 }
 
 impl StoreLock {
     /// A lock for a store no other process can see.
     pub fn none() -> Self {
-        Self { _file: None }
+        Self { _dir: None, _file: None }
     }
 }
 
