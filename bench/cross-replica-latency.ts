@@ -73,9 +73,21 @@ try {
     cross.push(await once(b));
     same.push((await once(c)).callbackToEvent);
   }
-  console.log(`${rounds} logins; callback on B, AwaitLogin on C (separate processes, one PostgreSQL ${process.env.AIRLOCK_TEST_POSTGRES_URL ? 'from AIRLOCK_TEST_POSTGRES_URL' : 'on 127.0.0.1:5432'})`);
-  console.log(summary('callback→event', cross.map((x) => x.callbackToEvent)));
-  console.log(summary('notify→event', cross.map((x) => x.notifyToEvent)));
+  console.log(
+    `${rounds} logins; callback on B, AwaitLogin on C (separate processes, one PostgreSQL ${process.env.AIRLOCK_TEST_POSTGRES_URL ? 'from AIRLOCK_TEST_POSTGRES_URL' : 'on 127.0.0.1:5432'})`,
+  );
+  console.log(
+    summary(
+      'callback→event',
+      cross.map((x) => x.callbackToEvent),
+    ),
+  );
+  console.log(
+    summary(
+      'notify→event',
+      cross.map((x) => x.notifyToEvent),
+    ),
+  );
   console.log(summary('same-replica', same));
 } finally {
   unroute();

@@ -76,7 +76,14 @@ async function startServer(env: Record<string, string>, options: { inspect?: boo
   const started = performance.now();
   const child = spawn(process.execPath, [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), path.join(SERVER_ROOT, 'server/main.ts')], {
     cwd: SERVER_ROOT,
-    env: { ...process.env, AIRLOCK_GRPC_ADDRESS: '127.0.0.1:0', AIRLOCK_HTTP_ADDRESS: '127.0.0.1:0', AIRLOCK_LOG_FORMAT: 'json', AIRLOCK_LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      AIRLOCK_GRPC_ADDRESS: '127.0.0.1:0',
+      AIRLOCK_HTTP_ADDRESS: '127.0.0.1:0',
+      AIRLOCK_LOG_FORMAT: 'json',
+      AIRLOCK_LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(child, 'exit');
@@ -149,13 +156,17 @@ async function heapAfterGc(server: Server): Promise<number> {
     });
   await send('HeapProfiler.collectGarbage');
   await send('HeapProfiler.collectGarbage');
-  const result = (await send('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as { result: { value: number } };
+  const result = (await send('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as {
+    result: { value: number };
+  };
   socket.close();
   return result.result.value;
 }
 
 function rssBytes(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'))!;
   return Number(/(\d+)/.exec(line)![1]) * 1024;
 }
 
@@ -168,12 +179,30 @@ interface GhzResult {
   errors: number;
 }
 
-async function ghz(target: string, method: string, data: unknown, options: { token?: string; seconds?: number; concurrency?: number } = {}): Promise<GhzResult> {
+async function ghz(
+  target: string,
+  method: string,
+  data: unknown,
+  options: { token?: string; seconds?: number; concurrency?: number } = {},
+): Promise<GhzResult> {
   const argv = [
-    '--insecure', '--format', 'json', '--call', method, '-d', JSON.stringify(data),
-    '-c', String(options.concurrency ?? Number(args.concurrency)), '--connections', String(args.connections),
-    '-z', `${options.seconds ?? SECONDS}s`, '--skipFirst', '0',
-    '--protoset', path.join(ROOT, 'proto/gen/descriptor.binpb'),
+    '--insecure',
+    '--format',
+    'json',
+    '--call',
+    method,
+    '-d',
+    JSON.stringify(data),
+    '-c',
+    String(options.concurrency ?? Number(args.concurrency)),
+    '--connections',
+    String(args.connections),
+    '-z',
+    `${options.seconds ?? SECONDS}s`,
+    '--skipFirst',
+    '0',
+    '--protoset',
+    path.join(ROOT, 'proto/gen/descriptor.binpb'),
   ];
   if (options.token) argv.push('-m', JSON.stringify({ authorization: `Bearer ${options.token}` }));
   argv.push(target);
@@ -258,16 +287,18 @@ async function idleStreams(): Promise<void> {
   const streams: LoginStream[] = [];
   let next = 0;
   const initiateCpu = cpuNs(server.pid);
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < STREAMS) {
-      const i = next++;
-      const auth = streamClients[i % streamClients.length]!.auth;
-      const started = await initiateLogin(auth, account.handle, { deadlineMs: 60_000 });
-      const stream = awaitLogin(auth, started.loginId, started.verifier);
-      await stream.next('pending', 60_000);
-      streams.push(stream);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < STREAMS) {
+        const i = next++;
+        const auth = streamClients[i % streamClients.length]!.auth;
+        const started = await initiateLogin(auth, account.handle, { deadlineMs: 60_000 });
+        const stream = awaitLogin(auth, started.loginId, started.verifier);
+        await stream.next('pending', 60_000);
+        streams.push(stream);
+      }
+    }),
+  );
   const openingCpuMs = (cpuNs(server.pid) - initiateCpu) / 1e6;
   await new Promise((r) => setTimeout(r, 1_000));
   const rssOpen = rssBytes(server.pid);
@@ -288,15 +319,23 @@ async function idleStreams(): Promise<void> {
   const rssClosed = rssBytes(server.pid);
   const heapClosed = await heapAfterGc(server);
   print(`opening (InitiateLogin + AwaitLogin to pending): ${(openingCpuMs / STREAMS).toFixed(2)} ms server CPU per login`);
-  print(`server CPU while idle:      ${(idleCpu * 100).toFixed(2)} % of one core over ${IDLE_SECONDS} s (${beats} heartbeats in that time)`);
+  print(
+    `server CPU while idle:      ${(idleCpu * 100).toFixed(2)} % of one core over ${IDLE_SECONDS} s (${beats} heartbeats in that time)`,
+  );
   if (beats > 0) {
     const perBeatMs = idleCpuMs / beats;
-    print(`per heartbeat:              ${(perBeatMs * 1000).toFixed(0)} µs server CPU (all idle CPU / heartbeats); 10,000 streams at a 15 s heartbeat ≈ ${((perBeatMs * 10_000) / 15_000 * 100).toFixed(1)} % of one core`);
+    print(
+      `per heartbeat:              ${(perBeatMs * 1000).toFixed(0)} µs server CPU (all idle CPU / heartbeats); 10,000 streams at a 15 s heartbeat ≈ ${(((perBeatMs * 10_000) / 15_000) * 100).toFixed(1)} % of one core`,
+    );
   }
   print(`RSS idle / open / closed:   ${mb(rssIdle).toFixed(0)} / ${mb(rssOpen).toFixed(0)} / ${mb(rssClosed).toFixed(0)} MB`);
   print(`RSS per login+stream:       ${((rssOpen - rssIdle) / STREAMS / 1024).toFixed(1)} kB`);
-  print(`heap after full GC idle / open / closed: ${mb(heapIdle).toFixed(1)} / ${mb(heapOpen).toFixed(1)} / ${mb(heapClosed).toFixed(1)} MB (${((heapOpen - heapIdle) / STREAMS / 1024).toFixed(1)} kB per login+stream)`);
-  print(`Health/Check while open:    ${whileOpen.rps.toFixed(0)} rps, p99 ${whileOpen.p99Ms.toFixed(1)} ms${whileOpen.errors ? `, ${whileOpen.errors} errors` : ''}\n`);
+  print(
+    `heap after full GC idle / open / closed: ${mb(heapIdle).toFixed(1)} / ${mb(heapOpen).toFixed(1)} / ${mb(heapClosed).toFixed(1)} MB (${((heapOpen - heapIdle) / STREAMS / 1024).toFixed(1)} kB per login+stream)`,
+  );
+  print(
+    `Health/Check while open:    ${whileOpen.rps.toFixed(0)} rps, p99 ${whileOpen.p99Ms.toFixed(1)} ms${whileOpen.errors ? `, ${whileOpen.errors} errors` : ''}\n`,
+  );
 }
 
 async function loginCpu(): Promise<void> {
@@ -335,7 +374,9 @@ async function loginCpu(): Promise<void> {
   print(`InitiateLogin + stream:     ${summary(phases.initiate, 2, ' ms')}`);
   print(`login link:                 ${summary(phases.link, 2, ' ms')}`);
   print(`callback:                   ${summary(phases.callback, 2, ' ms')}`);
-  print(`callback page -> completed event: p50 ${quantile(lags, 0.5).toFixed(2)} ms, p99 ${quantile(lags, 0.99).toFixed(2)} ms (negative: the event came first)\n`);
+  print(
+    `callback page -> completed event: p50 ${quantile(lags, 0.5).toFixed(2)} ms, p99 ${quantile(lags, 0.99).toFixed(2)} ms (negative: the event came first)\n`,
+  );
 }
 
 async function unary(): Promise<void> {
@@ -346,10 +387,17 @@ async function unary(): Promise<void> {
     { name: 'Health/Check', method: 'grpc.health.v1.Health/Check', data: { service: '' } },
     { name: 'WhoAmI', method: 'airlock.auth.v1.AuthService/WhoAmI', data: {}, token: session.accessToken },
     { name: 'ListChannels', method: 'airlock.channels.v1.ChannelsService/ListChannels', data: {}, token: session.accessToken },
-    { name: 'GetChannelToken', method: 'airlock.channels.v1.ChannelsService/GetChannelToken', data: { channel_id: 'lobby' }, token: session.accessToken },
+    {
+      name: 'GetChannelToken',
+      method: 'airlock.channels.v1.ChannelsService/GetChannelToken',
+      data: { channel_id: 'lobby' },
+      token: session.accessToken,
+    },
   ];
   print(`== unary: ghz, ${ROUNDS} alternating rounds ==`);
-  const results = new Map(calls.map((c) => [c.name, { rps: [] as number[], ratio: [] as number[], cpu: [] as number[], p99: [] as number[], errors: 0 }]));
+  const results = new Map(
+    calls.map((c) => [c.name, { rps: [] as number[], ratio: [] as number[], cpu: [] as number[], p99: [] as number[], errors: 0 }]),
+  );
   for (let round = 0; round < ROUNDS; round++) {
     let checkRps = NaN;
     for (const c of calls) {
@@ -367,7 +415,9 @@ async function unary(): Promise<void> {
   }
   print(`${'call'.padEnd(16)} ${'rps'.padEnd(22)} ${'x Check'.padEnd(20)} ${'server CPU/call'.padEnd(24)} p99`);
   for (const [name, r] of results) {
-    print(`${name.padEnd(16)} ${summary(r.rps, 0).padEnd(22)} ${summary(r.ratio, 2).padEnd(20)} ${summary(r.cpu, 0, ' µs').padEnd(24)} ${summary(r.p99, 1, ' ms')}${r.errors ? `  (${r.errors} errors)` : ''}`);
+    print(
+      `${name.padEnd(16)} ${summary(r.rps, 0).padEnd(22)} ${summary(r.ratio, 2).padEnd(20)} ${summary(r.cpu, 0, ' µs').padEnd(24)} ${summary(r.p99, 1, ' ms')}${r.errors ? `  (${r.errors} errors)` : ''}`,
+    );
   }
   print();
 }
@@ -377,29 +427,34 @@ await pds.stop();
 data.remove();
 
 async function coldStart(): Promise<void> {
-print(`== cold start to SERVING: ${COLD} rounds each ==`);
-const cold = { fresh: [] as number[], existing: [] as number[], freshNoCache: [] as number[], existingNoCache: [] as number[] };
-const coldCpu = { fresh: [] as number[], existing: [] as number[], freshNoCache: [] as number[], existingNoCache: [] as number[] };
-const existingDir = tempDir('airlock-bench-cold-');
-for (let round = 0; round < COLD; round++) {
-  for (const cache of [true, false]) {
-    const extra: Record<string, string> = cache ? {} : { NODE_DISABLE_COMPILE_CACHE: '1' };
-    const fresh = tempDir('airlock-bench-cold-');
-    const a = await startServer({ ...env, ...extra, AIRLOCK_DATA_DIR: fresh.path });
-    await a.stop();
-    fresh.remove();
-    const b = await startServer({ ...env, ...extra, AIRLOCK_DATA_DIR: existingDir.path });
-    await b.stop();
-    (cache ? cold.fresh : cold.freshNoCache).push(a.servingAfterMs);
-    (cache ? cold.existing : cold.existingNoCache).push(b.servingAfterMs);
-    (cache ? coldCpu.fresh : coldCpu.freshNoCache).push(a.servingCpuMs);
-    (cache ? coldCpu.existing : coldCpu.existingNoCache).push(b.servingCpuMs);
+  print(`== cold start to SERVING: ${COLD} rounds each ==`);
+  const cold = { fresh: [] as number[], existing: [] as number[], freshNoCache: [] as number[], existingNoCache: [] as number[] };
+  const coldCpu = { fresh: [] as number[], existing: [] as number[], freshNoCache: [] as number[], existingNoCache: [] as number[] };
+  const existingDir = tempDir('airlock-bench-cold-');
+  for (let round = 0; round < COLD; round++) {
+    for (const cache of [true, false]) {
+      const extra: Record<string, string> = cache ? {} : { NODE_DISABLE_COMPILE_CACHE: '1' };
+      const fresh = tempDir('airlock-bench-cold-');
+      const a = await startServer({ ...env, ...extra, AIRLOCK_DATA_DIR: fresh.path });
+      await a.stop();
+      fresh.remove();
+      const b = await startServer({ ...env, ...extra, AIRLOCK_DATA_DIR: existingDir.path });
+      await b.stop();
+      (cache ? cold.fresh : cold.freshNoCache).push(a.servingAfterMs);
+      (cache ? cold.existing : cold.existingNoCache).push(b.servingAfterMs);
+      (cache ? coldCpu.fresh : coldCpu.freshNoCache).push(a.servingCpuMs);
+      (cache ? coldCpu.existing : coldCpu.existingNoCache).push(b.servingCpuMs);
+    }
   }
-}
-existingDir.remove();
-print(`${''.padEnd(28)}${'wall time'.padEnd(26)}${'CPU time'.padEnd(26)}wall / CPU, compile cache off`);
-for (const [label, key] of [['fresh data dir', 'fresh'], ['existing data dir', 'existing']] as const) {
-  const off = `${key}NoCache` as const;
-  print(`${label.padEnd(28)}${summary(cold[key], 0, ' ms').padEnd(26)}${summary(coldCpu[key], 0, ' ms').padEnd(26)}${summary(cold[off], 0, ' ms')} / ${summary(coldCpu[off], 0, ' ms')}`);
-}
+  existingDir.remove();
+  print(`${''.padEnd(28)}${'wall time'.padEnd(26)}${'CPU time'.padEnd(26)}wall / CPU, compile cache off`);
+  for (const [label, key] of [
+    ['fresh data dir', 'fresh'],
+    ['existing data dir', 'existing'],
+  ] as const) {
+    const off = `${key}NoCache` as const;
+    print(
+      `${label.padEnd(28)}${summary(cold[key], 0, ' ms').padEnd(26)}${summary(coldCpu[key], 0, ' ms').padEnd(26)}${summary(cold[off], 0, ' ms')} / ${summary(coldCpu[off], 0, ' ms')}`,
+    );
+  }
 }

@@ -47,7 +47,14 @@ const database = openDatabase(settings);
 await migrateToLatest(database.db);
 // No PDS here: this benchmark measures guarded calls, never a refresh, so the upstream check is inert by design.
 const noPds = { check: async () => 'active' as const, signOut: async () => {} };
-const auth = await createSessionCapability({ db: database.db, settings, issuer: 'http://bench.invalid', logger, upstream: noPds, sealer: loadMasterKeys(settings) });
+const auth = await createSessionCapability({
+  db: database.db,
+  settings,
+  issuer: 'http://bench.invalid',
+  logger,
+  upstream: noPds,
+  sealer: loadMasterKeys(settings),
+});
 const session = await auth.sessions.start({ did: 'did:plc:benchbenchbenchbenchbench', handle: 'bench.test', pdsUrl: 'http://127.0.0.1:1' });
 
 const variants: Record<string, Authenticator> = {
@@ -86,11 +93,15 @@ async function measure(run: Record<string, () => Promise<unknown>>): Promise<Rec
   return samples;
 }
 
-console.log(`engine: ${database.engine}, ${ROUNDS * perRound} calls per variant in ${ROUNDS} alternating rounds, ${CONCURRENCY} in flight for throughput\n`);
+console.log(
+  `engine: ${database.engine}, ${ROUNDS * perRound} calls per variant in ${ROUNDS} alternating rounds, ${CONCURRENCY} in flight for throughput\n`,
+);
 
 // 1. The check as a function call.
 console.log('authenticate() alone (sequential):');
-const direct = await measure(Object.fromEntries(Object.entries(variants).map(([name, a]) => [name, () => a.authenticate(session.accessToken)])));
+const direct = await measure(
+  Object.fromEntries(Object.entries(variants).map(([name, a]) => [name, () => a.authenticate(session.accessToken)])),
+);
 for (const [name, samples] of Object.entries(direct)) console.log(`  ${name.padEnd(9)} ${summary(samples)}`);
 
 // The check by itself, without the signature work around it.
@@ -113,7 +124,9 @@ const calls: Record<string, () => Promise<void>> = {};
 for (const [name, authenticator] of Object.entries(variants)) {
   const tracker = new CallTracker();
   const grpc = new GrpcTransport({
-    settings, logger, tracker,
+    settings,
+    logger,
+    tracker,
     services: [authService({ ...loginStubs, ...sessionHandlers({ logger, tracker, sessions: auth.sessions }) })],
     interceptors: [authInterceptor({ authenticator, maxAuthorizationBytes: settings.maxMetadataBytes, logger })],
   });
@@ -130,9 +143,11 @@ for (let round = 0; round < 3; round++) {
   for (const [name, fn] of Object.entries(calls)) {
     const started = process.hrtime.bigint();
     let next = 0;
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (next++ < CALLS) await fn();
-    }));
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next++ < CALLS) await fn();
+      }),
+    );
     throughput[name]!.push(CALLS / (Number(process.hrtime.bigint() - started) / 1e9));
   }
 }

@@ -190,10 +190,15 @@ export class AirlockClient {
       // The RPC, under the login mutex; a newer startLogin or a logout cancels it.
       throwIfAborted(controller.signal);
       const connection = this.#connections.get(address.url);
-      const response = await unaryCall(connection.auth, connection.auth.initiateLogin, { identifier, loginVerifierChallenge: challenge }, {
-        deadlineMs: this.#callDeadlineMs,
-        signal: controller.signal,
-      });
+      const response = await unaryCall(
+        connection.auth,
+        connection.auth.initiateLogin,
+        { identifier, loginVerifierChallenge: challenge },
+        {
+          deadlineMs: this.#callDeadlineMs,
+          signal: controller.signal,
+        },
+      );
       const expiresAt = response.expiresAt ?? new Date(this.#now() + 10 * 60_000);
       const attempt: LoginAttempt = { loginId: response.loginId, serverUrl: address.url, verifier, expiresAt, controller };
       if (controller.signal.aborted) {
@@ -260,7 +265,10 @@ export class AirlockClient {
    * loop (the same errors as awaitLogin). Breaking out of the loop stops
    * following (the login stays current, as with an aborted awaitLogin).
    */
-  async *followLogin(loginId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<LoginProgress | { type: 'signed-in'; session: SessionInfo }> {
+  async *followLogin(
+    loginId: string,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<LoginProgress | { type: 'signed-in'; session: SessionInfo }> {
     const queue: LoginProgress[] = [];
     let wake: (() => void) | undefined;
     const stop = new AbortController();
@@ -341,7 +349,10 @@ export class AirlockClient {
     const ended = this.#attempts.cancelAll(() => cancelled);
     const deadlineMs = options.deadlineMs ?? this.#logoutDeadlineMs;
     // The pending login is cancelled on the server too, so finishing it in the browser afterwards creates no session.
-    const [result] = await Promise.all([this.#sessions.revokeAndClear(deadlineMs), ended ? this.#cancelOnServer(ended, deadlineMs) : undefined]);
+    const [result] = await Promise.all([
+      this.#sessions.revokeAndClear(deadlineMs),
+      ended ? this.#cancelOnServer(ended, deadlineMs) : undefined,
+    ]);
     if (result.hadSession) this.#emit({ type: 'signed-out', reason: 'LOGOUT' });
     return result;
   }
@@ -357,7 +368,12 @@ export class AirlockClient {
 
   async listChannels(options: { signal?: AbortSignal } = {}): Promise<Channel[]> {
     return this.#authed(async (connection, accessToken) => {
-      const response = await unaryCall(connection.channels, connection.channels.listChannels, {}, this.#callSettings(accessToken, options.signal));
+      const response = await unaryCall(
+        connection.channels,
+        connection.channels.listChannels,
+        {},
+        this.#callSettings(accessToken, options.signal),
+      );
       return response.channels;
     });
   }
@@ -384,10 +400,18 @@ export class AirlockClient {
   }
 
   /** CancelLogin, best effort within the logout deadline: its browser tab then says it was cancelled in the app. Never throws. */
-  async #cancelOnServer(attempt: Pick<LoginAttempt, 'loginId' | 'serverUrl' | 'verifier'>, deadlineMs = this.#logoutDeadlineMs): Promise<void> {
+  async #cancelOnServer(
+    attempt: Pick<LoginAttempt, 'loginId' | 'serverUrl' | 'verifier'>,
+    deadlineMs = this.#logoutDeadlineMs,
+  ): Promise<void> {
     try {
       const connection = this.#connections.get(attempt.serverUrl);
-      await unaryCall(connection.auth, connection.auth.cancelLogin, { loginId: attempt.loginId, loginVerifier: attempt.verifier }, { deadlineMs });
+      await unaryCall(
+        connection.auth,
+        connection.auth.cancelLogin,
+        { loginId: attempt.loginId, loginVerifier: attempt.verifier },
+        { deadlineMs },
+      );
     } catch {
       /* the login expires on its own */
     }

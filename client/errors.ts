@@ -49,7 +49,9 @@ export class LoginSupersededError extends AirlockClientError {
   readonly code = 'LOGIN_SUPERSEDED';
   readonly loginId: string;
   constructor(loginId: string) {
-    super(loginId ? 'this login was superseded by a newer startLogin' : 'this startLogin was superseded by a newer one before it got a login');
+    super(
+      loginId ? 'this login was superseded by a newer startLogin' : 'this startLogin was superseded by a newer one before it got a login',
+    );
     this.loginId = loginId;
   }
 }
@@ -79,12 +81,18 @@ export class SignedOutError extends AirlockClientError {
 
 function signedOutMessage(reason: SignedOutReason): string {
   switch (reason) {
-    case 'NOT_SIGNED_IN': return 'not signed in';
-    case 'SESSION_REVOKED': return 'the session was revoked; sign in again';
-    case 'SESSION_EXPIRED': return 'the session expired; sign in again';
-    case 'TOKEN_INVALID': return 'the server rejected the access token; sign in again';
-    case 'TOKEN_MISSING': return 'the server received no access token; sign in again';
-    case 'SIGNED_OUT_DURING_CALL': return 'signed out while the call was running';
+    case 'NOT_SIGNED_IN':
+      return 'not signed in';
+    case 'SESSION_REVOKED':
+      return 'the session was revoked; sign in again';
+    case 'SESSION_EXPIRED':
+      return 'the session expired; sign in again';
+    case 'TOKEN_INVALID':
+      return 'the server rejected the access token; sign in again';
+    case 'TOKEN_MISSING':
+      return 'the server received no access token; sign in again';
+    case 'SIGNED_OUT_DURING_CALL':
+      return 'signed out while the call was running';
   }
 }
 

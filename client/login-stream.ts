@@ -7,7 +7,14 @@ import { LoginFailureReason } from '../proto/gen/airlock/auth/v1/auth.ts';
 import { throwIfAborted } from './abort.ts';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.ts';
 import type { LoginProgress } from './client-types.ts';
-import { LoginCancelledError, LoginDeniedError, LoginExpiredError, LoginFailedError, RequestFailedError, UnknownLoginError } from './errors.ts';
+import {
+  LoginCancelledError,
+  LoginDeniedError,
+  LoginExpiredError,
+  LoginFailedError,
+  RequestFailedError,
+  UnknownLoginError,
+} from './errors.ts';
 import type { Connection } from './grpc/connection.ts';
 import { isServiceError, isTransient, toClientError } from './grpc/status.ts';
 
@@ -76,7 +83,12 @@ export class LoginStream {
   }
 
   /** One AwaitLogin stream: resolves on a terminal event, rejects when it breaks. */
-  #readStream(attempt: StreamedLogin, signal: AbortSignal, report: (progress: LoginProgress) => void, onEvent: () => void): Promise<StreamOutcome> {
+  #readStream(
+    attempt: StreamedLogin,
+    signal: AbortSignal,
+    report: (progress: LoginProgress) => void,
+    onEvent: () => void,
+  ): Promise<StreamOutcome> {
     const { now } = this.#options;
     const connection = this.#options.connection(attempt.serverUrl);
     return new Promise<StreamOutcome>((resolve, reject) => {
@@ -144,8 +156,11 @@ export class LoginStream {
 /** The typed error for a login the server reported as failed. */
 export function loginFailureError(failure: LoginFailed): Error {
   const message = failure.message || 'the login failed';
-  return failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED ? new LoginDeniedError(message)
-    : failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_EXPIRED ? new LoginExpiredError(message)
-    : failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_CANCELLED ? new LoginCancelledError(message)
-    : new LoginFailedError(message);
+  return failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED
+    ? new LoginDeniedError(message)
+    : failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_EXPIRED
+      ? new LoginExpiredError(message)
+      : failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_CANCELLED
+        ? new LoginCancelledError(message)
+        : new LoginFailedError(message);
 }

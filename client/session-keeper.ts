@@ -135,7 +135,8 @@ export class SessionKeeper {
       await this.#store.save({ version: STORED_STATE_VERSION, loginServerUrl: session.serverUrl });
       return true;
     });
-    if (forgot && signedOut.reason !== 'NOT_SIGNED_IN' && signedOut.reason !== 'SIGNED_OUT_DURING_CALL') this.#onChange({ type: 'signed-out', reason: signedOut.reason });
+    if (forgot && signedOut.reason !== 'NOT_SIGNED_IN' && signedOut.reason !== 'SIGNED_OUT_DURING_CALL')
+      this.#onChange({ type: 'signed-out', reason: signedOut.reason });
     // An access token the server cannot read says nothing about the refresh token: revoke it too.
     if (signedOut.reason === 'TOKEN_INVALID' || signedOut.reason === 'TOKEN_MISSING') void this.revoke(session, this.#logoutDeadlineMs);
     return signedOut;
@@ -190,7 +191,8 @@ export class SessionKeeper {
       const current = state?.session;
       if (!current || this.#epoch !== epoch) throw new SignedOutError('SIGNED_OUT_DURING_CALL');
       // Someone (another caller, another process) already refreshed or signed in anew.
-      if ((current.sessionId !== stale.sessionId || current.refreshToken !== stale.refreshToken) && !this.#needsRefresh(current)) return current;
+      if ((current.sessionId !== stale.sessionId || current.refreshToken !== stale.refreshToken) && !this.#needsRefresh(current))
+        return current;
       const connection = this.#connection(current.serverUrl);
       let session: Session | undefined;
       try {

@@ -95,7 +95,10 @@ Press Ctrl-C to stop; the sandbox's data is removed.
       if (stopping) return;
       stopping = true;
       process.stdout.write('\nStopping the sandbox...\n');
-      stop().then(() => resolve(0), () => resolve(1));
+      stop().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);

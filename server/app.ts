@@ -156,7 +156,9 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       logger,
       settings,
       publicUrl,
-      rateLimiter: database.pool ? sharedRateLimiter({ pool: database.pool, name: 'initiate-login', points: settings.loginRatePerMinute, durationSeconds: 60 }) : undefined,
+      rateLimiter: database.pool
+        ? sharedRateLimiter({ pool: database.pool, name: 'initiate-login', points: settings.loginRatePerMinute, durationSeconds: 60 })
+        : undefined,
     });
     broker.start();
     cleanups.unshift(async () => {
@@ -167,7 +169,11 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
 
     const tracker = new CallTracker();
     const deps = { logger, tracker };
-    const grpc = new GrpcTransport({ settings, logger, tracker, services: [
+    const grpc = new GrpcTransport({
+      settings,
+      logger,
+      tracker,
+      services: [
         authService({ ...loginHandlers({ ...deps, broker }), ...sessionHandlers({ ...deps, sessions: auth.sessions }) }),
         channelsService(channelHandlers({ ...deps, channels })),
       ],
@@ -180,7 +186,18 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     });
 
     phase = 'serving';
-    logger.info({ grpc: `${settings.grpcAddress.host}:${grpcPort}`, http: publicUrl, grpcPort, httpPort, mode: settings.mode, engine: database.engine, ...(adminPort === undefined ? {} : { adminPort }) }, 'airlock is serving');
+    logger.info(
+      {
+        grpc: `${settings.grpcAddress.host}:${grpcPort}`,
+        http: publicUrl,
+        grpcPort,
+        httpPort,
+        mode: settings.mode,
+        engine: database.engine,
+        ...(adminPort === undefined ? {} : { adminPort }),
+      },
+      'airlock is serving',
+    );
     // What serving did not need before SERVING loads now, ahead of its first use.
     void loadLiveKitSdk().catch((err: unknown) => logger.error({ err }, 'could not load the LiveKit SDK'));
 

@@ -5,13 +5,7 @@
 export type AuthFailureReason = 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'SESSION_REVOKED' | 'SESSION_EXPIRED';
 
 export abstract class AirlockError extends Error {
-  abstract readonly kind:
-    | 'invalid-argument'
-    | 'not-found'
-    | 'unauthenticated'
-    | 'permission-denied'
-    | 'resource-exhausted'
-    | 'unavailable';
+  abstract readonly kind: 'invalid-argument' | 'not-found' | 'unauthenticated' | 'permission-denied' | 'resource-exhausted' | 'unavailable';
 }
 
 export class InvalidArgumentError extends AirlockError {

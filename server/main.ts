@@ -53,7 +53,9 @@ async function main(): Promise<number> {
       logger.warn('SIGHUP while starting: the catalog being loaded is the one read at start');
       return;
     }
-    running.reloadCatalog().catch((error: unknown) => logger.error({ err: error }, 'channel catalog not reloaded; the previous one stays in force'));
+    running
+      .reloadCatalog()
+      .catch((error: unknown) => logger.error({ err: error }, 'channel catalog not reloaded; the previous one stays in force'));
   });
   try {
     running = await startAirlock(settings, logger);

@@ -44,11 +44,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     })
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Exit codes:
   0 ok · 1 unexpected error · 2 usage · 3 not signed in · 4 server unreachable
   5 login denied · 6 login expired · 7 login failed · 8 refused by the server
-  9 session file unreadable · 130 cancelled (Ctrl-C)`);
+  9 session file unreadable · 130 cancelled (Ctrl-C)`,
+    );
 
   program
     .command('login')
@@ -62,7 +65,13 @@ Exit codes:
       const server = options.server ?? stored?.loginServerUrl ?? stored?.session?.serverUrl ?? DEFAULT_SERVER;
       const started = await airlock.startLogin(server, identifier, { signal: io.signal });
       if (json) {
-        print('', { type: 'login-started', loginId: started.loginId, authorizeUrl: started.authorizeUrl, expiresAt: started.expiresAt, serverUrl: started.serverUrl });
+        print('', {
+          type: 'login-started',
+          loginId: started.loginId,
+          authorizeUrl: started.authorizeUrl,
+          expiresAt: started.expiresAt,
+          serverUrl: started.serverUrl,
+        });
       } else {
         io.stdout.write(`Open this URL in your browser to sign in:\n\n  ${started.authorizeUrl}\n\n`);
       }
@@ -105,7 +114,8 @@ Exit codes:
       const channels = await getClient(command.optsWithGlobals<GlobalOptions>()).listChannels({ signal: io.signal });
       const width = Math.max(2, ...channels.map((c) => c.id.length));
       const lines = channels.map((c) => {
-        const rights = [c.canPublish && 'publish', c.canSubscribe && 'subscribe', c.canPublishData && 'data'].filter(Boolean).join(', ') || 'none';
+        const rights =
+          [c.canPublish && 'publish', c.canSubscribe && 'subscribe', c.canPublishData && 'data'].filter(Boolean).join(', ') || 'none';
         return `${c.id.padEnd(width)}  ${c.name}  (${rights})`;
       });
       print(lines.length > 0 ? lines.join('\n') : 'No channels.', { channels });
@@ -134,9 +144,11 @@ Exit codes:
     .description('sign out here and revoke the session on the server')
     .action(async (_options: unknown, command: Command) => {
       const result = await getClient(command.optsWithGlobals<GlobalOptions>()).logout();
-      const human = !result.hadSession ? 'Not signed in.'
-        : result.revoked ? 'Signed out.'
-        : 'Signed out here; the server could not be reached to revoke the session.';
+      const human = !result.hadSession
+        ? 'Not signed in.'
+        : result.revoked
+          ? 'Signed out.'
+          : 'Signed out here; the server could not be reached to revoke the session.';
       print(human, { type: 'signed-out', ...result });
     });
 

@@ -1,6 +1,14 @@
 // One gRPC channel per Airlock server, shared by the generated AuthService
 // and ChannelsService clients, with promise wrappers for unary calls.
-import { credentials, Metadata, type CallOptions, type ChannelCredentials, type ClientOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  type CallOptions,
+  type ChannelCredentials,
+  type ClientOptions,
+  type ClientUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { AuthServiceClient } from '../../proto/gen/airlock/auth/v1/auth.ts';
 import { ChannelsServiceClient } from '../../proto/gen/airlock/channels/v1/channels.ts';
 import { InvalidServerUrlError } from '../errors.ts';

@@ -5,12 +5,7 @@
 import { status, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ErrorInfo } from '../../proto/gen/google/rpc/error_details.ts';
 import { Status } from '../../proto/gen/google/rpc/status.ts';
-import {
-  AirlockClientError,
-  RateLimitedError,
-  RequestFailedError,
-  ServerUnavailableError,
-} from '../errors.ts';
+import { AirlockClientError, RateLimitedError, RequestFailedError, ServerUnavailableError } from '../errors.ts';
 import { isAuthReason, type AuthReason } from './auth-reasons.ts';
 
 export const ERROR_DOMAIN = 'airlock.dev';
@@ -82,8 +77,10 @@ export function toClientError(error: unknown): Error {
 
 // grpc-js wraps connection failures in boilerplate; keep the part a person can act on.
 function tidy(details: string): string {
-  return details
-    .replace(/\s*Resolution note:.*$/s, '')
-    .replace(/^No connection established\. Last error: (Error: )?/, '')
-    .trim() || 'unavailable';
+  return (
+    details
+      .replace(/\s*Resolution note:.*$/s, '')
+      .replace(/^No connection established\. Last error: (Error: )?/, '')
+      .trim() || 'unavailable'
+  );
 }

@@ -17,7 +17,13 @@ export async function runAuditCommand(ctx: AdminContext): Promise<number> {
   const entries = await audit.read({ limit, ...(typeof did === 'string' ? { did } : {}) });
   await audit.append({ event: 'admin-audit-read', actor: `admin:${ctx.operator}`, did: typeof did === 'string' ? did : null });
   if (args.flags.has('json')) {
-    io.out(JSON.stringify(entries.map((e) => ({ ...e, at: e.at.toISOString() })), null, 2));
+    io.out(
+      JSON.stringify(
+        entries.map((e) => ({ ...e, at: e.at.toISOString() })),
+        null,
+        2,
+      ),
+    );
     return 0;
   }
   const rows = entries.map((e) => [e.at.toISOString(), e.event, e.actor, e.did ?? '', e.sessionId ?? '', e.detail ?? '']);

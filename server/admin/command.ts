@@ -31,7 +31,11 @@ export interface ParsedArgs {
 type Topic = { usage: string[]; flags: string[]; run(ctx: AdminContext): Promise<number> };
 
 const TOPICS: Record<string, Topic> = {
-  sessions: { usage: ['sessions list --did DID [--json]', 'sessions revoke --did DID | --session ID [--json]'], flags: ['did', 'session', 'json'], run: runSessionsCommand },
+  sessions: {
+    usage: ['sessions list --did DID [--json]', 'sessions revoke --did DID | --session ID [--json]'],
+    flags: ['did', 'session', 'json'],
+    run: runSessionsCommand,
+  },
   audit: { usage: ['audit [--did DID] [--limit N] [--json]'], flags: ['did', 'limit', 'json'], run: runAuditCommand },
 };
 
@@ -42,7 +46,13 @@ const GROUPS: Record<string, { usage: string; run: (argv: string[], env: NodeJS.
 
 function usage(): string {
   const lines = [...Object.values(TOPICS).flatMap((t) => t.usage), ...Object.values(GROUPS).map((g) => g.usage)];
-  return ['Usage: airlock-server admin <command> [--setting value ...]', '', ...lines.map((u) => `  ${u}`), '', 'Settings (database, data directory) are those of the server.'].join('\n');
+  return [
+    'Usage: airlock-server admin <command> [--setting value ...]',
+    '',
+    ...lines.map((u) => `  ${u}`),
+    '',
+    'Settings (database, data directory) are those of the server.',
+  ].join('\n');
 }
 
 /** Splits the topic's own flags from server settings flags (passed on to loadSettings). */
@@ -113,6 +123,10 @@ export async function runAdminCommand(argv: string[], env: NodeJS.ProcessEnv, io
 /** Columns padded to their widest cell. */
 export function table(headers: string[], rows: string[][]): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)];
 }

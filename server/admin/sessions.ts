@@ -33,12 +33,24 @@ export async function runSessionsCommand(ctx: AdminContext): Promise<number> {
     const sessions = rows.map((r) => {
       const ends = Math.min(Number(r.idle_expires_at), Number(r.absolute_expires_at));
       const state = r.revoked_at !== null ? `revoked (${r.revoked_reason})` : ends <= now ? 'expired' : 'live';
-      return { sessionId: r.id, handle: r.handle, createdAt: iso(r.created_at), lastUsedAt: iso(r.refreshed_at), endsAt: new Date(ends).toISOString(), state };
+      return {
+        sessionId: r.id,
+        handle: r.handle,
+        createdAt: iso(r.created_at),
+        lastUsedAt: iso(r.refreshed_at),
+        endsAt: new Date(ends).toISOString(),
+        state,
+      };
     });
     await audit.append({ event: 'admin-sessions-list', actor: `admin:${ctx.operator}`, did });
     if (json) io.out(JSON.stringify({ did, sessions }, null, 2));
     else if (sessions.length === 0) io.out(`no sessions for ${did}`);
-    else for (const line of table(['SESSION', 'HANDLE', 'SIGNED IN', 'LAST USED', 'ENDS', 'STATE'], sessions.map((s) => [s.sessionId, s.handle, s.createdAt, s.lastUsedAt, s.endsAt, s.state]))) io.out(line);
+    else
+      for (const line of table(
+        ['SESSION', 'HANDLE', 'SIGNED IN', 'LAST USED', 'ENDS', 'STATE'],
+        sessions.map((s) => [s.sessionId, s.handle, s.createdAt, s.lastUsedAt, s.endsAt, s.state]),
+      ))
+        io.out(line);
     return 0;
   }
 
@@ -64,7 +76,10 @@ export async function runSessionsCommand(ctx: AdminContext): Promise<number> {
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) continue;
       revoked.push(target.id);
-      await audit.append({ event: 'session-revoked', actor: `admin:${ctx.operator}`, did: target.did, sessionId: target.id, detail: 'admin' }, now);
+      await audit.append(
+        { event: 'session-revoked', actor: `admin:${ctx.operator}`, did: target.did, sessionId: target.id, detail: 'admin' },
+        now,
+      );
     }
     if (json) io.out(JSON.stringify({ revoked }, null, 2));
     else io.out(revoked.length === 0 ? 'no live sessions to revoke' : `revoked ${revoked.length} session(s): ${revoked.join(', ')}`);

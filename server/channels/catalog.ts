@@ -138,7 +138,8 @@ function where(path: readonly PropertyKey[], document: unknown): string {
   const [top, index, ...rest] = path;
   if (top !== 'channels' || typeof index !== 'number') return `${formatPath(path)}: `;
   const entry = (document as { channels: unknown[] }).channels[index] as { id?: unknown } | undefined;
-  const id = typeof entry?.id === 'string' && entry.id.length <= 64 && /^[\x20-\x7e]*$/.test(entry.id) ? ` (${JSON.stringify(entry.id)})` : '';
+  const id =
+    typeof entry?.id === 'string' && entry.id.length <= 64 && /^[\x20-\x7e]*$/.test(entry.id) ? ` (${JSON.stringify(entry.id)})` : '';
   return `channels[${index}]${id}: ${rest.length > 0 ? `${formatPath(rest)}: ` : ''}`;
 }
 

@@ -32,7 +32,9 @@ export interface LiveKitApiConfig {
 
 export function liveKitRooms(config: LiveKitApiConfig): RoomControl {
   const host = config.url.replace(/^ws(s?):/, 'http$1:');
-  const client = new RoomServiceClient(host, config.apiKey, config.apiSecret, { requestTimeout: Math.max(1, Math.ceil(config.timeoutMs / 1000)) });
+  const client = new RoomServiceClient(host, config.apiKey, config.apiSecret, {
+    requestTimeout: Math.max(1, Math.ceil(config.timeoutMs / 1000)),
+  });
 
   // The participant currently holding the identity, when it is the one we mean.
   async function current(participant: ConnectedParticipant): Promise<boolean> {
@@ -60,7 +62,12 @@ export function liveKitRooms(config: LiveKitApiConfig): RoomControl {
       if (!(await current(participant))) return 'gone';
       try {
         await client.updateParticipant(participant.room, participant.identity, {
-          permission: { canPublish: permissions.publish, canSubscribe: permissions.subscribe, canPublishData: permissions.publishData, canUpdateMetadata: false },
+          permission: {
+            canPublish: permissions.publish,
+            canSubscribe: permissions.subscribe,
+            canPublishData: permissions.publishData,
+            canUpdateMetadata: false,
+          },
         });
         return 'done';
       } catch (error) {

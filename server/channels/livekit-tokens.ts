@@ -11,7 +11,8 @@ import type { ChannelDefinition } from './catalog.ts';
 // need it before the first GetChannelToken: it loads after SERVING.
 let sdk: Promise<typeof import('livekit-server-sdk')> | undefined;
 export function loadLiveKitSdk(): Promise<typeof import('livekit-server-sdk')> {
-  return (sdk ??= import('livekit-server-sdk'));
+  sdk ??= import('livekit-server-sdk');
+  return sdk;
 }
 
 export interface LiveKitConfig {
@@ -77,7 +78,8 @@ export class LiveKitTokenMinter {
   readonly #config: LiveKitConfig;
 
   constructor(config: LiveKitConfig) {
-    if (!Number.isSafeInteger(config.ttlSeconds) || config.ttlSeconds < 1) throw new RangeError('LiveKit token TTL must be at least one second');
+    if (!Number.isSafeInteger(config.ttlSeconds) || config.ttlSeconds < 1)
+      throw new RangeError('LiveKit token TTL must be at least one second');
     this.#config = config;
   }
 

@@ -113,7 +113,11 @@ export class RoomPresence {
       can_publish_data: permission?.canPublishData ? 1 : 0,
       joined_at: this.#now(),
     };
-    await this.#db.insertInto('livekit_participants').values(row).onConflict((c) => c.column('participant_sid').doNothing()).execute();
+    await this.#db
+      .insertInto('livekit_participants')
+      .values(row)
+      .onConflict((c) => c.column('participant_sid').doNothing())
+      .execute();
     // A join by a session that is already over is removed now, not at the next check.
     const session = await this.#db
       .selectFrom('sessions')
@@ -147,7 +151,14 @@ export class RoomPresence {
       .selectFrom('livekit_participants as p')
       .leftJoin('sessions as s', 's.id', 'p.session_id')
       .selectAll('p')
-      .where((w) => w.or([w('s.id', 'is', null), w('s.revoked_at', 'is not', null), w('s.idle_expires_at', '<=', now), w('s.absolute_expires_at', '<=', now)]))
+      .where((w) =>
+        w.or([
+          w('s.id', 'is', null),
+          w('s.revoked_at', 'is not', null),
+          w('s.idle_expires_at', '<=', now),
+          w('s.absolute_expires_at', '<=', now),
+        ]),
+      )
       .execute();
     await Promise.all(rows.map((row) => this.#remove(row, 'session ended')));
   }
@@ -178,7 +189,9 @@ export class RoomPresence {
       });
     };
     this.#timer = setTimeout(tick, 0).unref();
-    void this.enforceCatalog().catch((error: unknown) => this.#logger.warn({ err: error }, 'could not enforce the channel catalog on connected participants'));
+    void this.enforceCatalog().catch((error: unknown) =>
+      this.#logger.warn({ err: error }, 'could not enforce the channel catalog on connected participants'),
+    );
   }
 
   async stop(): Promise<void> {
@@ -194,7 +207,11 @@ export class RoomPresence {
       return;
     }
     const wanted = channel.permissions;
-    const has: MediaPermissions = { publish: row.can_publish === 1, subscribe: row.can_subscribe === 1, publishData: row.can_publish_data === 1 };
+    const has: MediaPermissions = {
+      publish: row.can_publish === 1,
+      subscribe: row.can_subscribe === 1,
+      publishData: row.can_publish_data === 1,
+    };
     const narrower = (has.publish && !wanted.publish) || (has.subscribe && !wanted.subscribe) || (has.publishData && !wanted.publishData);
     if (!narrower) return;
     try {
@@ -208,10 +225,16 @@ export class RoomPresence {
         .set({ can_publish: wanted.publish ? 1 : 0, can_subscribe: wanted.subscribe ? 1 : 0, can_publish_data: wanted.publishData ? 1 : 0 })
         .where('participant_sid', '=', row.participant_sid)
         .execute();
-      this.#logger.info({ room: row.room, participantSid: row.participant_sid, sessionId: row.session_id, channel: row.channel_id }, 'LiveKit participant permissions narrowed to the catalog');
+      this.#logger.info(
+        { room: row.room, participantSid: row.participant_sid, sessionId: row.session_id, channel: row.channel_id },
+        'LiveKit participant permissions narrowed to the catalog',
+      );
     } catch (error) {
       this.#catalogPending = true;
-      this.#logger.warn({ err: error, room: row.room, participantSid: row.participant_sid }, 'could not narrow a LiveKit participant\'s permissions; the next check tries again');
+      this.#logger.warn(
+        { err: error, room: row.room, participantSid: row.participant_sid },
+        "could not narrow a LiveKit participant's permissions; the next check tries again",
+      );
     }
   }
 
@@ -221,11 +244,17 @@ export class RoomPresence {
       const outcome = await this.#rooms.remove(this.#target(row));
       await this.#forget(row);
       if (outcome === 'done') {
-        this.#logger.info({ room: row.room, participantSid: row.participant_sid, sessionId: row.session_id, channel: row.channel_id, why }, 'LiveKit participant removed');
+        this.#logger.info(
+          { room: row.room, participantSid: row.participant_sid, sessionId: row.session_id, channel: row.channel_id, why },
+          'LiveKit participant removed',
+        );
       }
       return true;
     } catch (error) {
-      this.#logger.warn({ err: error, room: row.room, participantSid: row.participant_sid, why }, 'could not remove a LiveKit participant; the next check tries again');
+      this.#logger.warn(
+        { err: error, room: row.room, participantSid: row.participant_sid, why },
+        'could not remove a LiveKit participant; the next check tries again',
+      );
       return false;
     }
   }

@@ -11,9 +11,15 @@ import { LiveKitTokenMinter } from './livekit-tokens.ts';
 import { RoomPresence } from './presence.ts';
 import type { Database } from '../storage/schema.ts';
 
-export type ChannelSettings = Pick<Settings, 'channelsFile' | 'livekitUrl' | 'livekitApiKey' | 'livekitApiSecret' | 'channelTokenTtl' | 'livekitIdentity'>;
+export type ChannelSettings = Pick<
+  Settings,
+  'channelsFile' | 'livekitUrl' | 'livekitApiKey' | 'livekitApiSecret' | 'channelTokenTtl' | 'livekitIdentity'
+>;
 
-export type PresenceSettings = Pick<Settings, 'livekitUrl' | 'livekitApiKey' | 'livekitApiSecret' | 'livekitApiTimeout' | 'livekitWebhookMaxAge' | 'presenceCheckInterval'>;
+export type PresenceSettings = Pick<
+  Settings,
+  'livekitUrl' | 'livekitApiKey' | 'livekitApiSecret' | 'livekitApiTimeout' | 'livekitWebhookMaxAge' | 'presenceCheckInterval'
+>;
 
 /** Whether these are livekit-server --dev's well-known credentials (production mode refuses them in config/load.ts). */
 export function usesDevLiveKitCredentials(settings: ChannelSettings): boolean {
@@ -33,7 +39,10 @@ export function setUpChannels(settings: ChannelSettings, logger: Logger): Channe
       `LiveKit development credentials in use (livekit-server --dev's "devkey"/"secret"): anyone can mint tokens for this LiveKit; set ${SETTINGS.livekitApiKey.env} and ${SETTINGS.livekitApiSecret.env}`,
     );
   }
-  logger.info({ channels: catalog.all().length, catalog: settings.channelsFile || 'embedded default', livekitUrl: settings.livekitUrl, ttlSeconds }, 'channel catalog loaded');
+  logger.info(
+    { channels: catalog.all().length, catalog: settings.channelsFile || 'embedded default', livekitUrl: settings.livekitUrl, ttlSeconds },
+    'channel catalog loaded',
+  );
   const minter = new LiveKitTokenMinter({
     url: settings.livekitUrl,
     apiKey: settings.livekitApiKey,
@@ -46,7 +55,12 @@ export function setUpChannels(settings: ChannelSettings, logger: Logger): Channe
 
 /** Presence from LiveKit's webhooks, and the server API that removes or narrows participants. */
 export function setUpPresence(settings: PresenceSettings, db: Kysely<Database>, channels: ChannelAccess, logger: Logger): RoomPresence {
-  const rooms = liveKitRooms({ url: settings.livekitUrl, apiKey: settings.livekitApiKey, apiSecret: settings.livekitApiSecret, timeoutMs: settings.livekitApiTimeout });
+  const rooms = liveKitRooms({
+    url: settings.livekitUrl,
+    apiKey: settings.livekitApiKey,
+    apiSecret: settings.livekitApiSecret,
+    timeoutMs: settings.livekitApiTimeout,
+  });
   return new RoomPresence({
     db,
     rooms,

@@ -41,7 +41,7 @@ export function loadSettings(argv: string[], env: NodeJS.ProcessEnv): LoadedConf
     const raw = typeof flagValue === 'string' ? flagValue : (env[spec.env] ?? spec.default);
     const result = spec.schema.safeParse(raw);
     if (!result.success) {
-      const reason = 'secret' in spec && spec.secret ? 'is not valid' : result.error.issues[0]?.message ?? 'is not valid';
+      const reason = 'secret' in spec && spec.secret ? 'is not valid' : (result.error.issues[0]?.message ?? 'is not valid');
       throw invalidSetting(key, reason);
     }
     settings[key] = result.data;
@@ -64,7 +64,10 @@ function checkCombinations(settings: Settings): void {
     throw invalidSetting(['livekitApiKey', 'livekitApiSecret'], 'the development LiveKit credentials are refused in production mode');
   }
   if (!settings.masterKeyFile && !settings.masterKey) {
-    throw invalidSetting(['masterKeyFile', 'masterKey'], 'production mode needs an explicit master key (a key generated next to the database would be copied with it)');
+    throw invalidSetting(
+      ['masterKeyFile', 'masterKey'],
+      'production mode needs an explicit master key (a key generated next to the database would be copied with it)',
+    );
   }
   if (!settings.publicUrl?.startsWith('https://')) {
     throw invalidSetting('publicUrl', 'production mode needs a public https URL');

@@ -44,7 +44,8 @@ export class PgLoginEventBus implements LoginEventBus {
   }
 
   async publish(loginRef: string, event: LoginEvent): Promise<void> {
-    const wire: Wire = event.type === 'browser-opened' ? { r: loginRef, t: event.type, at: event.at.getTime() } : { r: loginRef, t: event.type };
+    const wire: Wire =
+      event.type === 'browser-opened' ? { r: loginRef, t: event.type, at: event.at.getTime() } : { r: loginRef, t: event.type };
     // Delivered to this replica's own listeners too, through the LISTEN connection.
     await sql`select pg_notify(${LOGIN_EVENTS_CHANNEL}, ${JSON.stringify(wire)})`.execute(this.#db);
   }

@@ -95,7 +95,9 @@ async function lockOn<T>(holder: Holder, name: string, fn: () => T | PromiseLike
   } catch (error) {
     // A timed-out wait leaves the connection usable; anything else may not.
     if ((error as { code?: string }).code === '55P03') {
-      throw new RequestLockTimeoutError(`timed out after ${holder.timeoutMs} ms waiting for another replica to finish with this session; retry`);
+      throw new RequestLockTimeoutError(
+        `timed out after ${holder.timeoutMs} ms waiting for another replica to finish with this session; retry`,
+      );
     }
     holder.broken = true;
     throw mapDatabaseError(error);
@@ -104,7 +106,10 @@ async function lockOn<T>(holder: Holder, name: string, fn: () => T | PromiseLike
     return await fn();
   } finally {
     try {
-      const result = await holder.client.query<{ unlocked: boolean }>(`select pg_advisory_unlock($1, $2) as unlocked, set_config('lock_timeout', '0', false)`, [holder.namespace, key]);
+      const result = await holder.client.query<{ unlocked: boolean }>(
+        `select pg_advisory_unlock($1, $2) as unlocked, set_config('lock_timeout', '0', false)`,
+        [holder.namespace, key],
+      );
       if (result.rows[0]?.unlocked !== true) holder.broken = true;
     } catch {
       holder.broken = true;
@@ -118,10 +123,16 @@ async function connectWithin(pool: pg.Pool, timeoutMs: number): Promise<pg.PoolC
   try {
     return await pTimeout(connecting, {
       milliseconds: timeoutMs,
-      message: new RequestLockTimeoutError(`timed out after ${timeoutMs} ms waiting for a database connection to lock a session refresh; retry`),
+      message: new RequestLockTimeoutError(
+        `timed out after ${timeoutMs} ms waiting for a database connection to lock a session refresh; retry`,
+      ),
     });
   } catch (error) {
-    if (error instanceof RequestLockTimeoutError) connecting.then((client) => client.release(), () => {});
+    if (error instanceof RequestLockTimeoutError)
+      connecting.then(
+        (client) => client.release(),
+        () => {},
+      );
     throw mapDatabaseError(error);
   }
 }

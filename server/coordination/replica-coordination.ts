@@ -38,7 +38,11 @@ export interface ReplicaCoordination {
   close(): Promise<void>;
 }
 
-export async function startReplicaCoordination(options: { settings: CoordinationSettings; database: OpenDatabase; logger: Logger }): Promise<ReplicaCoordination> {
+export async function startReplicaCoordination(options: {
+  settings: CoordinationSettings;
+  database: OpenDatabase;
+  logger: Logger;
+}): Promise<ReplicaCoordination> {
   const { settings, database, logger } = options;
   if (!settings.databaseUrl) throw new Error('replica coordination needs a PostgreSQL database URL');
   const listener = new PgListener({
@@ -53,7 +57,16 @@ export async function startReplicaCoordination(options: { settings: Coordination
 
   // Lock holders keep a connection for a whole upstream refresh: their own pool, no statement timeout.
   const lockPool = guardPool(
-    new pg.Pool(postgresPoolConfig({ databaseUrl: settings.databaseUrl, databasePoolSize: settings.databaseLockPoolSize, databaseConnectTimeout: settings.databaseConnectTimeout }, 'airlock-locks')),
+    new pg.Pool(
+      postgresPoolConfig(
+        {
+          databaseUrl: settings.databaseUrl,
+          databasePoolSize: settings.databaseLockPoolSize,
+          databaseConnectTimeout: settings.databaseConnectTimeout,
+        },
+        'airlock-locks',
+      ),
+    ),
   );
   const requestLock = pgRequestLock({ pool: lockPool, timeoutMs: settings.databaseLockTimeout, logger });
 

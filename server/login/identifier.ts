@@ -3,10 +3,7 @@
 import { isAtprotoDid } from '@atproto/did';
 import { InvalidArgumentError } from '../errors.ts';
 
-export type Identifier =
-  | { kind: 'handle'; value: string }
-  | { kind: 'did'; value: string }
-  | { kind: 'service'; value: string };
+export type Identifier = { kind: 'handle'; value: string } | { kind: 'did'; value: string } | { kind: 'service'; value: string };
 
 export const ACCEPTED =
   'identifier must be a handle (alice.bsky.social), a DID (did:plc:… or did:web:…) or the https URL of a PDS or entryway';

@@ -38,7 +38,14 @@ export type CallbackOutcome =
 
 export type BrokerSettings = Pick<
   Settings,
-  'loginTtl' | 'heartbeatInterval' | 'loginRatePerMinute' | 'maxPendingLogins' | 'maxStreamsPerLogin' | 'upstreamTimeout' | 'oauthRequestMaxAge' | 'allowHttp'
+  | 'loginTtl'
+  | 'heartbeatInterval'
+  | 'loginRatePerMinute'
+  | 'maxPendingLogins'
+  | 'maxStreamsPerLogin'
+  | 'upstreamTimeout'
+  | 'oauthRequestMaxAge'
+  | 'allowHttp'
 >;
 
 export interface LoginBrokerOptions {
@@ -82,13 +89,21 @@ export class LoginBroker {
   constructor(options: LoginBrokerOptions) {
     this.#o = options;
     this.#limiter = options.rateLimiter ?? new RateLimiterMemory({ points: options.settings.loginRatePerMinute, duration: 60 });
-    this.#watches = new LoginWatches({ store: options.store, bus: options.bus, heartbeatInterval: options.settings.heartbeatInterval, logger: options.logger });
+    this.#watches = new LoginWatches({
+      store: options.store,
+      bus: options.bus,
+      heartbeatInterval: options.settings.heartbeatInterval,
+      logger: options.logger,
+    });
   }
 
   /** Starts the sweeper of expired logins. */
   start(): void {
     const interval = this.#o.sweepIntervalMs ?? Math.min(60_000, Math.max(1_000, this.#o.settings.loginTtl));
-    this.#sweeper = setInterval(() => void this.sweep().catch((err: unknown) => this.#o.logger.warn({ err }, 'login sweep failed')), interval);
+    this.#sweeper = setInterval(
+      () => void this.sweep().catch((err: unknown) => this.#o.logger.warn({ err }, 'login sweep failed')),
+      interval,
+    );
     this.#sweeper.unref();
     this.#unregisterGauge = addGaugeSource('airlock_logins_pending', () => this.#o.store.countPending(Date.now()));
   }
@@ -140,7 +155,9 @@ export class LoginBroker {
     }
     const identifier = parseIdentifier(input.identifier, { allowHttp: settings.allowHttp });
     if (!isVerifierChallenge(input.verifierChallenge)) {
-      throw new InvalidArgumentError('login_verifier_challenge must be the base64url (no padding) SHA-256 of a 43 to 128 character verifier (43 characters)');
+      throw new InvalidArgumentError(
+        'login_verifier_challenge must be the base64url (no padding) SHA-256 of a 43 to 128 character verifier (43 characters)',
+      );
     }
     const now = Date.now();
     if ((await this.#o.store.countPending(now)) >= settings.maxPendingLogins) {
@@ -153,19 +170,23 @@ export class LoginBroker {
     const authorizeUrl = await this.#authorize(identifier, ref, input.signal, input.deadline);
     const createdAt = Date.now();
     const expiresAt = createdAt + settings.loginTtl;
-    const inserted = await this.#o.store.insertWithinCap({
-      ref,
-      loginIdHash: sha256(loginId),
-      linkRefHash: sha256(linkRef),
-      verifierChallenge: input.verifierChallenge,
-      identifier: identifier.value,
-      createdAt,
-      expiresAt,
-      authorizeUrl: authorizeUrl.href,
-      resultKey: sealingKeyFor(loginId),
-    }, settings.maxPendingLogins);
+    const inserted = await this.#o.store.insertWithinCap(
+      {
+        ref,
+        loginIdHash: sha256(loginId),
+        linkRefHash: sha256(linkRef),
+        verifierChallenge: input.verifierChallenge,
+        identifier: identifier.value,
+        createdAt,
+        expiresAt,
+        authorizeUrl: authorizeUrl.href,
+        resultKey: sealingKeyFor(loginId),
+      },
+      settings.maxPendingLogins,
+    );
     // The count above is a cheap early refusal; this one, taken with the insert, is the cap.
-    if (!inserted) throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
+    if (!inserted)
+      throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
     this.#o.logger.info({ login: ref.slice(0, 8), identifierKind: identifier.kind }, 'login initiated');
     metrics.loginsInitiated.inc();
     return { loginId, authorizeUrl: `${this.#o.publicUrl.replace(/\/$/, '')}${LOGIN_PATH}${linkRef}`, expiresAt: new Date(expiresAt) };
@@ -176,7 +197,10 @@ export class LoginBroker {
    * caller's deadline (less a margin to send the answer), whichever is sooner.
    */
   async #authorize(identifier: ReturnType<typeof parseIdentifier>, ref: string, signal: AbortSignal, deadline?: number): Promise<URL> {
-    const budget = Math.max(100, Math.min(this.#o.settings.upstreamTimeout, deadline === undefined ? Infinity : deadline - Date.now() - DEADLINE_MARGIN_MS));
+    const budget = Math.max(
+      100,
+      Math.min(this.#o.settings.upstreamTimeout, deadline === undefined ? Infinity : deadline - Date.now() - DEADLINE_MARGIN_MS),
+    );
     const timeout = AbortSignal.timeout(budget);
     try {
       return await this.#o.upstream.authorize(identifier, ref, AbortSignal.any([signal, timeout]));
@@ -278,9 +302,14 @@ export class LoginBroker {
     return this.#o.requestLock(`airlock-login:${found.ref}`, async () => {
       const result: StoredResult = { type: 'failed', reason: 'cancelled', message: CANCELLED_MESSAGE };
       if (!(await this.#o.store.finish(found.ref, result, Date.now()))) return false;
-      await this.#o.bus.publish(found.ref, { type: 'finished' }).catch((error: unknown) =>
-        this.#o.logger.warn({ err: error, login: found.ref.slice(0, 8) }, 'could not announce a cancelled login; streams will read it at their next heartbeat'),
-      );
+      await this.#o.bus
+        .publish(found.ref, { type: 'finished' })
+        .catch((error: unknown) =>
+          this.#o.logger.warn(
+            { err: error, login: found.ref.slice(0, 8) },
+            'could not announce a cancelled login; streams will read it at their next heartbeat',
+          ),
+        );
       this.#o.logger.info({ login: found.ref.slice(0, 8) }, 'login cancelled by the app');
       metrics.loginOutcomes.inc({ outcome: 'failed', reason: 'cancelled' });
       await this.#audit(result);
@@ -291,10 +320,17 @@ export class LoginBroker {
   async #terminal(loginId: string, result: StoredResult): Promise<LoginUpdate> {
     if (result.type === 'failed') return { type: 'failed', reason: result.reason, message: result.message };
     try {
-      const session = JSON.parse(await openSealed(loginId, result.sealed)) as IssuedSession & { accessTokenExpiresAt: string; refreshTokenExpiresAt: string };
+      const session = JSON.parse(await openSealed(loginId, result.sealed)) as IssuedSession & {
+        accessTokenExpiresAt: string;
+        refreshTokenExpiresAt: string;
+      };
       return {
         type: 'completed',
-        session: { ...session, accessTokenExpiresAt: new Date(session.accessTokenExpiresAt), refreshTokenExpiresAt: new Date(session.refreshTokenExpiresAt) },
+        session: {
+          ...session,
+          accessTokenExpiresAt: new Date(session.accessTokenExpiresAt),
+          refreshTokenExpiresAt: new Date(session.refreshTokenExpiresAt),
+        },
       };
     } catch (error) {
       this.#o.logger.error({ err: error }, 'a completed login could not be opened');
@@ -350,7 +386,11 @@ export class LoginBroker {
   async completeCallback(params: URLSearchParams): Promise<CallbackOutcome> {
     const request = await this.#o.upstream.requestOf(params);
     if (!request) {
-      return { kind: 'failed', reason: 'unknown', message: 'This sign-in response is unknown or was already used. Start again from the app.' };
+      return {
+        kind: 'failed',
+        reason: 'unknown',
+        message: 'This sign-in response is unknown or was already used. Start again from the app.',
+      };
     }
     const ref = request.loginRef;
     return this.#o.requestLock(`airlock-login:${ref}`, async (): Promise<CallbackOutcome> => {
@@ -380,7 +420,12 @@ export class LoginBroker {
         const user = await this.#o.upstream.complete(params);
         try {
           const session = await this.#o.sessions.start(user);
-          result = { type: 'completed', sealed: await seal(record.resultKey!, JSON.stringify(session)), did: session.did, handle: session.handle };
+          result = {
+            type: 'completed',
+            sealed: await seal(record.resultKey!, JSON.stringify(session)),
+            did: session.did,
+            handle: session.handle,
+          };
           outcome = { kind: 'completed', handle: session.handle, did: session.did };
           metrics.loginSeconds.observe((Date.now() - record.createdAt) / 1000);
         } catch (error) {
@@ -401,7 +446,10 @@ export class LoginBroker {
         await this.#store(ref, result);
       } catch (error) {
         if (!(error instanceof UnavailableError)) throw error;
-        this.#o.logger.warn({ err: error, login: ref.slice(0, 8) }, 'could not store a finished login; retrying until the database is back');
+        this.#o.logger.warn(
+          { err: error, login: ref.slice(0, 8) },
+          'could not store a finished login; retrying until the database is back',
+        );
         this.#storeLater(ref, result, record.expiresAt);
       }
       return outcome;
@@ -410,19 +458,30 @@ export class LoginBroker {
 
   // The result is stored and delivered already: an audit write that fails is logged, not retried.
   async #audit(result: StoredResult): Promise<void> {
-    const entry = result.type === 'completed'
-      ? { event: 'login-completed' as const, actor: 'user', did: result.did }
-      : { event: 'login-failed' as const, actor: result.reason === 'cancelled' ? 'user' : 'system', detail: result.reason };
-    await this.#o.store.audit.append(entry).catch((err: unknown) => this.#o.logger.warn({ err }, 'could not write a finished login to the audit log'));
+    const entry =
+      result.type === 'completed'
+        ? { event: 'login-completed' as const, actor: 'user', did: result.did }
+        : { event: 'login-failed' as const, actor: result.reason === 'cancelled' ? 'user' : 'system', detail: result.reason };
+    await this.#o.store.audit
+      .append(entry)
+      .catch((err: unknown) => this.#o.logger.warn({ err }, 'could not write a finished login to the audit log'));
   }
 
   // Stored is delivered: a failed announcement only delays streams to their next heartbeat.
   async #store(ref: string, result: StoredResult): Promise<void> {
     if (!(await this.#o.store.finish(ref, result, Date.now()))) return;
-    await this.#o.bus.publish(ref, { type: 'finished' }).catch((error: unknown) =>
-      this.#o.logger.warn({ err: error, login: ref.slice(0, 8) }, 'could not announce a finished login; streams will read it at their next heartbeat'),
+    await this.#o.bus
+      .publish(ref, { type: 'finished' })
+      .catch((error: unknown) =>
+        this.#o.logger.warn(
+          { err: error, login: ref.slice(0, 8) },
+          'could not announce a finished login; streams will read it at their next heartbeat',
+        ),
+      );
+    this.#o.logger.info(
+      { login: ref.slice(0, 8), outcome: result.type, ...(result.type === 'failed' ? { reason: result.reason } : {}) },
+      'login finished',
     );
-    this.#o.logger.info({ login: ref.slice(0, 8), outcome: result.type, ...(result.type === 'failed' ? { reason: result.reason } : {}) }, 'login finished');
     metrics.loginOutcomes.inc({ outcome: result.type, reason: result.type === 'failed' ? result.reason : 'none' });
     await this.#audit(result);
   }
@@ -439,7 +498,8 @@ export class LoginBroker {
           this.#o.logger.info({ login: ref.slice(0, 8), attempts: attempt + 2 }, 'stored a finished login after a database fault');
         },
         (error: unknown) => {
-          if (Date.now() + delay < expiresAt && this.#unstored.get(ref) === timer) return this.#storeLater(ref, result, expiresAt, attempt + 1);
+          if (Date.now() + delay < expiresAt && this.#unstored.get(ref) === timer)
+            return this.#storeLater(ref, result, expiresAt, attempt + 1);
           this.#unstored.delete(ref);
           this.#o.logger.error({ err: error, login: ref.slice(0, 8) }, 'gave up storing a finished login');
         },

@@ -13,8 +13,7 @@ export type FailureReason = 'access-denied' | 'expired' | 'error' | 'cancelled';
 
 export type StoredResult =
   /** `sealed` holds the issued session, sealed to the login id (result-sealing.ts). */
-  | { type: 'completed'; sealed: string; did: string; handle: string }
-  | { type: 'failed'; reason: FailureReason; message: string };
+  { type: 'completed'; sealed: string; did: string; handle: string } | { type: 'failed'; reason: FailureReason; message: string };
 
 export interface LoginRecord {
   ref: string;
@@ -137,9 +136,10 @@ export class LoginStore {
    */
   async progressOf(refs: readonly string[]): Promise<LoginProgress[]> {
     if (refs.length === 0) return [];
-    const among = this.db.getExecutor().adapter instanceof PostgresAdapter
-      ? sql<boolean>`id = any(${[...refs]}::text[])`
-      : sql<boolean>`id in (select value from json_each(${JSON.stringify(refs)}))`;
+    const among =
+      this.db.getExecutor().adapter instanceof PostgresAdapter
+        ? sql<boolean>`id = any(${[...refs]}::text[])`
+        : sql<boolean>`id in (select value from json_each(${JSON.stringify(refs)}))`;
     const rows = await this.db
       .selectFrom('logins')
       .select(['id', 'browser_opened_at', 'result'])

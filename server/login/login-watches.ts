@@ -99,7 +99,16 @@ export class LoginWatches {
   }
 
   #open(ref: string, expiresAt: number): Watch {
-    const watch: Watch = { ref, expiresAt, expired: false, sinks: new Set(), unsubscribe: () => {}, cancelExpiry: () => {}, reading: false, readAgain: false };
+    const watch: Watch = {
+      ref,
+      expiresAt,
+      expired: false,
+      sinks: new Set(),
+      unsubscribe: () => {},
+      cancelExpiry: () => {},
+      reading: false,
+      readAgain: false,
+    };
     this.#watches.set(ref, watch);
     watch.unsubscribe = this.#o.bus.subscribe(ref, (event) => {
       if (event.type === 'browser-opened') this.#send(watch, { type: 'browser-opened', at: event.at });
@@ -166,7 +175,8 @@ export class LoginWatches {
           if (record?.result) this.#send(watch, { type: 'result', result: record.result });
         } catch (error) {
           // The next tick's re-read delivers it.
-          if (!(error instanceof UnavailableError)) this.#o.logger.warn({ err: error, login: watch.ref.slice(0, 8) }, 'could not read a finished login');
+          if (!(error instanceof UnavailableError))
+            this.#o.logger.warn({ err: error, login: watch.ref.slice(0, 8) }, 'could not read a finished login');
         }
       } while (watch.readAgain);
       watch.reading = false;
@@ -179,7 +189,8 @@ export class LoginWatches {
     try {
       result = (await this.#o.store.byRef(watch.ref))?.result ?? null;
     } catch (error) {
-      if (!(error instanceof UnavailableError)) this.#o.logger.warn({ err: error, login: watch.ref.slice(0, 8) }, 'could not read an expiring login');
+      if (!(error instanceof UnavailableError))
+        this.#o.logger.warn({ err: error, login: watch.ref.slice(0, 8) }, 'could not read an expiring login');
     }
     this.#send(watch, result ? { type: 'result', result } : { type: 'expired' });
   }

@@ -34,7 +34,8 @@ export interface UpstreamAuthorizer {
 }
 
 /** Shown when a fault after the code exchange (the database) ended a sign-in that no retry can resume. */
-export const INTERRUPTED = 'The sign-in was interrupted by a temporary fault at the server and cannot be resumed. Start again from the app.';
+export const INTERRUPTED =
+  'The sign-in was interrupted by a temporary fault at the server and cannot be resumed. Start again from the app.';
 
 /** The user refused consent at their authorization server. */
 export class UpstreamDeniedError extends Error {

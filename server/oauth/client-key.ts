@@ -20,7 +20,10 @@ export async function loadClientKey(file: string): Promise<JoseKey> {
   try {
     jwk = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (error) {
-    throw invalidSetting('oauthClientKeyFile', `cannot read a JSON JWK from ${file}: ${(error as NodeJS.ErrnoException).code ?? 'not JSON'}`);
+    throw invalidSetting(
+      'oauthClientKeyFile',
+      `cannot read a JSON JWK from ${file}: ${(error as NodeJS.ErrnoException).code ?? 'not JSON'}`,
+    );
   }
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.d !== 'string' || (jwk.alg !== undefined && jwk.alg !== ALG)) {
     throw invalidSetting('oauthClientKeyFile', 'must be an ES256 (EC P-256) private JWK');
@@ -32,13 +35,34 @@ export async function loadClientKey(file: string): Promise<JoseKey> {
 /** The stored key, or a new one; replicas starting together agree on one (bootstrap lock, then the oldest). */
 export async function storedClientKey(db: Kysely<Database>, sealer: Sealer): Promise<JoseKey> {
   const oldest = () =>
-    db.selectFrom('signing_keys').select(['kid', 'private_jwk']).where('purpose', '=', PURPOSE).orderBy('created_at').orderBy('kid').executeTakeFirst();
+    db
+      .selectFrom('signing_keys')
+      .select(['kid', 'private_jwk'])
+      .where('purpose', '=', PURPOSE)
+      .orderBy('created_at')
+      .orderBy('kid')
+      .executeTakeFirst();
   let row = await oldest();
-  if (!row) row = await withBootstrapLock(db, 'signing-keys:oauth-client', async () => (await oldest()) ?? (await generateClientKey(db, sealer, oldest)));
-  return ReusableJoseKey.from(await JoseKey.fromJWK({ ...(JSON.parse(sealer.open(privateKeyContext(PURPOSE, row.kid), row.private_jwk)) as Record<string, unknown>), alg: ALG, kid: row.kid }));
+  if (!row)
+    row = await withBootstrapLock(
+      db,
+      'signing-keys:oauth-client',
+      async () => (await oldest()) ?? (await generateClientKey(db, sealer, oldest)),
+    );
+  return ReusableJoseKey.from(
+    await JoseKey.fromJWK({
+      ...(JSON.parse(sealer.open(privateKeyContext(PURPOSE, row.kid), row.private_jwk)) as Record<string, unknown>),
+      alg: ALG,
+      kid: row.kid,
+    }),
+  );
 }
 
-async function generateClientKey(db: Kysely<Database>, sealer: Sealer, oldest: () => Promise<{ kid: string; private_jwk: string } | undefined>) {
+async function generateClientKey(
+  db: Kysely<Database>,
+  sealer: Sealer,
+  oldest: () => Promise<{ kid: string; private_jwk: string } | undefined>,
+) {
   const kid = `airlock-client-${randomBytes(6).toString('hex')}`;
   const key = await JoseKey.generate([ALG], kid);
   const now = Date.now();

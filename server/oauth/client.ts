@@ -7,7 +7,13 @@
 // confidential web client (private_key_jwt, ES256) whose metadata document
 // and JWKS Airlock serves itself.
 import { SimpleStoreMemory } from '@atproto-labs/simple-store-memory';
-import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, type NodeOAuthClientOptions, type NodeSavedStateStore, type OAuthClientMetadataInput } from '@atproto/oauth-client-node';
+import {
+  buildAtprotoLoopbackClientMetadata,
+  NodeOAuthClient,
+  type NodeOAuthClientOptions,
+  type NodeSavedStateStore,
+  type OAuthClientMetadataInput,
+} from '@atproto/oauth-client-node';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Settings } from '../config/settings.ts';

@@ -61,7 +61,8 @@ export function publicOnlyLookup(
   lookupCallback(hostname, { ...options, all: true }, (error, addresses) => {
     if (error) return callback(error, []);
     const bad = addresses.find((a) => !isPublicAddress(a.address));
-    if (bad) return callback(new ForbiddenAddressError(hostname, `resolves to ${bad.address}, a loopback, private or link-local address`), []);
+    if (bad)
+      return callback(new ForbiddenAddressError(hostname, `resolves to ${bad.address}, a loopback, private or link-local address`), []);
     if (options.all) return callback(null, addresses);
     callback(null, addresses[0]!.address, addresses[0]!.family);
   });

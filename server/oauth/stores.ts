@@ -54,7 +54,11 @@ export function stateStore(db: Kysely<Database>, ttlMs: number, sealer: Sealer):
       const value = await read(key);
       if (!value || isTombstone(value)) return;
       const tombstone: Tombstone = { consumedAt: Date.now(), appState: value.appState ?? null };
-      await db.updateTable('oauth_states').set({ value: sealer.seal(context(key), JSON.stringify(tombstone)) }).where('key', '=', key).execute();
+      await db
+        .updateTable('oauth_states')
+        .set({ value: sealer.seal(context(key), JSON.stringify(tombstone)) })
+        .where('key', '=', key)
+        .execute();
     },
     async requestOf(key) {
       const value = await read(key);

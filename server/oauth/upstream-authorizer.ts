@@ -1,7 +1,13 @@
 // The login broker's view of the user's authorization server, over the
 // OAuth library: pushed authorization requests, callbacks, and the mapping of
 // the library's errors to answers a caller can act on.
-import { extractPdsUrl, OAuthCallbackError, OAuthResponseError, type NodeOAuthClient, type NodeSavedStateStore } from '@atproto/oauth-client-node';
+import {
+  extractPdsUrl,
+  OAuthCallbackError,
+  OAuthResponseError,
+  type NodeOAuthClient,
+  type NodeSavedStateStore,
+} from '@atproto/oauth-client-node';
 import { InvalidArgumentError, UnavailableError } from '../errors.ts';
 import type { Identifier } from '../login/identifier.ts';
 import { INTERRUPTED, UpstreamDeniedError, UpstreamFailedError, type UpstreamAuthorizer } from '../login/upstream.ts';
@@ -21,7 +27,6 @@ export function causesOf(error: unknown): unknown[] {
   return seen;
 }
 
-
 function describe(identifier: Identifier): string {
   return identifier.kind === 'service' ? identifier.value : `${identifier.kind} ${identifier.value}`;
 }
@@ -31,7 +36,8 @@ export function authorizeError(error: unknown, identifier: Identifier, timeoutMs
   const chain = causesOf(error);
   const what = describe(identifier);
   const forbidden = chain.find((e): e is ForbiddenAddressError => e instanceof ForbiddenAddressError);
-  if (forbidden) return new InvalidArgumentError(`${what} leads to ${forbidden.message}; such addresses are refused outside development mode`);
+  if (forbidden)
+    return new InvalidArgumentError(`${what} leads to ${forbidden.message}; such addresses are refused outside development mode`);
   if (chain.some((e) => e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError'))) {
     return new UnavailableError(`the PDS or authorization server of ${what} did not answer within ${timeoutMs} ms`);
   }
@@ -43,7 +49,8 @@ export function authorizeError(error: unknown, identifier: Identifier, timeoutMs
   const status = chain
     .map((e) => (e as { statusCode?: unknown }).statusCode ?? (e as { status?: unknown }).status)
     .find((s): s is number => typeof s === 'number');
-  if (status !== undefined && status >= 500) return new UnavailableError(`the PDS or authorization server of ${what} answered ${status}; try again later`);
+  if (status !== undefined && status >= 500)
+    return new UnavailableError(`the PDS or authorization server of ${what} answered ${status}; try again later`);
   // Identity resolution said no: the handle or DID does not exist (or its host does not).
   if (chain.some((e) => e instanceof Error && e.message.startsWith('Failed to resolve identity'))) {
     return identifier.kind === 'handle'
@@ -51,7 +58,8 @@ export function authorizeError(error: unknown, identifier: Identifier, timeoutMs
       : new InvalidArgumentError(`the DID ${identifier.value} could not be resolved`);
   }
   if (hostUnknown) return new InvalidArgumentError(`${what} leads to a host name that does not exist`);
-  if (identifier.kind === 'service') return new InvalidArgumentError(`${identifier.value} is not an ATProto PDS or entryway with OAuth support`);
+  if (identifier.kind === 'service')
+    return new InvalidArgumentError(`${identifier.value} is not an ATProto PDS or entryway with OAuth support`);
   return new UnavailableError(`could not start a sign-in for ${what}: its PDS or authorization server gave an unusable answer`);
 }
 
@@ -61,12 +69,18 @@ function callbackFailure(error: unknown): Error {
   const callbackError = chain.find((e): e is OAuthCallbackError => e instanceof OAuthCallbackError);
   const oauthError = callbackError?.params.get('error');
   if (oauthError === 'access_denied') return new UpstreamDeniedError('You declined to let the app use your account.');
-  if (oauthError) return new UpstreamFailedError(`Your authorization server reported an error (${oauthError.replace(/[^\w.-]/g, '').slice(0, 64)}).`);
+  if (oauthError)
+    return new UpstreamFailedError(`Your authorization server reported an error (${oauthError.replace(/[^\w.-]/g, '').slice(0, 64)}).`);
   const response = chain.find((e): e is OAuthResponseError => e instanceof OAuthResponseError);
   if (response) {
-    return new UpstreamFailedError(`Your authorization server refused the sign-in (${(response.error ?? String(response.status)).replace(/[^\w.-]/g, '').slice(0, 64)}).`);
+    return new UpstreamFailedError(
+      `Your authorization server refused the sign-in (${(response.error ?? String(response.status)).replace(/[^\w.-]/g, '').slice(0, 64)}).`,
+    );
   }
-  if (chain.some((e) => e instanceof TypeError && /fetch failed/i.test(e.message)) || chain.some((e) => e instanceof Error && e.name === 'TimeoutError')) {
+  if (
+    chain.some((e) => e instanceof TypeError && /fetch failed/i.test(e.message)) ||
+    chain.some((e) => e instanceof Error && e.name === 'TimeoutError')
+  ) {
     return new UpstreamFailedError('Your authorization server could not be reached to finish the sign-in. Start again from the app.');
   }
   // Our database failed after the code was spent: this sign-in cannot be resumed.

@@ -39,7 +39,8 @@ export function upstreamSessions(oauth: AirlockOAuthClient, logger: Logger): Ups
         if (error instanceof UnavailableError) throw error;
         // A network fault never signs anyone out.
         if (isNetworkFailure(error)) throw new UnavailableError("the user's PDS or authorization server cannot be reached; retry shortly");
-        if (error instanceof TokenRevokedError || error instanceof TokenInvalidError || error instanceof TokenRefreshError) return 'revoked';
+        if (error instanceof TokenRevokedError || error instanceof TokenInvalidError || error instanceof TokenRefreshError)
+          return 'revoked';
         // Anything else the library reports means the stored session cannot be used.
         logger.warn({ err: error, did }, 'upstream session unusable; treating as revoked');
         return 'revoked';

@@ -6,9 +6,25 @@ export type { Logger };
 
 // Belt and braces: nothing should log these, but if a field slips in it is censored.
 const REDACT = [
-  '*.accessToken', '*.refreshToken', '*.access_token', '*.refresh_token', '*.token', '*.authorization',
-  '*.loginVerifier', '*.login_verifier', '*.loginId', '*.password', '*.secret', '*.privateJwk',
-  'accessToken', 'refreshToken', 'token', 'authorization', 'loginVerifier', 'loginId', 'secret',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.access_token',
+  '*.refresh_token',
+  '*.token',
+  '*.authorization',
+  '*.loginVerifier',
+  '*.login_verifier',
+  '*.loginId',
+  '*.password',
+  '*.secret',
+  '*.privateJwk',
+  'accessToken',
+  'refreshToken',
+  'token',
+  'authorization',
+  'loginVerifier',
+  'loginId',
+  'secret',
 ];
 
 export function createLogger(settings: Pick<Settings, 'logLevel' | 'logFormat'>, destination?: NodeJS.WritableStream): Logger {

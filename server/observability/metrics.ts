@@ -40,41 +40,88 @@ export function addGaugeSource(name: GaugeName, source: GaugeSource): () => void
   return () => set.delete(source);
 }
 
-export type GaugeName = 'airlock_logins_pending' | 'airlock_database_up' | 'airlock_database_pool_connections_total' | 'airlock_database_pool_connections_idle' | 'airlock_database_pool_waiting_clients';
+export type GaugeName =
+  | 'airlock_logins_pending'
+  | 'airlock_database_up'
+  | 'airlock_database_pool_connections_total'
+  | 'airlock_database_pool_connections_idle'
+  | 'airlock_database_pool_waiting_clients';
 
 const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
 
 export const metrics = {
   // gRPC, named as go-grpc-prometheus names them, so its dashboards work unchanged.
-  grpcStarted: new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: grpcLabels, registers: [registry] }),
+  grpcStarted: new Counter({
+    name: 'grpc_server_started_total',
+    help: 'Total number of RPCs started on the server.',
+    labelNames: grpcLabels,
+    registers: [registry],
+  }),
   grpcHandled: new Counter({
-    name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.',
-    labelNames: [...grpcLabels, 'grpc_code'], registers: [registry],
+    name: 'grpc_server_handled_total',
+    help: 'Total number of RPCs completed on the server, regardless of success or failure.',
+    labelNames: [...grpcLabels, 'grpc_code'],
+    registers: [registry],
   }),
   grpcHandlingSeconds: new Histogram({
-    name: 'grpc_server_handling_seconds', help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
-    labelNames: grpcLabels, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300, 600], registers: [registry],
+    name: 'grpc_server_handling_seconds',
+    help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+    labelNames: grpcLabels,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300, 600],
+    registers: [registry],
   }),
-  grpcMsgReceived: new Counter({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames: grpcLabels, registers: [registry] }),
-  grpcMsgSent: new Counter({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames: grpcLabels, registers: [registry] }),
+  grpcMsgReceived: new Counter({
+    name: 'grpc_server_msg_received_total',
+    help: 'Total number of RPC stream messages received on the server.',
+    labelNames: grpcLabels,
+    registers: [registry],
+  }),
+  grpcMsgSent: new Counter({
+    name: 'grpc_server_msg_sent_total',
+    help: 'Total number of gRPC stream messages sent by the server.',
+    labelNames: grpcLabels,
+    registers: [registry],
+  }),
 
   // The domain.
-  awaitLoginStreams: new Gauge({ name: 'airlock_await_login_streams_open', help: 'AwaitLogin streams open on this process.', registers: [registry] }),
+  awaitLoginStreams: new Gauge({
+    name: 'airlock_await_login_streams_open',
+    help: 'AwaitLogin streams open on this process.',
+    registers: [registry],
+  }),
   loginsPending: liveGauge('airlock_logins_pending', 'Logins waiting for their user (not finished, not expired), across all replicas.'),
-  loginsInitiated: new Counter({ name: 'airlock_logins_initiated_total', help: 'Logins started (InitiateLogin accepted).', registers: [registry] }),
+  loginsInitiated: new Counter({
+    name: 'airlock_logins_initiated_total',
+    help: 'Logins started (InitiateLogin accepted).',
+    registers: [registry],
+  }),
   loginOutcomes: new Counter({
-    name: 'airlock_login_outcomes_total', help: 'Logins finished, by outcome (completed, failed) and reason (access-denied, error, cancelled; "none" when completed).',
-    labelNames: ['outcome', 'reason'], registers: [registry],
+    name: 'airlock_login_outcomes_total',
+    help: 'Logins finished, by outcome (completed, failed) and reason (access-denied, error, cancelled; "none" when completed).',
+    labelNames: ['outcome', 'reason'],
+    registers: [registry],
   }),
   loginSeconds: new Histogram({
-    name: 'airlock_login_duration_seconds', help: 'Time from InitiateLogin to the completed sign-in (the user\'s time included).',
-    buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600], registers: [registry],
+    name: 'airlock_login_duration_seconds',
+    help: "Time from InitiateLogin to the completed sign-in (the user's time included).",
+    buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+    registers: [registry],
   }),
-  refreshRotations: new Counter({ name: 'airlock_refresh_rotations_total', help: 'Refresh tokens rotated (successful RefreshSession).', registers: [registry] }),
-  refreshReuse: new Counter({ name: 'airlock_refresh_reuse_detections_total', help: 'Rotated refresh tokens presented again (the session is revoked as stolen).', registers: [registry] }),
+  refreshRotations: new Counter({
+    name: 'airlock_refresh_rotations_total',
+    help: 'Refresh tokens rotated (successful RefreshSession).',
+    registers: [registry],
+  }),
+  refreshReuse: new Counter({
+    name: 'airlock_refresh_reuse_detections_total',
+    help: 'Rotated refresh tokens presented again (the session is revoked as stolen).',
+    registers: [registry],
+  }),
   revocations: new Counter({
-    name: 'airlock_session_revocations_total', help: 'Sessions revoked, by reason (logout, refresh-token-reuse, upstream-revoked, user, admin).',
-    labelNames: ['reason'], registers: [registry],
+    name: 'airlock_session_revocations_total',
+    help: 'Sessions revoked, by reason (logout, refresh-token-reuse, upstream-revoked, user, admin).',
+    labelNames: ['reason'],
+    registers: [registry],
   }),
 
   // The platform (process metrics, event-loop lag and GC come from collectDefaultMetrics).

@@ -43,7 +43,14 @@ export async function createSessionCapability(options: SessionCapabilityOptions)
   const accessTokens = new AccessTokens({ keys, issuer, settings, now });
   const revocations = new RevocationCheck({ db, ttlMs: settings.revocationCacheTtl, maxEntries: settings.revocationCacheSize, now });
   const sessions = new SessionService({
-    db, settings, accessTokens, revocations, logger, upstream: options.upstream, publishRevocation: options.publishRevocation, now,
+    db,
+    settings,
+    accessTokens,
+    revocations,
+    logger,
+    upstream: options.upstream,
+    publishRevocation: options.publishRevocation,
+    now,
   });
   return { keys, accessTokens, revocations, sessions, authenticator: sessionAuthenticator(accessTokens, revocations) };
 }

@@ -38,7 +38,8 @@ export interface LiveSession {
 
 export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked' | 'admin';
 
-export type SessionSettings = Pick<Settings, 'sessionIdleTtl' | 'sessionMaxTtl' | 'refreshReuseGrace' | 'sessionRetention'> & Partial<Pick<Settings, 'auditRetention'>>;
+export type SessionSettings = Pick<Settings, 'sessionIdleTtl' | 'sessionMaxTtl' | 'refreshReuseGrace' | 'sessionRetention'> &
+  Partial<Pick<Settings, 'auditRetention'>>;
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
@@ -109,13 +110,37 @@ export class SessionService implements SessionStarter {
     await this.#db.transaction().execute(async (trx) => {
       await trx
         .insertInto('sessions')
-        .values({ id, did: user.did, handle: user.handle, pds_url: user.pdsUrl, created_at: now, refreshed_at: now, idle_expires_at: idle, absolute_expires_at: absolute, revoked_at: null, revoked_reason: null, upstream_id: user.upstreamId ?? null })
+        .values({
+          id,
+          did: user.did,
+          handle: user.handle,
+          pds_url: user.pdsUrl,
+          created_at: now,
+          refreshed_at: now,
+          idle_expires_at: idle,
+          absolute_expires_at: absolute,
+          revoked_at: null,
+          revoked_reason: null,
+          upstream_id: user.upstreamId ?? null,
+        })
         .execute();
-      await trx.insertInto('refresh_tokens').values({ token_hash: refresh.hash, session_id: id, created_at: now, expires_at: idle, rotated_at: null, sequence: 0 }).execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({ token_hash: refresh.hash, session_id: id, created_at: now, expires_at: idle, rotated_at: null, sequence: 0 })
+        .execute();
     });
     const access = await this.#tokens.issue({ did: user.did, handle: user.handle, sessionId: id }, absolute);
     this.#logger.info({ sessionId: id, did: user.did }, 'session started');
-    return { did: user.did, handle: user.handle, pdsUrl: user.pdsUrl, sessionId: id, accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: refresh.token, refreshTokenExpiresAt: new Date(idle) };
+    return {
+      did: user.did,
+      handle: user.handle,
+      pdsUrl: user.pdsUrl,
+      sessionId: id,
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt,
+      refreshToken: refresh.token,
+      refreshTokenExpiresAt: new Date(idle),
+    };
   }
 
   /** Exchanges a refresh token for new tokens; see the module comment for the rules. */
@@ -212,7 +237,9 @@ export class SessionService implements SessionStarter {
         this.#logger.warn({ err: error, sessionId }, 'could not announce a session revocation to other replicas');
       }
       for (const listener of this.#revokedListeners) {
-        void (async () => listener(sessionId))().catch((error: unknown) => this.#logger.warn({ err: error, sessionId }, 'a revocation listener failed'));
+        void (async () => listener(sessionId))().catch((error: unknown) =>
+          this.#logger.warn({ err: error, sessionId }, 'a revocation listener failed'),
+        );
       }
     }
   }
@@ -229,15 +256,20 @@ export class SessionService implements SessionStarter {
     // Tokens first: PostgreSQL and SQLite would cascade, but only if the
     // SQLite connection has foreign keys on; this does not depend on it.
     const ended = (eb: { selectFrom: Kysely<Database>['selectFrom'] }) =>
-      eb.selectFrom('sessions').select('id').where((w) =>
-        w.or([w('revoked_at', '<', cutoff), w('idle_expires_at', '<', cutoff), w('absolute_expires_at', '<', cutoff)]),
-      );
+      eb
+        .selectFrom('sessions')
+        .select('id')
+        .where((w) => w.or([w('revoked_at', '<', cutoff), w('idle_expires_at', '<', cutoff), w('absolute_expires_at', '<', cutoff)]));
     return this.#db.transaction().execute(async (trx) => {
       await trx.deleteFrom('refresh_tokens').where('session_id', 'in', ended(trx)).execute();
       // And their own upstream sessions, which nothing else would use again.
       await trx
         .deleteFrom('oauth_sessions')
-        .where('sub', 'in', ended(trx).clearSelect().select(sql<string>`did || '#' || upstream_id`.as('key')).where('upstream_id', 'is not', null))
+        .where(
+          'sub',
+          'in',
+          ended(trx).clearSelect().select(sql<string>`did || '#' || upstream_id`.as('key')).where('upstream_id', 'is not', null),
+        )
         .execute();
       const result = await trx
         .deleteFrom('sessions')
@@ -268,9 +300,24 @@ export class SessionService implements SessionStarter {
       .selectFrom('refresh_tokens as t')
       .innerJoin('sessions as s', 's.id', 't.session_id')
       .select([
-        't.token_hash', 't.session_id', 't.created_at', 't.expires_at', 't.rotated_at', 't.sequence', 't.successor_sealed',
-        's.id', 's.did', 's.handle', 's.pds_url', 's.created_at as session_created_at', 's.refreshed_at', 's.idle_expires_at',
-        's.absolute_expires_at', 's.revoked_at', 's.revoked_reason', 's.upstream_id',
+        't.token_hash',
+        't.session_id',
+        't.created_at',
+        't.expires_at',
+        't.rotated_at',
+        't.sequence',
+        't.successor_sealed',
+        's.id',
+        's.did',
+        's.handle',
+        's.pds_url',
+        's.created_at as session_created_at',
+        's.refreshed_at',
+        's.idle_expires_at',
+        's.absolute_expires_at',
+        's.revoked_at',
+        's.revoked_reason',
+        's.upstream_id',
       ])
       .where('t.token_hash', '=', hash)
       .executeTakeFirst();
@@ -284,8 +331,16 @@ export class SessionService implements SessionStarter {
       sequence: row.sequence,
       successor_sealed: row.successor_sealed,
       session: {
-        id: row.id, did: row.did, handle: row.handle, pds_url: row.pds_url, created_at: row.session_created_at, refreshed_at: row.refreshed_at,
-        idle_expires_at: row.idle_expires_at, absolute_expires_at: row.absolute_expires_at, revoked_at: row.revoked_at, revoked_reason: row.revoked_reason,
+        id: row.id,
+        did: row.did,
+        handle: row.handle,
+        pds_url: row.pds_url,
+        created_at: row.session_created_at,
+        refreshed_at: row.refreshed_at,
+        idle_expires_at: row.idle_expires_at,
+        absolute_expires_at: row.absolute_expires_at,
+        revoked_at: row.revoked_at,
+        revoked_reason: row.revoked_reason,
         upstream_id: row.upstream_id,
       },
     };
@@ -324,14 +379,28 @@ export class SessionService implements SessionStarter {
         .where('expires_at', '>', now)
         .where((eb) =>
           eb.exists(
-            eb.selectFrom('sessions').select('id')
-              .where('id', '=', session.id).where('revoked_at', 'is', null)
-              .where('idle_expires_at', '>', now).where('absolute_expires_at', '>', now),
+            eb
+              .selectFrom('sessions')
+              .select('id')
+              .where('id', '=', session.id)
+              .where('revoked_at', 'is', null)
+              .where('idle_expires_at', '>', now)
+              .where('absolute_expires_at', '>', now),
           ),
         )
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) !== 1) return false;
-      await trx.insertInto('refresh_tokens').values({ token_hash: next.hash, session_id: session.id, created_at: now, expires_at: idle, rotated_at: null, sequence: found.sequence + 1 }).execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({
+          token_hash: next.hash,
+          session_id: session.id,
+          created_at: now,
+          expires_at: idle,
+          rotated_at: null,
+          sequence: found.sequence + 1,
+        })
+        .execute();
       await trx.updateTable('sessions').set({ refreshed_at: now, idle_expires_at: idle }).where('id', '=', session.id).execute();
       return true;
     });
@@ -354,7 +423,13 @@ export class SessionService implements SessionStarter {
     }
     this.#logger.warn({ sessionId: found.session_id }, 'a rotated refresh token was presented again; revoking the session');
     metrics.refreshReuse.inc();
-    await this.#audit.append({ event: 'refresh-token-reuse', actor: 'system', did: found.session.did, sessionId: found.session_id, detail: `token ${found.sequence} presented again` });
+    await this.#audit.append({
+      event: 'refresh-token-reuse',
+      actor: 'system',
+      did: found.session.did,
+      sessionId: found.session_id,
+      detail: `token ${found.sequence} presented again`,
+    });
     await this.revoke(found.session_id, 'refresh-token-reuse');
     await this.#signOutUpstream(found.session);
     throw REVOKED();
@@ -377,7 +452,10 @@ export class SessionService implements SessionStarter {
   }
 
   async #issue(session: Session, refreshToken: string, idleExpiresAt: number): Promise<IssuedSession> {
-    const access = await this.#tokens.issue({ did: session.did, handle: session.handle, sessionId: session.id }, session.absolute_expires_at);
+    const access = await this.#tokens.issue(
+      { did: session.did, handle: session.handle, sessionId: session.id },
+      session.absolute_expires_at,
+    );
     return {
       did: session.did,
       handle: session.handle,

@@ -60,7 +60,10 @@ export class Sealer {
     if (!isSealed(stored)) return stored;
     const [, id, iv, body] = stored.split('.');
     const key = this.#byId.get(id!);
-    if (!key) throw new Error(`a stored secret is sealed under master key ${id}, which this server does not have (AIRLOCK_MASTER_KEY_FILE / AIRLOCK_MASTER_KEY)`);
+    if (!key)
+      throw new Error(
+        `a stored secret is sealed under master key ${id}, which this server does not have (AIRLOCK_MASTER_KEY_FILE / AIRLOCK_MASTER_KEY)`,
+      );
     const bytes = Buffer.from(body!, 'base64url');
     if (bytes.length < TAG_BYTES) throw new Error('a stored secret is corrupt');
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv!, 'base64url'));
@@ -94,7 +97,10 @@ function parseKeys(text: string, where: string, setting: 'masterKeyFile' | 'mast
   return parts.map((part, i) => {
     const key = Buffer.from(part, 'base64url');
     if (key.length !== KEY_BYTES || !/^[A-Za-z0-9+/_-]+=*$/.test(part)) {
-      throw invalidSetting(setting, `key ${i + 1} of ${where} is not ${KEY_BYTES} bytes in base64 (make one with: openssl rand -base64 32)`);
+      throw invalidSetting(
+        setting,
+        `key ${i + 1} of ${where} is not ${KEY_BYTES} bytes in base64 (make one with: openssl rand -base64 32)`,
+      );
     }
     return { id: masterKeyId(key), key };
   });
@@ -117,7 +123,10 @@ export function loadMasterKeys(settings: Pick<Settings, 'masterKeyFile' | 'maste
     try {
       text = readFileSync(settings.masterKeyFile, 'utf8');
     } catch (error) {
-      throw invalidSetting('masterKeyFile', `cannot read ${settings.masterKeyFile}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+      throw invalidSetting(
+        'masterKeyFile',
+        `cannot read ${settings.masterKeyFile}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+      );
     }
     return new Sealer(parseKeys(text, settings.masterKeyFile, 'masterKeyFile'));
   }
@@ -127,7 +136,8 @@ export function loadMasterKeys(settings: Pick<Settings, 'masterKeyFile' | 'maste
   try {
     if (!existsSync(file)) writeFileSync(file, `${newMasterKeyText()}\n`, { mode: 0o600, flag: 'wx' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw invalidSetting('dataDir', `cannot create ${file}: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw invalidSetting('dataDir', `cannot create ${file}: ${(error as Error).message}`);
   }
   privateFile(file);
   return new Sealer(parseKeys(readFileSync(file, 'utf8'), file, 'masterKeyFile'));

@@ -7,7 +7,13 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
-export type AuditEvent = 'login-completed' | 'login-failed' | 'refresh-token-reuse' | 'session-revoked' | 'admin-sessions-list' | 'admin-audit-read';
+export type AuditEvent =
+  | 'login-completed'
+  | 'login-failed'
+  | 'refresh-token-reuse'
+  | 'session-revoked'
+  | 'admin-sessions-list'
+  | 'admin-audit-read';
 
 export interface AuditEntry {
   event: AuditEvent;
@@ -34,7 +40,15 @@ export class AuditLog {
   async append(entry: AuditEntry, at = Date.now()): Promise<void> {
     await this.#db
       .insertInto('audit_log')
-      .values({ id: randomUUID(), at, event: entry.event, actor: entry.actor, did: entry.did ?? null, session_id: entry.sessionId ?? null, detail: entry.detail ?? null })
+      .values({
+        id: randomUUID(),
+        at,
+        event: entry.event,
+        actor: entry.actor,
+        did: entry.did ?? null,
+        session_id: entry.sessionId ?? null,
+        detail: entry.detail ?? null,
+      })
       .execute();
   }
 
@@ -43,12 +57,23 @@ export class AuditLog {
     let query = this.#db.selectFrom('audit_log').selectAll().orderBy('at', 'desc').orderBy('id').limit(filter.limit);
     if (filter.did) query = query.where('did', '=', filter.did);
     const rows = await query.execute();
-    return rows.map((r) => ({ id: r.id, at: new Date(Number(r.at)), event: r.event as AuditEvent, actor: r.actor, did: r.did, sessionId: r.session_id, detail: r.detail }));
+    return rows.map((r) => ({
+      id: r.id,
+      at: new Date(Number(r.at)),
+      event: r.event as AuditEvent,
+      actor: r.actor,
+      did: r.did,
+      sessionId: r.session_id,
+      detail: r.detail,
+    }));
   }
 
   /** Deletes entries older than the retention; returns how many. */
   async prune(retentionMs: number, now = Date.now()): Promise<number> {
-    const result = await this.#db.deleteFrom('audit_log').where('at', '<', now - retentionMs).executeTakeFirst();
+    const result = await this.#db
+      .deleteFrom('audit_log')
+      .where('at', '<', now - retentionMs)
+      .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 }

@@ -54,7 +54,8 @@ export async function runMigrateCommand(argv: string[], env: NodeJS.ProcessEnv, 
   try {
     if (status) {
       const migrations = await new Migrator({ db: database.db, provider: migrationProvider }).getMigrations();
-      for (const m of migrations) io.out(`${m.executedAt ? 'applied' : 'pending'}  ${m.name}${m.executedAt ? `  ${m.executedAt.toISOString()}` : ''}`);
+      for (const m of migrations)
+        io.out(`${m.executedAt ? 'applied' : 'pending'}  ${m.name}${m.executedAt ? `  ${m.executedAt.toISOString()}` : ''}`);
       return migrations.some((m) => !m.executedAt) ? 3 : 0;
     }
     const applied = await migrateToLatest(database.db);

@@ -7,7 +7,11 @@ import type { Logger } from '../observability/logger.ts';
 import { migrateToLatest, pendingMigrations, type OpenDatabase } from './database.ts';
 import { DatabaseUnavailableError } from './postgres/connection-errors.ts';
 
-export async function prepareSchema(database: OpenDatabase, settings: Pick<Settings, 'databaseMigrateOnStart'>, logger: Logger): Promise<void> {
+export async function prepareSchema(
+  database: OpenDatabase,
+  settings: Pick<Settings, 'databaseMigrateOnStart'>,
+  logger: Logger,
+): Promise<void> {
   try {
     if (settings.databaseMigrateOnStart) {
       const applied = await migrateToLatest(database.db);
@@ -29,7 +33,9 @@ export async function prepareSchema(database: OpenDatabase, settings: Pick<Setti
 export function startupError(error: unknown): unknown {
   if (error instanceof DatabaseUnavailableError) {
     const cause = error.cause as { message?: string; code?: string } | undefined;
-    return new Error(`cannot reach the database (AIRLOCK_DATABASE_URL): ${cause?.message || cause?.code || 'connection failed'}`, { cause: error });
+    return new Error(`cannot reach the database (AIRLOCK_DATABASE_URL): ${cause?.message || cause?.code || 'connection failed'}`, {
+      cause: error,
+    });
   }
   return error;
 }

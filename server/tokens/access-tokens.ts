@@ -104,7 +104,7 @@ export class AccessTokens {
     let payload: JWTPayload;
     let kid: string;
     try {
-      let protectedHeader;
+      let protectedHeader: JWTHeaderParameters;
       ({ payload, protectedHeader } = await jwtVerify(token, (header) => this.#keyFor(header), {
         algorithms: [...SIGNING_ALGORITHMS],
         issuer: this.#issuer,
@@ -116,11 +116,19 @@ export class AccessTokens {
       }));
       kid = protectedHeader.kid!;
     } catch (error) {
-      if (error instanceof errors.JWTExpired) throw new UnauthenticatedError('TOKEN_EXPIRED', 'the access token has expired; refresh the session and retry');
+      if (error instanceof errors.JWTExpired)
+        throw new UnauthenticatedError('TOKEN_EXPIRED', 'the access token has expired; refresh the session and retry');
       throw new UnauthenticatedError('TOKEN_INVALID', `the access token is not valid: ${describe(error)}`);
     }
     const { sub, sid, handle, exp, iat, jti } = payload;
-    if (typeof sub !== 'string' || !sub.startsWith('did:') || typeof sid !== 'string' || !sid || typeof handle !== 'string' || typeof jti !== 'string') {
+    if (
+      typeof sub !== 'string' ||
+      !sub.startsWith('did:') ||
+      typeof sid !== 'string' ||
+      !sid ||
+      typeof handle !== 'string' ||
+      typeof jti !== 'string'
+    ) {
       throw new UnauthenticatedError('TOKEN_INVALID', 'the access token is not valid: missing or malformed claims');
     }
     // Defence in depth: tokens we sign are never issued in the future nor live
@@ -133,7 +141,12 @@ export class AccessTokens {
     if (exp! - iat! > this.#ttlMs / 1000 + this.#toleranceSeconds) {
       throw new UnauthenticatedError('TOKEN_INVALID', 'the access token is not valid: its lifetime is longer than this server issues');
     }
-    return this.#verified.remember(token, kid, { did: sub, handle, sessionId: sid, expiresAt: new Date(exp! * 1000), issuedAt: new Date(iat! * 1000), jti }, now);
+    return this.#verified.remember(
+      token,
+      kid,
+      { did: sub, handle, sessionId: sid, expiresAt: new Date(exp! * 1000), issuedAt: new Date(iat! * 1000), jti },
+      now,
+    );
   }
 
   async #keyFor(header: JWTHeaderParameters) {

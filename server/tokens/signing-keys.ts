@@ -57,7 +57,8 @@ export interface SigningKey {
   expiresAt: number | null;
 }
 
-export type SigningKeySettings = Pick<Settings, 'signingKeyFile' | 'accessTokenTtl' | 'clockTolerance'> & Partial<Pick<Settings, 'signingKeyRotation'>>;
+export type SigningKeySettings = Pick<Settings, 'signingKeyFile' | 'accessTokenTtl' | 'clockTolerance'> &
+  Partial<Pick<Settings, 'signingKeyRotation'>>;
 
 export interface SigningKeyRingOptions {
   db: Kysely<Database>;
@@ -111,7 +112,8 @@ export class SigningKeyRing {
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
       .execute();
     const keys: SigningKey[] = [];
-    for (const row of rows) keys.push(this.#fileKey?.kid === row.kid ? { ...this.#fileKey, ...times(row) } : await fromRow(row, this.#sealer));
+    for (const row of rows)
+      keys.push(this.#fileKey?.kid === row.kid ? { ...this.#fileKey, ...times(row) } : await fromRow(row, this.#sealer));
     const before = this.#keys;
     this.#keys = keys;
     this.#loadedAt = now;
@@ -236,7 +238,8 @@ export class SigningKeyRing {
    * token they signed has expired.
    */
   async rotate(publishAheadMs: number): Promise<SigningKey> {
-    if (this.#fileKey) throw new ConfigError('the access-token signing key comes from AIRLOCK_SIGNING_KEY_FILE; rotate it by replacing the file');
+    if (this.#fileKey)
+      throw new ConfigError('the access-token signing key comes from AIRLOCK_SIGNING_KEY_FILE; rotate it by replacing the file');
     const now = this.#now();
     const activatesAt = now + publishAheadMs;
     const kid = await this.#insertGenerated(activatesAt);
@@ -317,7 +320,11 @@ export class SigningKeyRing {
 }
 
 function times(row: SigningKeysTable): Pick<SigningKey, 'activatesAt' | 'retiresAt' | 'expiresAt'> {
-  return { activatesAt: Number(row.activates_at), retiresAt: row.retires_at === null ? null : Number(row.retires_at), expiresAt: row.expires_at === null ? null : Number(row.expires_at) };
+  return {
+    activatesAt: Number(row.activates_at),
+    retiresAt: row.retires_at === null ? null : Number(row.retires_at),
+    expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+  };
 }
 
 async function fromRow(row: SigningKeysTable, sealer: Sealer): Promise<SigningKey> {
@@ -327,14 +334,17 @@ async function fromRow(row: SigningKeysTable, sealer: Sealer): Promise<SigningKe
     kid: row.kid,
     alg,
     publicKey: (await importJWK(publicJwk, alg)) as CryptoKey,
-    privateKey: row.private_jwk ? ((await importJWK(JSON.parse(sealer.open(privateKeyContext(row.purpose, row.kid), row.private_jwk)) as JWK, alg)) as CryptoKey) : undefined,
+    privateKey: row.private_jwk
+      ? ((await importJWK(JSON.parse(sealer.open(privateKeyContext(row.purpose, row.kid), row.private_jwk)) as JWK, alg)) as CryptoKey)
+      : undefined,
     publicJwk,
     ...times(row),
   };
 }
 
 function checkAlgorithm(alg: string, what: string): SigningAlgorithm {
-  if (!(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) throw new Error(`${what} uses ${alg}; only ${SIGNING_ALGORITHMS.join(' and ')} are allowed`);
+  if (!(SIGNING_ALGORITHMS as readonly string[]).includes(alg))
+    throw new Error(`${what} uses ${alg}; only ${SIGNING_ALGORITHMS.join(' and ')} are allowed`);
   return alg as SigningAlgorithm;
 }
 
@@ -343,9 +353,10 @@ function publishable(jwk: JWK, kid: string, alg: SigningAlgorithm): JWK {
   return { kty, crv, x, ...(y ? { y } : {}), kid, alg, use: 'sig' };
 }
 
-
 /** Reads an EdDSA (Ed25519) or ES256 (P-256) private JWK; the messages never show key material. */
-export async function readKeyFile(file: string): Promise<Omit<SigningKey, 'activatesAt' | 'retiresAt' | 'expiresAt'> & { privateKey: CryptoKey }> {
+export async function readKeyFile(
+  file: string,
+): Promise<Omit<SigningKey, 'activatesAt' | 'retiresAt' | 'expiresAt'> & { privateKey: CryptoKey }> {
   let jwk: JWK;
   try {
     jwk = JSON.parse(readFileSync(file, 'utf8')) as JWK;

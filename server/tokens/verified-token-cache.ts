@@ -59,7 +59,10 @@ export class VerifiedTokenCache {
     const hash = hashOf(token);
     this.#entries.set(hash, { verified: frozen, kid, until });
     let hashes = this.#byKid.get(kid);
-    if (!hashes) this.#byKid.set(kid, (hashes = new Set()));
+    if (!hashes) {
+      hashes = new Set();
+      this.#byKid.set(kid, hashes);
+    }
     hashes.add(hash);
     return frozen;
   }

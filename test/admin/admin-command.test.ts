@@ -62,7 +62,7 @@ describe.each(['sqlite', 'postgres'] as const)('the admin command on %s', (engin
 
   const whoAmI = (bearer: string) => call(clients.auth, clients.auth.whoAmI, {}, { bearer });
 
-  it('lists, revokes one session, then all of a user\'s, and records it all in the audit log', async () => {
+  it("lists, revokes one session, then all of a user's, and records it all in the audit log", async () => {
     const alice = await pds.createAccount();
     const bob = await pds.createAccount();
     const first = await loginViaApi(server, alice);
@@ -75,7 +75,10 @@ describe.each(['sqlite', 'postgres'] as const)('the admin command on %s', (engin
     const lines = listed.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^SESSION\s+HANDLE\s+SIGNED IN\s+LAST USED\s+ENDS\s+STATE$/);
     expect(lines).toHaveLength(3);
-    for (const s of [first, second]) expect(listed.stdout).toMatch(new RegExp(`^${s.sessionId}\\s+${alice.handle.replace(/\./g, '\\.')}\\s+\\S+\\s+\\S+\\s+\\S+\\s+live$`, 'm'));
+    for (const s of [first, second])
+      expect(listed.stdout).toMatch(
+        new RegExp(`^${s.sessionId}\\s+${alice.handle.replace(/\./g, '\\.')}\\s+\\S+\\s+\\S+\\s+\\S+\\s+live$`, 'm'),
+      );
     expect(listed.stdout).not.toContain(bobs.sessionId);
 
     const one = await admin(['sessions', 'revoke', '--session', first.sessionId, '--json'], env);
@@ -101,11 +104,29 @@ describe.each(['sqlite', 'postgres'] as const)('the admin command on %s', (engin
 
     const audit = await admin(['audit', '--json', '--limit', '50'], env);
     expect(audit.code).toBe(0);
-    const entries = JSON.parse(audit.stdout) as Array<{ event: string; actor: string; did: string | null; sessionId: string | null; detail: string | null }>;
+    const entries = JSON.parse(audit.stdout) as Array<{
+      event: string;
+      actor: string;
+      did: string | null;
+      sessionId: string | null;
+      detail: string | null;
+    }>;
     expect(entries.filter((e) => e.event === 'login-completed' && e.did === alice.did)).toHaveLength(2);
-    expect(entries).toContainEqual(expect.objectContaining({ event: 'session-revoked', actor: 'admin:carol', did: alice.did, sessionId: first.sessionId, detail: 'admin' }));
-    expect(entries).toContainEqual(expect.objectContaining({ event: 'session-revoked', actor: 'admin:carol', did: alice.did, sessionId: second.sessionId }));
-    expect(entries).toContainEqual(expect.objectContaining({ event: 'session-revoked', actor: 'user', did: bob.did, sessionId: bobs.sessionId, detail: 'logout' }));
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        event: 'session-revoked',
+        actor: 'admin:carol',
+        did: alice.did,
+        sessionId: first.sessionId,
+        detail: 'admin',
+      }),
+    );
+    expect(entries).toContainEqual(
+      expect.objectContaining({ event: 'session-revoked', actor: 'admin:carol', did: alice.did, sessionId: second.sessionId }),
+    );
+    expect(entries).toContainEqual(
+      expect.objectContaining({ event: 'session-revoked', actor: 'user', did: bob.did, sessionId: bobs.sessionId, detail: 'logout' }),
+    );
     expect(entries).toContainEqual(expect.objectContaining({ event: 'admin-sessions-list', actor: 'admin:carol', did: alice.did }));
 
     const text = await admin(['audit', '--did', alice.did], env);

@@ -57,10 +57,12 @@ describe('server process', () => {
     const clients = clientsFor(server.grpcTarget);
     await call(clients.health, clients.health.check, { service: '' });
     clients.close();
-    await expect.poll(() => server.logs.find((l) => l.msg === 'rpc' && l.method === '/grpc.health.v1.Health/Check')).toMatchObject({
-      status: 'OK',
-      durationMs: expect.any(Number),
-    });
+    await expect
+      .poll(() => server.logs.find((l) => l.msg === 'rpc' && l.method === '/grpc.health.v1.Health/Check'))
+      .toMatchObject({
+        status: 'OK',
+        durationMs: expect.any(Number),
+      });
   });
 
   it('serves the HTTP listener', async () => {

@@ -6,7 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ServerReflectionClient, type ServerReflectionRequest, type ServerReflectionResponse } from '../../proto/gen/grpc/reflection/v1/reflection.ts';
+import {
+  ServerReflectionClient,
+  type ServerReflectionRequest,
+  type ServerReflectionResponse,
+} from '../../proto/gen/grpc/reflection/v1/reflection.ts';
 import { startChild, type ChildAirlock } from '../support/airlock.ts';
 import { tempDir } from '../support/settings.ts';
 import { runTool } from '../support/tools.ts';

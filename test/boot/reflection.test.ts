@@ -15,7 +15,8 @@ beforeAll(async () => {
 });
 afterAll(() => airlock.close());
 
-type Request = Parameters<ServerReflectionClient['serverReflectionInfo']> extends never ? never : { messageRequest: { $case: string; value: unknown } };
+type Request =
+  Parameters<ServerReflectionClient['serverReflectionInfo']> extends never ? never : { messageRequest: { $case: string; value: unknown } };
 
 /** One reflection round trip over a fresh bidi stream. */
 function ask(client: ServerReflectionClient | AlphaClient, request: Request): Promise<ServerReflectionResponse> {
@@ -64,7 +65,12 @@ describe('server reflection', () => {
     const client = new ServerReflectionClient(airlock.grpcTarget, credentials.createInsecure());
     const { services } = await resolveAll(client);
     expect(services).toEqual(
-      expect.arrayContaining(['airlock.auth.v1.AuthService', 'airlock.channels.v1.ChannelsService', 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection']),
+      expect.arrayContaining([
+        'airlock.auth.v1.AuthService',
+        'airlock.channels.v1.ChannelsService',
+        'grpc.health.v1.Health',
+        'grpc.reflection.v1.ServerReflection',
+      ]),
     );
     client.close();
   });
@@ -79,7 +85,9 @@ describe('server reflection', () => {
 
     const byName = await ask(client, { messageRequest: { $case: 'fileByFilename', value: 'google/protobuf/timestamp.proto' } });
     expect(byName.messageResponse?.$case).toBe('fileDescriptorResponse');
-    const method = await ask(client, { messageRequest: { $case: 'fileContainingSymbol', value: 'airlock.auth.v1.AuthService.AwaitLogin' } });
+    const method = await ask(client, {
+      messageRequest: { $case: 'fileContainingSymbol', value: 'airlock.auth.v1.AuthService.AwaitLogin' },
+    });
     expect(method.messageResponse?.$case).toBe('fileDescriptorResponse');
     const missing = await ask(client, { messageRequest: { $case: 'fileContainingSymbol', value: 'no.such.Thing' } });
     expect(missing.messageResponse).toMatchObject({ $case: 'errorResponse', value: { errorCode: status.NOT_FOUND } });
@@ -103,7 +111,10 @@ describe('server reflection', () => {
         if (method.methodKind !== 'unary') continue;
         const code = await unaryCall(raw, `/${name}/${method.name}`, request, method.output);
         // Whatever the status, the call reached a handler that decoded our bytes.
-        expect([status.OK, status.INVALID_ARGUMENT, status.UNAUTHENTICATED, status.UNIMPLEMENTED, status.NOT_FOUND], `${name}/${method.name}`).toContain(code);
+        expect(
+          [status.OK, status.INVALID_ARGUMENT, status.UNAUTHENTICATED, status.UNIMPLEMENTED, status.NOT_FOUND],
+          `${name}/${method.name}`,
+        ).toContain(code);
       }
     }
     expect(methods).toBeGreaterThanOrEqual(9);

@@ -29,10 +29,15 @@ const logged = (msg: string) => server.logs.filter((entry) => entry.msg === msg)
 
 describe('SIGHUP', () => {
   it('puts a changed catalog in force', async () => {
-    writeFileSync(file, JSON.stringify({ channels: [
-      { id: 'lobby', name: 'Lobby', join: 'signed-in', permissions: all },
-      { id: 'stage', name: 'Stage', join: 'signed-in', permissions: { ...all, publish: false } },
-    ] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        channels: [
+          { id: 'lobby', name: 'Lobby', join: 'signed-in', permissions: all },
+          { id: 'stage', name: 'Stage', join: 'signed-in', permissions: { ...all, publish: false } },
+        ],
+      }),
+    );
     server.process.kill('SIGHUP');
     await until(async () => logged('channel catalog reloaded').length === 1, 'the reload to be logged');
     expect(logged('channel catalog reloaded')[0]).toMatchObject({ channels: 2, catalog: file });
@@ -41,7 +46,10 @@ describe('SIGHUP', () => {
   it('keeps the previous catalog when the file is bad, and keeps serving', async () => {
     writeFileSync(file, '{"channels": [');
     server.process.kill('SIGHUP');
-    await until(async () => logged('channel catalog not reloaded; the previous one stays in force').length === 1, 'the refusal to be logged');
+    await until(
+      async () => logged('channel catalog not reloaded; the previous one stays in force').length === 1,
+      'the refusal to be logged',
+    );
     expect(server.process.exitCode).toBeNull();
     expect((await fetch(`http://127.0.0.1:${server.httpPort}/livez`)).status).toBe(200);
   });

@@ -34,17 +34,27 @@ function errorOf(run: () => unknown): ConfigError {
 
 const validEntries = [
   { id: 'lobby', name: 'Lobby', room: 'lobby', join: 'signed-in', permissions: all },
-  { id: 'stage', name: 'Stage', room: 'stage-room', join: [ALICE, BOB], permissions: { publish: true, subscribe: true, publishData: false } },
-  { id: 'stage-audience', name: 'Stage (audience)', room: 'stage-room', join: 'signed-in', permissions: { publish: false, subscribe: true, publishData: false } },
+  {
+    id: 'stage',
+    name: 'Stage',
+    room: 'stage-room',
+    join: [ALICE, BOB],
+    permissions: { publish: true, subscribe: true, publishData: false },
+  },
+  {
+    id: 'stage-audience',
+    name: 'Stage (audience)',
+    room: 'stage-room',
+    join: 'signed-in',
+    permissions: { publish: false, subscribe: true, publishData: false },
+  },
   { id: 'ops_2', name: 'Ops', join: [ALICE], permissions: { publish: false, subscribe: false, publishData: true } },
 ];
 
 describe('the embedded default', () => {
   it('is one open channel, lobby, with every media permission', () => {
     const catalog = loadCatalog('');
-    expect(catalog.all()).toEqual([
-      { id: 'lobby', name: 'Lobby', room: 'lobby', join: { kind: 'signed-in' }, permissions: all },
-    ]);
+    expect(catalog.all()).toEqual([{ id: 'lobby', name: 'Lobby', room: 'lobby', join: { kind: 'signed-in' }, permissions: all }]);
   });
 });
 
@@ -53,7 +63,9 @@ describe('a catalog file', () => {
     const catalog = loadCatalog(file(JSON.stringify({ channels: validEntries }, null, 2)));
     expect(catalog.all().map((c) => c.id)).toEqual(['lobby', 'stage', 'stage-audience', 'ops_2']);
     expect(catalog.find('stage')).toEqual({
-      id: 'stage', name: 'Stage', room: 'stage-room',
+      id: 'stage',
+      name: 'Stage',
+      room: 'stage-room',
       join: { kind: 'dids', dids: new Set([ALICE, BOB]) },
       permissions: { publish: true, subscribe: true, publishData: false },
     });
@@ -64,7 +76,11 @@ describe('a catalog file', () => {
 
   it('the example shipped in server/channels/channels.example.json loads', () => {
     const catalog = loadCatalog(path.join(import.meta.dirname, '../../server/channels/channels.example.json'));
-    expect(catalog.all().map((c) => [c.id, c.room])).toEqual([['lobby', 'lobby'], ['stage', 'stage'], ['stage-audience', 'stage']]);
+    expect(catalog.all().map((c) => [c.id, c.room])).toEqual([
+      ['lobby', 'lobby'],
+      ['stage', 'stage'],
+      ['stage-audience', 'stage'],
+    ]);
   });
 
   it('accepts a UTF-8 byte order mark', () => {
@@ -102,7 +118,13 @@ describe('a bad catalog stops the server with one line naming the entry', () => 
     expect(errorOf(() => parseCatalog({ channels: entries })).message).toBe(
       `${PREFIX}channels[2] ("ops"): join[1]: "did:plc:NOTBASE32" is not a DID a user can sign in with (did:plc:<24 characters of a-z and 2-7> or did:web:<hostname>)`,
     );
-    for (const bad of ['alice.test', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', 'did:web:', 'did:web:example.com/path', `${ALICE} `]) {
+    for (const bad of [
+      'alice.test',
+      'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK',
+      'did:web:',
+      'did:web:example.com/path',
+      `${ALICE} `,
+    ]) {
       expect(errorOf(() => parseCatalog({ channels: [{ ...validEntries[3], join: [bad] }] })).message).toContain('is not a DID');
     }
   });
@@ -147,9 +169,9 @@ describe('a bad catalog stops the server with one line naming the entry', () => 
     expect(errorOf(() => parseCatalog({ channels: [{ ...validEntries[0], permissions: { ...all, publish: 'yes' } }] })).message).toBe(
       `${PREFIX}channels[0] ("lobby"): permissions.publish: Invalid input: expected boolean, received string`,
     );
-    expect(errorOf(() => parseCatalog({ channels: [{ ...validEntries[0], permissions: { publish: true, subscribe: true } }] })).message).toBe(
-      `${PREFIX}channels[0] ("lobby"): permissions.publishData: Invalid input: expected boolean, received undefined`,
-    );
+    expect(
+      errorOf(() => parseCatalog({ channels: [{ ...validEntries[0], permissions: { publish: true, subscribe: true } }] })).message,
+    ).toBe(`${PREFIX}channels[0] ("lobby"): permissions.publishData: Invalid input: expected boolean, received undefined`);
   });
 
   it('blank name, control characters, over-long room', () => {

@@ -54,9 +54,14 @@ describe('ChannelAccess', () => {
 
   it('rejects a malformed id without echoing it', async () => {
     for (const id of ['', 'Lobby', '-lobby', 'a'.repeat(65), '../lobby', 'lobby\n', 'x'.repeat(10_000)]) {
-      const error = await access.tokenFor(ALICE, id).then(() => undefined, (e: unknown) => e);
+      const error = await access.tokenFor(ALICE, id).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(InvalidArgumentError);
-      expect((error as Error).message).toBe('channel_id must be 1 to 64 characters of a-z, 0-9, "-" and "_", starting with a letter or digit');
+      expect((error as Error).message).toBe(
+        'channel_id must be 1 to 64 characters of a-z, 0-9, "-" and "_", starting with a letter or digit',
+      );
     }
   });
 });

@@ -36,13 +36,16 @@ beforeAll(async () => {
   alice = await pds.createAccount();
   bob = await pds.createAccount();
   const catalog = path.join(dir.path, 'channels.json');
-  writeFileSync(catalog, JSON.stringify({
-    channels: [
-      { id: 'lobby', name: 'Lobby', room: 'lobby', join: 'signed-in', permissions: all },
-      { id: 'alice-room', name: 'Alice only', room: 'private-a', join: [alice.did], permissions: listenOnly },
-      { id: 'bob-room', name: 'Bob only', room: 'private-b', join: [bob.did], permissions: all },
-    ],
-  }));
+  writeFileSync(
+    catalog,
+    JSON.stringify({
+      channels: [
+        { id: 'lobby', name: 'Lobby', room: 'lobby', join: 'signed-in', permissions: all },
+        { id: 'alice-room', name: 'Alice only', room: 'private-a', join: [alice.did], permissions: listenOnly },
+        { id: 'bob-room', name: 'Bob only', room: 'private-b', join: [bob.did], permissions: all },
+      ],
+    }),
+  );
   airlock = await startInProcess({
     ...pds.airlockEnv(),
     AIRLOCK_CHANNELS_FILE: catalog,
@@ -81,8 +84,20 @@ describe('after a real login', () => {
     expect(claims.sub).toBe(alice.did);
     expect(claims.name).toBe(alice.handle);
     expect(claims.iss).toBe(LIVEKIT_KEY);
-    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'lobby', canPublish: true, canSubscribe: true, canPublishData: true, canUpdateOwnMetadata: false });
-    expect(claims.attributes).toStrictEqual({ 'airlock.did': alice.did, 'airlock.handle': alice.handle, 'airlock.session': aliceSession.sessionId, 'airlock.channel': 'lobby' });
+    expect(claims.video).toStrictEqual({
+      roomJoin: true,
+      room: 'lobby',
+      canPublish: true,
+      canSubscribe: true,
+      canPublishData: true,
+      canUpdateOwnMetadata: false,
+    });
+    expect(claims.attributes).toStrictEqual({
+      'airlock.did': alice.did,
+      'airlock.handle': alice.handle,
+      'airlock.session': aliceSession.sessionId,
+      'airlock.channel': 'lobby',
+    });
     expect(Object.keys(claims).sort()).toEqual(['attributes', 'exp', 'iss', 'name', 'nbf', 'sub', 'video']);
     expect(claims.exp! - claims.nbf!).toBe(TTL_SECONDS);
     expect(claims.nbf!).toBeGreaterThanOrEqual(before);
@@ -112,7 +127,14 @@ describe('after a real login', () => {
     const response = await getToken('alice-room');
     const claims = await new TokenVerifier(LIVEKIT_KEY, LIVEKIT_SECRET).verify(response.token);
     expect(claims.sub).toBe(alice.did);
-    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'private-a', canPublish: false, canSubscribe: true, canPublishData: true, canUpdateOwnMetadata: false });
+    expect(claims.video).toStrictEqual({
+      roomJoin: true,
+      room: 'private-a',
+      canPublish: false,
+      canSubscribe: true,
+      canPublishData: true,
+      canUpdateOwnMetadata: false,
+    });
     expect(response.room).toBe('private-a');
   });
 
@@ -139,7 +161,8 @@ describe('after a real login', () => {
   it('identity-looking metadata sent by the client is ignored', async () => {
     const spoof = () => {
       const metadata = new Metadata();
-      for (const key of ['x-airlock-did', 'x-airlock-identity', 'identity', 'did', 'x-user-did', 'x-forwarded-user']) metadata.set(key, bob.did);
+      for (const key of ['x-airlock-did', 'x-airlock-identity', 'identity', 'did', 'x-user-did', 'x-forwarded-user'])
+        metadata.set(key, bob.did);
       metadata.set('x-airlock-handle', bob.handle);
       return metadata;
     };
@@ -153,7 +176,9 @@ describe('after a real login', () => {
     expect(listed.channels.map((c) => c.id)).toEqual(['lobby', 'alice-room']);
 
     // Without a bearer token the spoofed headers get nothing at all.
-    const unauthenticated = await grpcFailure(call(clients.channels, clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: spoof() }));
+    const unauthenticated = await grpcFailure(
+      call(clients.channels, clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: spoof() }),
+    );
     expect(unauthenticated.code).toBe(status.UNAUTHENTICATED);
     expect(unauthenticated.reason).toBe('TOKEN_MISSING');
   });

@@ -31,7 +31,12 @@ const deployments: Record<'did' | 'session', Deployment> = {} as never;
 async function deploy(mode: 'did' | 'session'): Promise<Deployment> {
   const httpPort = await freeTcpPort();
   const livekit = await startLiveKit({ webhookUrls: [`http://127.0.0.1:${httpPort}/livekit/webhook`] });
-  const airlock = await startInProcess({ ...pds.airlockEnv(), ...livekit.airlockEnv(), AIRLOCK_HTTP_ADDRESS: `127.0.0.1:${httpPort}`, AIRLOCK_LIVEKIT_IDENTITY: mode });
+  const airlock = await startInProcess({
+    ...pds.airlockEnv(),
+    ...livekit.airlockEnv(),
+    AIRLOCK_HTTP_ADDRESS: `127.0.0.1:${httpPort}`,
+    AIRLOCK_LIVEKIT_IDENTITY: mode,
+  });
   return { livekit, airlock, clients: clientsFor(airlock.grpcTarget) };
 }
 
@@ -112,7 +117,10 @@ describe('two sessions of one DID in one room', () => {
     const account = await pds.createAccount();
     const session = await loginViaApi(d.airlock, account);
     const joined = await joinAs(browser, d.clients, session, 'lobby', d.airlock);
-    const outcome = await joined.participant.tryRewrite({ 'airlock.did': 'did:plc:forgedforgedforgedforged', 'airlock.session': 'forged' }, 'forged.example');
+    const outcome = await joined.participant.tryRewrite(
+      { 'airlock.did': 'did:plc:forgedforgedforgedforged', 'airlock.session': 'forged' },
+      'forged.example',
+    );
     console.log(`${mode} mode, client rewrite attempts: ${JSON.stringify(outcome)}`);
     expect(outcome.attributes).not.toBe('ok');
     expect(outcome.name).not.toBe('ok');

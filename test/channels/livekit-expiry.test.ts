@@ -67,12 +67,24 @@ describe('time limits in the room', () => {
   it('a participant whose session reaches its end is removed by the presence check', async () => {
     const account = await pds.createAccount();
     const session = await loginViaApi(airlock, account);
-    const { absolute_expires_at: endsAt } = await airlock.database.db.selectFrom('sessions').select('absolute_expires_at').where('id', '=', session.sessionId).executeTakeFirstOrThrow();
+    const { absolute_expires_at: endsAt } = await airlock.database.db
+      .selectFrom('sessions')
+      .select('absolute_expires_at')
+      .where('id', '=', session.sessionId)
+      .executeTakeFirstOrThrow();
     const minted = await tokenFor(session, 'lobby');
     const participant = await browser.newParticipant();
     const result = await participant.join(minted.livekitUrl, minted.token);
     expect(result, JSON.stringify(result)).toMatchObject({ ok: true });
-    await until(async () => (await airlock.database.db.selectFrom('livekit_participants').select('participant_sid').where('participant_sid', '=', result.sid!).executeTakeFirst()) !== undefined, 'the join to be recorded');
+    await until(
+      async () =>
+        (await airlock.database.db
+          .selectFrom('livekit_participants')
+          .select('participant_sid')
+          .where('participant_sid', '=', result.sid!)
+          .executeTakeFirst()) !== undefined,
+      'the join to be recorded',
+    );
     // Still there before its end (unless the machine was too slow to get here in time).
     if (Date.now() < endsAt - 1_000) expect((await livekit.rooms.listParticipants('lobby')).map((p) => p.identity)).toContain(account.did);
     const disconnectedAt = await participant.waitDisconnected(SESSION_MAX_TTL_MS + 15_000);
@@ -84,7 +96,7 @@ describe('time limits in the room', () => {
     await participant.page.close();
   }, 90_000);
 
-  it('a token past its lifetime (and past LiveKit\'s 60 s leeway) is refused at join', async () => {
+  it("a token past its lifetime (and past LiveKit's 60 s leeway) is refused at join", async () => {
     const expiredSince = earlyToken.expiresAt!.getTime() + LIVEKIT_LEEWAY_MS + 2_000;
     if (Date.now() < expiredSince) await new Promise((resolve) => setTimeout(resolve, expiredSince - Date.now()));
     const participant = await browser.newParticipant();

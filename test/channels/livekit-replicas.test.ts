@@ -28,7 +28,13 @@ beforeAll(async () => {
   database = await createTestDatabase();
   const httpPortA = await freeTcpPort();
   livekit = await startLiveKit({ webhookUrls: [`http://127.0.0.1:${httpPortA}/livekit/webhook`] });
-  const env = { ...pds.airlockEnv(), ...livekit.airlockEnv(), AIRLOCK_DATABASE_URL: database.url, AIRLOCK_REVOCATION_CACHE_TTL: '10m', AIRLOCK_PRESENCE_CHECK_INTERVAL: '10m' };
+  const env = {
+    ...pds.airlockEnv(),
+    ...livekit.airlockEnv(),
+    AIRLOCK_DATABASE_URL: database.url,
+    AIRLOCK_REVOCATION_CACHE_TTL: '10m',
+    AIRLOCK_PRESENCE_CHECK_INTERVAL: '10m',
+  };
   a = await startInProcess({ ...env, AIRLOCK_HTTP_ADDRESS: `127.0.0.1:${httpPortA}` });
   b = await startInProcess({ ...env, AIRLOCK_PUBLIC_URL: a.publicUrl });
   clientsA = clientsFor(a.grpcTarget);

@@ -53,10 +53,15 @@ beforeAll(async () => {
   const httpPort = await freeTcpPort();
   livekit = await startLiveKit({ webhookUrls: [`http://127.0.0.1:${httpPort}/livekit/webhook`] });
   catalogFile = path.join(dir.path, 'channels.json');
-  writeFileSync(catalogFile, JSON.stringify(catalog([
-    { id: 'vip', name: 'VIP', room: 'vip', join: 'signed-in', permissions: all },
-    { id: 'panel', name: 'Panel', room: 'panel', join: 'signed-in', permissions: all },
-  ])));
+  writeFileSync(
+    catalogFile,
+    JSON.stringify(
+      catalog([
+        { id: 'vip', name: 'VIP', room: 'vip', join: 'signed-in', permissions: all },
+        { id: 'panel', name: 'Panel', room: 'panel', join: 'signed-in', permissions: all },
+      ]),
+    ),
+  );
   airlock = await startInProcess({
     ...pds.airlockEnv(),
     ...livekit.airlockEnv(),
@@ -98,7 +103,7 @@ async function expectRemoved(label: string, participant: BrowserParticipant, roo
 }
 
 describe('a real participant with a token from GetChannelToken', () => {
-  it('is admitted by LiveKit as the DID, named by the handle, with the verified attributes and the channel\'s permissions', async () => {
+  it("is admitted by LiveKit as the DID, named by the handle, with the verified attributes and the channel's permissions", async () => {
     const session = await loginViaApi(airlock, alice);
     const { participant, sid } = await joined(session, 'lobby');
     const [info, ...others] = await inRoom('lobby');
@@ -106,7 +111,12 @@ describe('a real participant with a token from GetChannelToken', () => {
     expect(info!.sid).toBe(sid);
     expect(info!.identity).toBe(alice.did);
     expect(info!.name).toBe(alice.handle);
-    expect(info!.attributes).toEqual({ 'airlock.did': alice.did, 'airlock.handle': alice.handle, 'airlock.session': session.sessionId, 'airlock.channel': 'lobby' });
+    expect(info!.attributes).toEqual({
+      'airlock.did': alice.did,
+      'airlock.handle': alice.handle,
+      'airlock.session': session.sessionId,
+      'airlock.channel': 'lobby',
+    });
     expect(info!.permission).toMatchObject({ canPublish: true, canSubscribe: true, canPublishData: true, canUpdateMetadata: false });
     await participant.leave();
     await until(async () => (await presenceOf(sid)) === undefined, 'participant_left to clear the presence row');
@@ -129,8 +139,14 @@ describe('a real participant with a token from GetChannelToken', () => {
     // Controls: the speaker's media and data do reach the listener, so the path works.
     expect(await speaker.participant.publishVideo()).toEqual({ ok: true });
     expect(await speaker.participant.publishData('from-the-stage')).toEqual({ ok: true });
-    await until(async () => (await listener.participant.received()).some((r) => r.kind === 'data' && r.text === 'from-the-stage'), 'the speaker\'s data');
-    await until(async () => (await listener.participant.received()).some((r) => r.kind === 'track' && r.from === alice.did), 'the speaker\'s track');
+    await until(
+      async () => (await listener.participant.received()).some((r) => r.kind === 'data' && r.text === 'from-the-stage'),
+      "the speaker's data",
+    );
+    await until(
+      async () => (await listener.participant.received()).some((r) => r.kind === 'track' && r.from === alice.did),
+      "the speaker's track",
+    );
     await listener.participant.publishData('from-the-audience-again');
     await speaker.participant.publishData('marker');
     await until(async () => (await listener.participant.received()).some((r) => r.text === 'marker'), 'the marker');
@@ -148,7 +164,8 @@ describe('revocation reaches the room', () => {
     const session = await loginViaApi(airlock, account);
     const { participant, minted, sid } = await joined(session, 'lobby');
     await expectRemoved('logout', participant, 'lobby', sid, () =>
-      call(clients.auth, clients.auth.logout, { refreshToken: '' }, { bearer: session.accessToken }));
+      call(clients.auth, clients.auth.logout, { refreshToken: '' }, { bearer: session.accessToken }),
+    );
 
     // The LiveKit token itself is still within its lifetime; LiveKit 1.13.5 cannot revoke it
     // (no revokeTokenTs), so a rejoin may be admitted for a moment: Airlock removes it as
@@ -159,7 +176,7 @@ describe('revocation reaches the room', () => {
     console.log('rejoin after logout', Date.now() - start, 'ms:', JSON.stringify(rejoin));
     if (rejoin.ok) {
       const at = await again.waitDisconnected(REMOVAL_BOUND_MS);
-      expect(at, 'a rejoin with the revoked session\'s token stayed connected').not.toBeNull();
+      expect(at, "a rejoin with the revoked session's token stayed connected").not.toBeNull();
       latencies['rejoin after logout (join to removal)'] = at! - start;
     }
     await until(async () => !(await inRoom('lobby')).some((p) => p.identity === account.did), 'the rejoined participant to be gone');
@@ -172,7 +189,8 @@ describe('revocation reaches the room', () => {
     const { participant, sid } = await joined(session, 'lobby');
     await call(clients.auth, clients.auth.refreshSession, { refreshToken: session.refreshToken });
     await expectRemoved('refresh-token reuse', participant, 'lobby', sid, () =>
-      call(clients.auth, clients.auth.refreshSession, { refreshToken: session.refreshToken }).catch(() => undefined));
+      call(clients.auth, clients.auth.refreshSession, { refreshToken: session.refreshToken }).catch(() => undefined),
+    );
     await participant.page.close();
   });
 
@@ -182,7 +200,8 @@ describe('revocation reaches the room', () => {
     const { participant, sid } = await joined(session, 'lobby');
     expect(await revokeAppsAtPds(pds.url, account)).toBeGreaterThan(0);
     await expectRemoved('upstream revocation (from the refresh that finds it)', participant, 'lobby', sid, () =>
-      call(clients.auth, clients.auth.refreshSession, { refreshToken: session.refreshToken }).catch(() => undefined));
+      call(clients.auth, clients.auth.refreshSession, { refreshToken: session.refreshToken }).catch(() => undefined),
+    );
     await participant.page.close();
   });
 
@@ -208,17 +227,24 @@ describe('revocation reaches the room', () => {
     const vip = await joined(session, 'vip');
     const panel = await joined(session, 'panel');
     // vip disappears; panel becomes listen-only.
-    writeFileSync(catalogFile, JSON.stringify(catalog([{ id: 'panel', name: 'Panel', room: 'panel', join: 'signed-in', permissions: audience }])));
+    writeFileSync(
+      catalogFile,
+      JSON.stringify(catalog([{ id: 'panel', name: 'Panel', room: 'panel', join: 'signed-in', permissions: audience }])),
+    );
     const start = Date.now();
     await expectRemoved('catalog change (channel removed)', vip.participant, 'vip', vip.sid, () => airlock.reloadCatalog());
-    await until(async () => {
-      const info = (await inRoom('panel')).find((p) => p.sid === panel.sid);
-      return info?.permission?.canPublish === false && info.permission.canPublishData === false;
-    }, 'LiveKit to hold the narrowed permissions', REMOVAL_BOUND_MS);
+    await until(
+      async () => {
+        const info = (await inRoom('panel')).find((p) => p.sid === panel.sid);
+        return info?.permission?.canPublish === false && info.permission.canPublishData === false;
+      },
+      'LiveKit to hold the narrowed permissions',
+      REMOVAL_BOUND_MS,
+    );
     latencies['catalog change (permissions narrowed, seen by RoomService)'] = Date.now() - start;
     expect(await panel.participant.state()).toBe('connected');
     expect(await panel.participant.publishVideo()).toEqual({ ok: false, error: expect.stringMatching(/insufficient permissions/) });
-    expect((await presenceOf(panel.sid))).toMatchObject({ can_publish: 0, can_subscribe: 1, can_publish_data: 0 });
+    expect(await presenceOf(panel.sid)).toMatchObject({ can_publish: 0, can_subscribe: 1, can_publish_data: 0 });
     // New tokens follow the new catalog at once.
     await expect(tokenFor(session, 'vip')).rejects.toMatchObject({ details: 'no channel "vip"' });
     for (const p of [vip, panel]) await p.participant.page.close();
@@ -228,7 +254,7 @@ describe('revocation reaches the room', () => {
 describe('the LiveKit-standard token endpoint (POST /livekit/token)', () => {
   const endpoint = () => `http://127.0.0.1:${airlock.httpPort}/livekit/token`;
 
-  it('works with livekit-client\'s own endpoint TokenSource; LiveKit admits the token; same claims as GetChannelToken', async () => {
+  it("works with livekit-client's own endpoint TokenSource; LiveKit admits the token; same claims as GetChannelToken", async () => {
     const { TokenSource } = await import('livekit-client');
     const session = await loginViaApi(airlock, alice);
     const source = TokenSource.endpoint(endpoint(), { headers: { authorization: `Bearer ${session.accessToken}` } });
@@ -262,12 +288,19 @@ describe('the LiveKit-standard token endpoint (POST /livekit/token)', () => {
     const bearer = `Bearer ${session.accessToken}`;
     expect(await post({ room_name: 'lobby' })).toMatchObject({ status: 401, body: { error: 'TOKEN_MISSING' } });
     expect(await post({ room_name: 'lobby' }, 'Bearer not-a-token')).toMatchObject({ status: 401, body: { error: 'TOKEN_INVALID' } });
-    expect(await post({ room_name: 'nowhere' }, bearer)).toEqual({ status: 404, body: { error: 'NOT_FOUND', message: 'no channel "nowhere"' } });
-    expect(await post({ room_name: 'stage' }, bearer)).toEqual({ status: 403, body: { error: 'PERMISSION_DENIED', message: 'you may not join channel "stage"' } });
+    expect(await post({ room_name: 'nowhere' }, bearer)).toEqual({
+      status: 404,
+      body: { error: 'NOT_FOUND', message: 'no channel "nowhere"' },
+    });
+    expect(await post({ room_name: 'stage' }, bearer)).toEqual({
+      status: 403,
+      body: { error: 'PERMISSION_DENIED', message: 'you may not join channel "stage"' },
+    });
     expect(await post({ room_name: 'Not An Id' }, bearer)).toMatchObject({ status: 400, body: { error: 'INVALID_ARGUMENT' } });
     expect(await post({}, bearer)).toMatchObject({ status: 400, body: { message: 'room_name (the Airlock channel id) is required' } });
     expect(await post({ room_name: 'lobby', participant_identity: 'did:plc:someoneelse' }, bearer)).toMatchObject({
-      status: 400, body: { message: 'participant_identity is decided by Airlock from your session; leave it out' },
+      status: 400,
+      body: { message: 'participant_identity is decided by Airlock from your session; leave it out' },
     });
     expect(await post('{not json', bearer)).toMatchObject({ status: 400, body: { error: 'INVALID_ARGUMENT' } });
     await call(clients.auth, clients.auth.logout, { refreshToken: '' }, { bearer: session.accessToken });

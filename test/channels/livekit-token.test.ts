@@ -13,7 +13,13 @@ const SECRET = 'a-long-enough-secret-for-hs256-signing-0123456789';
 const catalog = parseCatalog({
   channels: [
     { id: 'lobby', name: 'Lobby', join: 'signed-in', permissions: { publish: true, subscribe: true, publishData: true } },
-    { id: 'listen', name: 'Listen only', room: 'stage', join: 'signed-in', permissions: { publish: false, subscribe: true, publishData: false } },
+    {
+      id: 'listen',
+      name: 'Listen only',
+      room: 'stage',
+      join: 'signed-in',
+      permissions: { publish: false, subscribe: true, publishData: false },
+    },
     { id: 'speak', name: 'Speak', room: 'stage', join: [ALICE.did], permissions: { publish: true, subscribe: false, publishData: true } },
   ],
 });
@@ -34,8 +40,20 @@ describe('LiveKit tokens', () => {
     expect(claims.iss).toBe(KEY);
     expect(claims.sub).toBe(ALICE.did);
     expect(claims.name).toBe(ALICE.handle);
-    expect(claims.video).toStrictEqual({ roomJoin: true, room: 'lobby', canPublish: true, canSubscribe: true, canPublishData: true, canUpdateOwnMetadata: false });
-    expect(claims.attributes).toStrictEqual({ 'airlock.did': ALICE.did, 'airlock.handle': ALICE.handle, 'airlock.session': ALICE.sessionId, 'airlock.channel': 'lobby' });
+    expect(claims.video).toStrictEqual({
+      roomJoin: true,
+      room: 'lobby',
+      canPublish: true,
+      canSubscribe: true,
+      canPublishData: true,
+      canUpdateOwnMetadata: false,
+    });
+    expect(claims.attributes).toStrictEqual({
+      'airlock.did': ALICE.did,
+      'airlock.handle': ALICE.handle,
+      'airlock.session': ALICE.sessionId,
+      'airlock.channel': 'lobby',
+    });
     expect(claims.nbf).toBeGreaterThanOrEqual(before);
     expect(claims.nbf).toBeLessThanOrEqual(after);
     expect(claims.exp! - claims.nbf!).toBe(600);
@@ -51,9 +69,23 @@ describe('LiveKit tokens', () => {
 
   it('write denied permissions as explicit false (LiveKit treats absent as allowed)', async () => {
     const listen = await new TokenVerifier(KEY, SECRET).verify((await minter().mint(ALICE, catalog.find('listen')!)).token);
-    expect(listen.video).toStrictEqual({ roomJoin: true, room: 'stage', canPublish: false, canSubscribe: true, canPublishData: false, canUpdateOwnMetadata: false });
+    expect(listen.video).toStrictEqual({
+      roomJoin: true,
+      room: 'stage',
+      canPublish: false,
+      canSubscribe: true,
+      canPublishData: false,
+      canUpdateOwnMetadata: false,
+    });
     const speak = await new TokenVerifier(KEY, SECRET).verify((await minter().mint(ALICE, catalog.find('speak')!)).token);
-    expect(speak.video).toStrictEqual({ roomJoin: true, room: 'stage', canPublish: true, canSubscribe: false, canPublishData: true, canUpdateOwnMetadata: false });
+    expect(speak.video).toStrictEqual({
+      roomJoin: true,
+      room: 'stage',
+      canPublish: true,
+      canSubscribe: false,
+      canPublishData: true,
+      canUpdateOwnMetadata: false,
+    });
   });
 
   it('grant nothing administrative', async () => {
@@ -70,7 +102,12 @@ describe('LiveKit tokens', () => {
     const claims = await new TokenVerifier(KEY, SECRET).verify(minted.token);
     expect(claims.sub).toBe(`${ALICE.did}#Zq3kV9xW`);
     expect(minted.identity).toBe(`${ALICE.did}#Zq3kV9xW`);
-    expect(claims.attributes).toStrictEqual({ 'airlock.did': ALICE.did, 'airlock.handle': ALICE.handle, 'airlock.session': ALICE.sessionId, 'airlock.channel': 'lobby' });
+    expect(claims.attributes).toStrictEqual({
+      'airlock.did': ALICE.did,
+      'airlock.handle': ALICE.handle,
+      'airlock.session': ALICE.sessionId,
+      'airlock.channel': 'lobby',
+    });
   });
 
   it('live for the configured TTL', async () => {

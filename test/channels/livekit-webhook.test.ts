@@ -37,7 +37,12 @@ function joinedEvent(overrides: { createdAt?: number; sid?: string } = {}): stri
     participant: {
       sid: overrides.sid ?? `PA_${randomBytes(6).toString('hex')}`,
       identity: 'did:plc:ewvi7nxzyoun6zhxrhs64oiz',
-      attributes: { 'airlock.did': 'did:plc:ewvi7nxzyoun6zhxrhs64oiz', 'airlock.handle': 'alice.test', 'airlock.session': 'no-such-session', 'airlock.channel': 'lobby' },
+      attributes: {
+        'airlock.did': 'did:plc:ewvi7nxzyoun6zhxrhs64oiz',
+        'airlock.handle': 'alice.test',
+        'airlock.session': 'no-such-session',
+        'airlock.channel': 'lobby',
+      },
     },
   });
 }

@@ -50,13 +50,16 @@ describe('a bad catalog', () => {
   it('stops the server process with exit 2 and one line naming the entry, before the data directory is created', async () => {
     const dir = scratch();
     const catalog = path.join(dir, 'channels.json');
-    writeFileSync(catalog, JSON.stringify({
-      channels: [
-        { id: 'lobby', name: 'Lobby', join: 'signed-in', permissions: { publish: true, subscribe: true, publishData: true } },
-        { id: 'stage', name: 'Stage', join: 'signed-in', permissions: { publish: true, subscribe: true, publishData: true } },
-        { id: 'ops', name: 'Ops', join: ['did:plc:not-a-did'], permissions: { publish: true, subscribe: true, publishData: true } },
-      ],
-    }));
+    writeFileSync(
+      catalog,
+      JSON.stringify({
+        channels: [
+          { id: 'lobby', name: 'Lobby', join: 'signed-in', permissions: { publish: true, subscribe: true, publishData: true } },
+          { id: 'stage', name: 'Stage', join: 'signed-in', permissions: { publish: true, subscribe: true, publishData: true } },
+          { id: 'ops', name: 'Ops', join: ['did:plc:not-a-did'], permissions: { publish: true, subscribe: true, publishData: true } },
+        ],
+      }),
+    );
     const dataDir = path.join(dir, 'data');
     const result = await runToExit({ AIRLOCK_CHANNELS_FILE: catalog, AIRLOCK_DATA_DIR: dataDir });
     expect(result.code).toBe(2);
@@ -103,15 +106,22 @@ describe('LiveKit credentials', () => {
   });
 
   describe('production mode refuses the development credentials', () => {
-    const production = { AIRLOCK_MODE: 'production', AIRLOCK_PUBLIC_URL: 'https://airlock.example.com', AIRLOCK_MASTER_KEY: 'A'.repeat(43) };
-    const refusal = 'invalid AIRLOCK_LIVEKIT_API_KEY/AIRLOCK_LIVEKIT_API_SECRET: the development LiveKit credentials are refused in production mode';
+    const production = {
+      AIRLOCK_MODE: 'production',
+      AIRLOCK_PUBLIC_URL: 'https://airlock.example.com',
+      AIRLOCK_MASTER_KEY: 'A'.repeat(43),
+    };
+    const refusal =
+      'invalid AIRLOCK_LIVEKIT_API_KEY/AIRLOCK_LIVEKIT_API_SECRET: the development LiveKit credentials are refused in production mode';
 
     it('both defaults', () => {
       expect(() => loadSettings([], production)).toThrow(new ConfigError(refusal));
     });
 
     it('the dev key with a real secret, or a real key with the dev secret', () => {
-      expect(() => loadSettings([], { ...production, AIRLOCK_LIVEKIT_API_SECRET: 'a-real-secret-0123456789abcdef0123' })).toThrow(new ConfigError(refusal));
+      expect(() => loadSettings([], { ...production, AIRLOCK_LIVEKIT_API_SECRET: 'a-real-secret-0123456789abcdef0123' })).toThrow(
+        new ConfigError(refusal),
+      );
       expect(() => loadSettings([], { ...production, AIRLOCK_LIVEKIT_API_KEY: 'APIprodkey' })).toThrow(new ConfigError(refusal));
       expect(() => loadSettings(['--livekit-api-key', 'APIprodkey'], production)).toThrow(new ConfigError(refusal));
     });
@@ -123,7 +133,11 @@ describe('LiveKit credentials', () => {
     });
 
     it('real credentials pass this check', () => {
-      const { settings } = loadSettings([], { ...production, AIRLOCK_LIVEKIT_API_KEY: 'APIprodkey', AIRLOCK_LIVEKIT_API_SECRET: 'a-real-secret-0123456789abcdef0123' });
+      const { settings } = loadSettings([], {
+        ...production,
+        AIRLOCK_LIVEKIT_API_KEY: 'APIprodkey',
+        AIRLOCK_LIVEKIT_API_SECRET: 'a-real-secret-0123456789abcdef0123',
+      });
       expect(settings.livekitApiKey).toBe('APIprodkey');
     });
   });

@@ -61,9 +61,15 @@ class Tmux {
     };
     return {
       output,
-      waitFor: (pattern: RegExp, timeoutMs = 30_000) => waitFor(() => pattern.exec(output()), `${pattern} after \`${commandLine}\``, timeoutMs, output),
+      waitFor: (pattern: RegExp, timeoutMs = 30_000) =>
+        waitFor(() => pattern.exec(output()), `${pattern} after \`${commandLine}\``, timeoutMs, output),
       done: async (timeoutMs = 30_000) => {
-        const match = await waitFor(() => new RegExp(`${escapeRegExp(end)}(\\d+)>>`).exec(output()), `exit of \`${commandLine}\``, timeoutMs, output);
+        const match = await waitFor(
+          () => new RegExp(`${escapeRegExp(end)}(\\d+)>>`).exec(output()),
+          `exit of \`${commandLine}\``,
+          timeoutMs,
+          output,
+        );
         const text = output();
         return { code: Number(match[1]), text: text.slice(0, text.indexOf(end)).trimEnd() };
       },
@@ -205,7 +211,9 @@ describe('airlock CLI in a terminal', () => {
     const signedIn = JSON.parse(result.text.split('\n').at(-1)!) as Record<string, unknown>;
     expect(signedIn).toMatchObject({ type: 'signed-in', did: account.did, handle: account.handle });
     // The tokens stay in the session file; the terminal never shows them.
-    const stored = JSON.parse(readFileSync(path.join(home.path, 'config', 'airlock', 'session.json'), 'utf8')) as { session: { accessToken: string; refreshToken: string } };
+    const stored = JSON.parse(readFileSync(path.join(home.path, 'config', 'airlock', 'session.json'), 'utf8')) as {
+      session: { accessToken: string; refreshToken: string };
+    };
     expect(result.text).not.toContain(stored.session.accessToken);
     expect(result.text).not.toContain(stored.session.refreshToken);
     expect((await tmux.run(`${CLI} logout --json`).done()).text).toBe('{"type":"signed-out","hadSession":true,"revoked":true}');

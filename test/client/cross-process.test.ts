@@ -55,7 +55,9 @@ describe('two processes, one session file', () => {
         // Wait until the access token needs a refresh (it lives 4 s; refreshed at half its life).
         await new Promise((resolve) => setTimeout(resolve, 2_500));
         for (const child of children) child.process.stdin.write('go\n');
-        const answers = await Promise.all(children.map(async (child) => JSON.parse(await child.next()) as { ok: boolean; did?: string; error?: string }));
+        const answers = await Promise.all(
+          children.map(async (child) => JSON.parse(await child.next()) as { ok: boolean; did?: string; error?: string }),
+        );
         for (const answer of answers) expect(answer).toEqual({ ok: true, did: account.did });
       }
       expect(statSync(file).mode & 0o777).toBe(0o600);

@@ -43,7 +43,11 @@ describe('awaitLogin across a server restart', () => {
       try {
         server = await startChild(env);
         // The restarted server must be reachable where the first one was: same ports.
-        const fixed = { ...env, AIRLOCK_GRPC_ADDRESS: `127.0.0.1:${server.grpcPort}`, AIRLOCK_HTTP_ADDRESS: `127.0.0.1:${server.httpPort}` };
+        const fixed = {
+          ...env,
+          AIRLOCK_GRPC_ADDRESS: `127.0.0.1:${server.grpcPort}`,
+          AIRLOCK_HTTP_ADDRESS: `127.0.0.1:${server.httpPort}`,
+        };
         const account = await pds.createAccount();
         const started = await client.startLogin(`http://${server.grpcTarget}`, account.handle);
 

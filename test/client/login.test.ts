@@ -41,7 +41,10 @@ function initiateTimings() {
         next(status);
       })
       .build();
-    return new InterceptingCall(nextCall(options), new RequesterBuilder().withStart((metadata, _listener, next) => next(metadata, listener)).build());
+    return new InterceptingCall(
+      nextCall(options),
+      new RequesterBuilder().withStart((metadata, _listener, next) => next(metadata, listener)).build(),
+    );
   };
   return { calls, interceptor };
 }
@@ -131,7 +134,10 @@ describe('startLogin is one critical section', () => {
     const timings = initiateTimings();
     const client = world.newClient({ connection: { channelOptions: { interceptors: [timings.interceptor] } } });
     const account = await world.pds.createAccount();
-    const [first, second] = await Promise.allSettled([client.startLogin(world.serverUrl, account.handle), client.startLogin(world.serverUrl, account.handle)]);
+    const [first, second] = await Promise.allSettled([
+      client.startLogin(world.serverUrl, account.handle),
+      client.startLogin(world.serverUrl, account.handle),
+    ]);
     expect(first.status).toBe('rejected');
     expect((first as PromiseRejectedResult).reason).toBeInstanceOf(LoginSupersededError);
     expect(second.status).toBe('fulfilled');
@@ -207,11 +213,15 @@ describe('logout ends logins', () => {
     expect(client.currentLogin).toBeUndefined();
 
     const began = performance.now();
-    expect(await within(rejectionOf(client.awaitLogin(started.loginId)), 1_000, 'awaitLogin after logout failing')).toBeInstanceOf(LoginCancelledError);
+    expect(await within(rejectionOf(client.awaitLogin(started.loginId)), 1_000, 'awaitLogin after logout failing')).toBeInstanceOf(
+      LoginCancelledError,
+    );
     expect(performance.now() - began).toBeLessThan(50);
 
     // The user finishes in the browser anyway: the login was cancelled on the server (CancelLogin), so the page says so and no session exists.
-    const { page } = await consentViaApi(started.authorizeUrl, account).catch(async () => ({ page: await rawRequest(started.authorizeUrl) }));
+    const { page } = await consentViaApi(started.authorizeUrl, account).catch(async () => ({
+      page: await rawRequest(started.authorizeUrl),
+    }));
     expect(page.status).toBe(410);
     expect(page.body).toContain('cancelled in the app');
     expect(await client.getSession()).toBeUndefined();

@@ -28,7 +28,11 @@ afterAll(async () => {
 
 /** Refresh tokens the server ever issued for a session: 1 at login, +1 per RefreshSession that rotated. */
 async function refreshTokensIssued(sessionId: string): Promise<number> {
-  const rows = await world.server.database.db.selectFrom('refresh_tokens').select('token_hash').where('session_id', '=', sessionId).execute();
+  const rows = await world.server.database.db
+    .selectFrom('refresh_tokens')
+    .select('token_hash')
+    .where('session_id', '=', sessionId)
+    .execute();
   return rows.length;
 }
 
@@ -159,7 +163,6 @@ describe('refresh', () => {
     expect((error as SignedOutError).reason).toBe('TOKEN_INVALID');
     expect(await client.getSession()).toBeUndefined();
   });
-
 });
 
 describe('logout', () => {
@@ -180,7 +183,12 @@ describe('logout', () => {
   it('logout while refreshes are in flight never leaves a session behind', async () => {
     const { client, session } = await world.signedInClient({ refreshSkewMs: 0 });
     await waitUntilExpired(session);
-    const calls = Array.from({ length: 6 }, () => client.whoAmI().then(() => 'ok', (e: Error) => e.name));
+    const calls = Array.from({ length: 6 }, () =>
+      client.whoAmI().then(
+        () => 'ok',
+        (e: Error) => e.name,
+      ),
+    );
     await Promise.all([...calls, client.logout()]);
     expect(await client.store.load()).toBeUndefined();
     expect(await client.getSession()).toBeUndefined();

@@ -37,7 +37,11 @@ function signedIn(overrides: Partial<StoredSession> = {}): StoredState {
 /** A keychain bridge whose behaviour the test chooses. */
 class FakeSecureStore implements SecureStore {
   value: unknown;
-  mode: { get: 'ok' | 'undefined' | 'throw'; set: 'ok' | 'noop' | 'throw'; delete: 'ok' | 'throw' } = { get: 'ok', set: 'ok', delete: 'ok' };
+  mode: { get: 'ok' | 'undefined' | 'throw'; set: 'ok' | 'noop' | 'throw'; delete: 'ok' | 'throw' } = {
+    get: 'ok',
+    set: 'ok',
+    delete: 'ok',
+  };
   async get() {
     if (this.mode.get === 'throw') throw new Error('keychain locked');
     if (this.mode.get === 'undefined') return undefined; // an unregistered bridge command

@@ -35,8 +35,7 @@ const FILE = JSON.parse(readFileSync(path.join(import.meta.dirname, 'scenarios.j
   scenarios: Scenario[];
 };
 
-const NOT_YET_IN_TS: Record<string, string> = {
-};
+const NOT_YET_IN_TS: Record<string, string> = {};
 
 let pds: TestPds;
 let server: InProcessAirlock;
@@ -83,7 +82,10 @@ async function signIn(client: AirlockClient, url = serverUrl): Promise<TestAccou
 }
 
 async function loginRows(): Promise<number> {
-  const row = await server.database.db.selectFrom('logins').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const row = await server.database.db
+    .selectFrom('logins')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -103,7 +105,9 @@ async function refreshTokenWorks(url: string, refreshToken: string): Promise<boo
   const clients = clientsFor(url.replace(/^http:\/\//, ''));
   const { auth } = clients;
   try {
-    await new Promise((resolve, reject) => auth.refreshSession({ refreshToken }, (error, value) => (error ? reject(error) : resolve(value))));
+    await new Promise((resolve, reject) =>
+      auth.refreshSession({ refreshToken }, (error, value) => (error ? reject(error) : resolve(value))),
+    );
     return true;
   } catch {
     return false;
@@ -112,7 +116,8 @@ async function refreshTokenWorks(url: string, refreshToken: string): Promise<boo
   }
 }
 
-const cli = (args: string[]) => promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'client/cli/main.ts'), ...args], { cwd: REPO_ROOT });
+const cli = (args: string[]) =>
+  promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'client/cli/main.ts'), ...args], { cwd: REPO_ROOT });
 
 /** A keychain bridge that silently does nothing (seed 000's bridge): a stand-in, as no keychain runs here. */
 const silentKeychain: SecureStore = { get: async () => undefined, set: async () => undefined, delete: async () => undefined };
@@ -138,7 +143,9 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
     }
     expect(winners).toBe(1);
     expect((await loginRows()) - before).toBeLessThanOrEqual(2);
-    const winner = results.find((r) => r.status === 'fulfilled' && r.value.loginId === current.loginId) as PromiseFulfilledResult<{ authorizeUrl: string }>;
+    const winner = results.find((r) => r.status === 'fulfilled' && r.value.loginId === current.loginId) as PromiseFulfilledResult<{
+      authorizeUrl: string;
+    }>;
     await approve(winner.value.authorizeUrl, account);
     expect((await client.awaitLogin(current.loginId)).did).toBe(account.did);
   },
@@ -204,7 +211,9 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
     expect(await client.getSession()).toBeUndefined();
     await expect(client.whoAmI()).rejects.toBeInstanceOf(SignedOutError);
     expect(await refreshTokenWorks(serverUrl, old.refreshToken)).toBe(false);
-    const { page } = await consentViaApi(pending.authorizeUrl, account).catch(async () => ({ page: await rawRequest(pending.authorizeUrl) }));
+    const { page } = await consentViaApi(pending.authorizeUrl, account).catch(async () => ({
+      page: await rawRequest(pending.authorizeUrl),
+    }));
     expect(page.status).toBe(410);
     expect(page.body).toContain('cancelled in the app');
   },
@@ -236,7 +245,11 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
     const sample = FILE.sessionFileSample;
     const old: StoredState = { ...sample, session: { ...sample.session!, refreshToken: 'an-older-rotated-refresh-token' } };
     let held: unknown = JSON.stringify(old);
-    const stuck: SecureStore = { get: async () => held, set: async () => Promise.reject(new Error('locked')), delete: async () => Promise.reject(new Error('locked')) };
+    const stuck: SecureStore = {
+      get: async () => held,
+      set: async () => Promise.reject(new Error('locked')),
+      delete: async () => Promise.reject(new Error('locked')),
+    };
     const layered = new LayeredStore(new FileStore(file), stuck);
     await layered.save(sample);
     expect((await layered.load())?.session?.refreshToken).toBe(sample.session!.refreshToken);
@@ -294,7 +307,15 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
       const file = path.join(dir.path, 'session.json');
       const client = newClient({ store: new FileStore(file) });
       const account = await signIn(client, url);
-      const tokens = async () => Number((await short.database.db.selectFrom('refresh_tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      const tokens = async () =>
+        Number(
+          (
+            await short.database.db
+              .selectFrom('refresh_tokens')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
       await new Promise((resolve) => setTimeout(resolve, 2_500));
       const before = await tokens();
       const answers = await Promise.all(Array.from({ length: 8 }, () => client.whoAmI()));

@@ -85,7 +85,15 @@ function findCycles(edges: Array<{ from: string; to: string }>): string[][] {
 
 const doc = readFileSync(path.join(REPO_ROOT, 'docs/architecture.md'), 'utf8');
 const table = mayImportTable(doc);
-const DOMAIN = ['server/login', 'server/oauth', 'server/tokens', 'server/sessions', 'server/channels', 'server/storage', 'server/coordination'];
+const DOMAIN = [
+  'server/login',
+  'server/oauth',
+  'server/tokens',
+  'server/sessions',
+  'server/channels',
+  'server/storage',
+  'server/coordination',
+];
 const serverEdges = unitEdges([...importsUnder('server'), ...importsUnder('client')]);
 
 describe('architecture', () => {
@@ -111,7 +119,14 @@ describe('architecture', () => {
   });
 
   it('finds a cycle when there is one (the checker itself works)', () => {
-    expect(findCycles([{ from: 'a', to: 'b' }, { from: 'b', to: 'c' }, { from: 'c', to: 'a' }, { from: 'c', to: 'd' }])).toEqual([['a', 'b', 'c', 'a']]);
+    expect(
+      findCycles([
+        { from: 'a', to: 'b' },
+        { from: 'b', to: 'c' },
+        { from: 'c', to: 'a' },
+        { from: 'c', to: 'd' },
+      ]),
+    ).toEqual([['a', 'b', 'c', 'a']]);
     expect(unitOf('server/transport/grpc/server.ts')).toBe('transport/grpc');
     expect(unitOf('server/errors.ts')).toBe('errors');
     expect(unitOf('proto/gen/airlock/auth/v1/auth.ts')).toBe('proto/gen');
@@ -119,7 +134,8 @@ describe('architecture', () => {
 
   it.each(DOMAIN)('%s imports neither gRPC, HTTP nor the transports', (folder) => {
     const offending = importsUnder(folder).filter(
-      ({ specifier }) => specifier.startsWith('@grpc/') || specifier === 'node:http' || specifier === 'node:http2' || specifier.includes('/transport/'),
+      ({ specifier }) =>
+        specifier.startsWith('@grpc/') || specifier === 'node:http' || specifier === 'node:http2' || specifier.includes('/transport/'),
     );
     expect(offending).toEqual([]);
   });

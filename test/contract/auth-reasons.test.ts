@@ -11,11 +11,17 @@ import { AuthErrorReason } from '../../proto/gen/airlock/auth/v1/auth.ts';
 import { UnauthenticatedError, type AuthFailureReason } from '../../server/errors.ts';
 import { AUTH_ERROR_REASONS, toGrpcStatus, wireAuthReason } from '../../server/transport/grpc/status.ts';
 
-const enumNames = Object.keys(AuthErrorReason).filter((name) => name.startsWith('AUTH_ERROR_REASON_') && name !== 'AUTH_ERROR_REASON_UNSPECIFIED');
+const enumNames = Object.keys(AuthErrorReason).filter(
+  (name) => name.startsWith('AUTH_ERROR_REASON_') && name !== 'AUTH_ERROR_REASON_UNSPECIFIED',
+);
 
 /** What a grpc-js client receives for a status the server built. */
 function asReceived(built: ReturnType<typeof toGrpcStatus>['status']): ServiceError {
-  return Object.assign(new Error(built.details), { code: built.code, details: built.details, metadata: built.metadata ?? new Metadata() }) as ServiceError;
+  return Object.assign(new Error(built.details), {
+    code: built.code,
+    details: built.details,
+    metadata: built.metadata ?? new Metadata(),
+  }) as ServiceError;
 }
 
 describe('AuthErrorReason, one vocabulary for server and client', () => {
@@ -29,12 +35,15 @@ describe('AuthErrorReason, one vocabulary for server and client', () => {
     expect([...AUTH_REASONS].sort()).toEqual(enumNames.map((name) => name.replace('AUTH_ERROR_REASON_', '')).sort());
   });
 
-  it.each(Object.keys(AUTH_ERROR_REASONS) as AuthFailureReason[])('%s written by the server is read back by the client as the same reason', (reason) => {
-    const built = toGrpcStatus(new UnauthenticatedError(reason, 'message')).status;
-    expect(built.code).toBe(status.UNAUTHENTICATED);
-    expect(authReasonOf(asReceived(built))).toBe(reason);
-    expect(wireAuthReason(reason)).toBe(reason);
-  });
+  it.each(Object.keys(AUTH_ERROR_REASONS) as AuthFailureReason[])(
+    '%s written by the server is read back by the client as the same reason',
+    (reason) => {
+      const built = toGrpcStatus(new UnauthenticatedError(reason, 'message')).status;
+      expect(built.code).toBe(status.UNAUTHENTICATED);
+      expect(authReasonOf(asReceived(built))).toBe(reason);
+      expect(wireAuthReason(reason)).toBe(reason);
+    },
+  );
 
   it('the client has a message for every reason that signs it out', () => {
     for (const reason of AUTH_REASONS.filter((r) => r !== 'TOKEN_EXPIRED')) {

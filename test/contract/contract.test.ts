@@ -11,20 +11,35 @@ const definition = protoLoader.loadSync(['airlock/auth/v1/auth.proto', 'airlock/
   keepCase: true,
 });
 
-type Service = Record<string, { requestStream: boolean; responseStream: boolean; requestType: { type: { name: string } }; responseType: { type: { name: string } } }>;
-type MessageType = { type: { field: Array<{ name: string; number: number; type: string; label: string; typeName: string; oneofIndex?: number }>; oneofDecl: Array<{ name: string }> } };
+type Service = Record<
+  string,
+  { requestStream: boolean; responseStream: boolean; requestType: { type: { name: string } }; responseType: { type: { name: string } } }
+>;
+type MessageType = {
+  type: {
+    field: Array<{ name: string; number: number; type: string; label: string; typeName: string; oneofIndex?: number }>;
+    oneofDecl: Array<{ name: string }>;
+  };
+};
 type EnumType = { type: { value: Array<{ name: string; number: number }> } };
 
 const service = (name: string) => definition[name] as unknown as Service;
 const message = (name: string) => definition[name] as unknown as MessageType;
-const fields = (name: string) => Object.fromEntries(message(name).type.field.map((f) => [f.name, { number: f.number, type: f.type, label: f.label, typeName: f.typeName }]));
-const enumValues = (name: string) => Object.fromEntries((definition[name] as unknown as EnumType).type.value.map((v) => [v.name, v.number]));
+const fields = (name: string) =>
+  Object.fromEntries(
+    message(name).type.field.map((f) => [f.name, { number: f.number, type: f.type, label: f.label, typeName: f.typeName }]),
+  );
+const enumValues = (name: string) =>
+  Object.fromEntries((definition[name] as unknown as EnumType).type.value.map((v) => [v.name, v.number]));
 
 describe('contract: airlock.auth.v1.AuthService', () => {
   it('has exactly the five RPCs with their streaming shapes and message types', () => {
     const auth = service('airlock.auth.v1.AuthService');
     const shape = Object.fromEntries(
-      Object.entries(auth).map(([name, m]) => [name, [m.requestType.type.name, m.responseType.type.name, m.requestStream, m.responseStream]]),
+      Object.entries(auth).map(([name, m]) => [
+        name,
+        [m.requestType.type.name, m.responseType.type.name, m.requestStream, m.responseStream],
+      ]),
     );
     expect(shape).toEqual({
       InitiateLogin: ['InitiateLoginRequest', 'InitiateLoginResponse', false, false],

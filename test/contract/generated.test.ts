@@ -26,13 +26,18 @@ describe('generated contract', () => {
     const committedFiles = filesUnder(committed).filter((f) => f !== 'descriptor.binpb');
     expect(filesUnder(fresh)).toEqual(committedFiles);
     for (const file of committedFiles) {
-      expect(readFileSync(path.join(fresh, file), 'utf8'), `${file} is stale: run npm run generate`).toBe(readFileSync(path.join(committed, file), 'utf8'));
+      expect(readFileSync(path.join(fresh, file), 'utf8'), `${file} is stale: run npm run generate`).toBe(
+        readFileSync(path.join(committed, file), 'utf8'),
+      );
     }
   });
 
   it('the reflection descriptor set matches buf build', () => {
     const fresh = path.join(out.path, 'descriptor.binpb');
     execFileSync(BUF, ['build', '-o', fresh], { cwd: REPO_ROOT, stdio: 'pipe' });
-    expect(readFileSync(fresh).equals(readFileSync(path.join(REPO_ROOT, 'proto/gen/descriptor.binpb'))), 'descriptor.binpb is stale: run npm run generate').toBe(true);
+    expect(
+      readFileSync(fresh).equals(readFileSync(path.join(REPO_ROOT, 'proto/gen/descriptor.binpb'))),
+      'descriptor.binpb is stale: run npm run generate',
+    ).toBe(true);
   });
 });

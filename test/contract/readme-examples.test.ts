@@ -88,7 +88,13 @@ describe("the README's grpcurl examples", () => {
     expect(authenticated.stdout.match(/"refreshToken": "/g)).toHaveLength(1);
 
     // The example's Logout really ended the session.
-    const after = await runTool('grpcurl', ['-plaintext', '-H', `authorization: Bearer ${accessToken}`, airlock.grpcTarget, 'airlock.auth.v1.AuthService/WhoAmI']);
+    const after = await runTool('grpcurl', [
+      '-plaintext',
+      '-H',
+      `authorization: Bearer ${accessToken}`,
+      airlock.grpcTarget,
+      'airlock.auth.v1.AuthService/WhoAmI',
+    ]);
     expect(after.code).toBe(64 + 16);
   });
 });

@@ -22,8 +22,16 @@ beforeAll(async () => {
   server = await startInProcess({ AIRLOCK_PUBLIC_URL: ISSUER, AIRLOCK_MAX_METADATA_BYTES: String(MAX_METADATA) });
   clients = clientsFor(server.grpcTarget);
   session = await server.auth.sessions.start(USER);
-  const row = await server.database.db.selectFrom('signing_keys').selectAll().where('purpose', '=', 'access-token').executeTakeFirstOrThrow();
-  ourKey = { kid: row.kid, privateJwk: JSON.parse(openPrivateJwk(server.dataDir, row)) as JWK, publicJwk: JSON.parse(row.public_jwk) as JWK };
+  const row = await server.database.db
+    .selectFrom('signing_keys')
+    .selectAll()
+    .where('purpose', '=', 'access-token')
+    .executeTakeFirstOrThrow();
+  ourKey = {
+    kid: row.kid,
+    privateJwk: JSON.parse(openPrivateJwk(server.dataDir, row)) as JWK,
+    publicJwk: JSON.parse(row.public_jwk) as JWK,
+  };
 });
 
 afterAll(async () => {
@@ -34,8 +42,21 @@ afterAll(async () => {
 const now = () => Math.floor(Date.now() / 1000);
 
 /** A token like ours, signed with our own key unless told otherwise, with the given changes. */
-async function mint(changes: { header?: Record<string, unknown>; claims?: Record<string, unknown>; key?: Parameters<SignJWT['sign']>[0] } = {}): Promise<string> {
-  const claims = { iss: ISSUER, aud: 'airlock', sub: USER.did, handle: USER.handle, sid: session.sessionId, iat: now(), nbf: now(), exp: now() + 600, jti: 'test-jti', ...changes.claims };
+async function mint(
+  changes: { header?: Record<string, unknown>; claims?: Record<string, unknown>; key?: Parameters<SignJWT['sign']>[0] } = {},
+): Promise<string> {
+  const claims = {
+    iss: ISSUER,
+    aud: 'airlock',
+    sub: USER.did,
+    handle: USER.handle,
+    sid: session.sessionId,
+    iat: now(),
+    nbf: now(),
+    exp: now() + 600,
+    jti: 'test-jti',
+    ...changes.claims,
+  };
   const key = changes.key ?? (await importJWK(ourKey.privateJwk, 'EdDSA'));
   return new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', kid: ourKey.kid, typ: 'at+jwt', ...changes.header } as never).sign(key);
 }
@@ -67,7 +88,12 @@ async function expectRejected(metadata: Metadata, reason: string, secret?: strin
 describe('bearer interceptor', () => {
   it('accepts our access token and WhoAmI returns the DID, handle, session id and token expiry', async () => {
     const me = await whoAmI(withAuthorization(`Bearer ${session.accessToken}`));
-    expect(me).toEqual({ did: USER.did, handle: USER.handle, sessionId: session.sessionId, accessTokenExpiresAt: session.accessTokenExpiresAt });
+    expect(me).toEqual({
+      did: USER.did,
+      handle: USER.handle,
+      sessionId: session.sessionId,
+      accessTokenExpiresAt: session.accessTokenExpiresAt,
+    });
   });
 
   it('no authorization header: TOKEN_MISSING', async () => {
@@ -104,13 +130,39 @@ describe('bearer interceptor', () => {
 
   it('alg none: TOKEN_INVALID', async () => {
     const header = base64url.encode(JSON.stringify({ alg: 'none', kid: ourKey.kid, typ: 'at+jwt' }));
-    const payload = base64url.encode(JSON.stringify({ iss: ISSUER, aud: 'airlock', sub: USER.did, handle: USER.handle, sid: session.sessionId, iat: now(), nbf: now(), exp: now() + 600, jti: 'x' }));
+    const payload = base64url.encode(
+      JSON.stringify({
+        iss: ISSUER,
+        aud: 'airlock',
+        sub: USER.did,
+        handle: USER.handle,
+        sid: session.sessionId,
+        iat: now(),
+        nbf: now(),
+        exp: now() + 600,
+        jti: 'x',
+      }),
+    );
     await expectRejected(withAuthorization(`Bearer ${header}.${payload}.`), 'TOKEN_INVALID');
   });
 
   it('HS256 signed with our public key as the secret: TOKEN_INVALID', async () => {
-    for (const secret of [JSON.stringify(ourKey.publicJwk), ourKey.publicJwk.x!, Buffer.from(ourKey.publicJwk.x!, 'base64url').toString('latin1')]) {
-      const token = await new SignJWT({ iss: ISSUER, aud: 'airlock', sub: USER.did, handle: USER.handle, sid: session.sessionId, iat: now(), nbf: now(), exp: now() + 600, jti: 'x' })
+    for (const secret of [
+      JSON.stringify(ourKey.publicJwk),
+      ourKey.publicJwk.x!,
+      Buffer.from(ourKey.publicJwk.x!, 'base64url').toString('latin1'),
+    ]) {
+      const token = await new SignJWT({
+        iss: ISSUER,
+        aud: 'airlock',
+        sub: USER.did,
+        handle: USER.handle,
+        sid: session.sessionId,
+        iat: now(),
+        nbf: now(),
+        exp: now() + 600,
+        jti: 'x',
+      })
         .setProtectedHeader({ alg: 'HS256', kid: ourKey.kid, typ: 'at+jwt' })
         .sign(new TextEncoder().encode(secret));
       await expectRejected(withAuthorization(`Bearer ${token}`), 'TOKEN_INVALID', token);
@@ -186,7 +238,8 @@ describe('bearer interceptor', () => {
 
   it('ignores client metadata posing as the identity', async () => {
     const spoof = (metadata: Metadata) => {
-      for (const key of ['x-airlock-did', 'x-airlock-identity', 'x-airlock-session-id', 'did', 'identity', 'x-user', 'x-forwarded-user']) metadata.set(key, 'did:plc:mallory');
+      for (const key of ['x-airlock-did', 'x-airlock-identity', 'x-airlock-session-id', 'did', 'identity', 'x-user', 'x-forwarded-user'])
+        metadata.set(key, 'did:plc:mallory');
       return metadata;
     };
     const me = await whoAmI(spoof(withAuthorization(`Bearer ${session.accessToken}`)));
@@ -203,7 +256,9 @@ describe('bearer interceptor', () => {
       const refresh = await grpcFailure(call(clients.auth, clients.auth.refreshSession, { refreshToken: 'x'.repeat(43) }, { metadata }));
       expect(refresh).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'TOKEN_INVALID' });
       expect(refresh.details).toMatch(/refresh token/);
-      const initiate = await grpcFailure(call(clients.auth, clients.auth.initiateLogin, { identifier: '', loginVerifierChallenge: '' }, { metadata }));
+      const initiate = await grpcFailure(
+        call(clients.auth, clients.auth.initiateLogin, { identifier: '', loginVerifierChallenge: '' }, { metadata }),
+      );
       expect(initiate.code).not.toBe(status.UNAUTHENTICATED);
       const awaiting = clients.auth.awaitLogin({ loginId: 'nope', loginVerifier: 'nope' }, metadata);
       const streamCode = await new Promise<number>((resolve) => {
@@ -217,7 +272,9 @@ describe('bearer interceptor', () => {
 
   it('Logout: a bearer, when sent, must verify even though the body holds a valid refresh token', async () => {
     const other = await server.auth.sessions.start(USER);
-    const failure = await grpcFailure(call(clients.auth, clients.auth.logout, { refreshToken: other.refreshToken }, { metadata: withAuthorization('Bearer garbage') }));
+    const failure = await grpcFailure(
+      call(clients.auth, clients.auth.logout, { refreshToken: other.refreshToken }, { metadata: withAuthorization('Bearer garbage') }),
+    );
     expect(failure).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'TOKEN_INVALID' });
     // The session is untouched.
     expect((await whoAmI(withAuthorization(`Bearer ${other.accessToken}`))).sessionId).toBe(other.sessionId);

@@ -40,7 +40,8 @@ describe('method policy', () => {
     expect(accessOf('/airlock.auth.v1.AuthService/ListSessions')).toBe('bearer');
     expect(accessOf('/airlock.auth.v1.AuthService/RevokeSession')).toBe('bearer');
     expect(accessOf('/airlock.auth.v1.AuthService/Logout')).toBe('optional-bearer');
-    for (const name of ['InitiateLogin', 'AwaitLogin', 'RefreshSession']) expect(accessOf(`/airlock.auth.v1.AuthService/${name}`)).toBe('public');
+    for (const name of ['InitiateLogin', 'AwaitLogin', 'RefreshSession'])
+      expect(accessOf(`/airlock.auth.v1.AuthService/${name}`)).toBe('public');
   });
 
   it('treats a method it does not know as guarded', () => {

@@ -59,7 +59,12 @@ test('after expiry the login is gone: AwaitLogin is NOT_FOUND, even for a comple
 
 test('expired logins are swept from the database by the broker', async () => {
   const started = await initiateLogin(clients.auth, account.handle);
-  const count = () => airlock.database.db.selectFrom('logins').select('id').execute().then((rows) => rows.length);
+  const count = () =>
+    airlock.database.db
+      .selectFrom('logins')
+      .select('id')
+      .execute()
+      .then((rows) => rows.length);
   expect(await count()).toBeGreaterThan(0);
   // The sweeper runs every login lifetime (here 4 s).
   await sleepUntil(started.expiresAt!.getTime() + TTL_MS + 500);

@@ -56,7 +56,9 @@ test.each([
 
 test('a malformed verifier challenge is INVALID_ARGUMENT', async () => {
   for (const challenge of ['', 'short', `${'a'.repeat(43)}=`, 'a'.repeat(44)]) {
-    const failure = await grpcFailure(call(clients.auth, clients.auth.initiateLogin, { identifier: 'alice.test', loginVerifierChallenge: challenge }));
+    const failure = await grpcFailure(
+      call(clients.auth, clients.auth.initiateLogin, { identifier: 'alice.test', loginVerifierChallenge: challenge }),
+    );
     expect(failure.code).toBe(status.INVALID_ARGUMENT);
     expect(failure.details).toContain('login_verifier_challenge');
   }
@@ -74,7 +76,7 @@ test('a DID unknown to the PLC directory is INVALID_ARGUMENT', async () => {
   expect(failure.details).toContain('did:plc:aaaaaaaaaaaaaaaaaaaaaaaa');
 });
 
-test("an account whose PDS is down (connection refused) is UNAVAILABLE", async () => {
+test('an account whose PDS is down (connection refused) is UNAVAILABLE', async () => {
   const closed = net.createServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const port = (closed.address() as net.AddressInfo).port;

@@ -21,7 +21,10 @@ afterAll(async () => {
   await pds?.stop();
 });
 
-async function withAirlock(env: Record<string, string>, fn: (airlock: InProcessAirlock, clients: ReturnType<typeof clientsFor>) => Promise<void>) {
+async function withAirlock(
+  env: Record<string, string>,
+  fn: (airlock: InProcessAirlock, clients: ReturnType<typeof clientsFor>) => Promise<void>,
+) {
   const airlock = await startInProcess({ ...pds.airlockEnv(), ...env });
   const clients = clientsFor(airlock.grpcTarget);
   try {
@@ -57,13 +60,16 @@ test('more pending logins than allowed in total is RESOURCE_EXHAUSTED; a finishe
 });
 
 test('concurrent InitiateLogin calls cannot overshoot the pending-login cap (the count and the insert are one step)', async () => {
-  await withAirlock({ AIRLOCK_MAX_PENDING_LOGINS: '40', AIRLOCK_LOGIN_RATE_PER_MINUTE: '1000', AIRLOCK_UPSTREAM_TIMEOUT: '60s' }, async (_airlock, clients) => {
-    // All 60 pass the early count together (it runs before the PAR); only 40 may be inserted.
-    const results = await Promise.allSettled(Array.from({ length: 60 }, () => initiateLogin(clients.auth, account.handle)));
-    const refused = await Promise.all(results.filter((r) => r.status === 'rejected').map((r) => grpcFailure(Promise.reject(r.reason))));
-    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(40);
-    expect(refused.map((f) => f.code)).toEqual(Array(20).fill(status.RESOURCE_EXHAUSTED));
-  });
+  await withAirlock(
+    { AIRLOCK_MAX_PENDING_LOGINS: '40', AIRLOCK_LOGIN_RATE_PER_MINUTE: '1000', AIRLOCK_UPSTREAM_TIMEOUT: '60s' },
+    async (_airlock, clients) => {
+      // All 60 pass the early count together (it runs before the PAR); only 40 may be inserted.
+      const results = await Promise.allSettled(Array.from({ length: 60 }, () => initiateLogin(clients.auth, account.handle)));
+      const refused = await Promise.all(results.filter((r) => r.status === 'rejected').map((r) => grpcFailure(Promise.reject(r.reason))));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(40);
+      expect(refused.map((f) => f.code)).toEqual(Array(20).fill(status.RESOURCE_EXHAUSTED));
+    },
+  );
 });
 
 function activeTimeouts(): number {

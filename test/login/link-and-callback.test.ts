@@ -33,7 +33,12 @@ const sessionsOf = async (did: string) =>
 
 test('the link redirects (302) to the PDS authorization page pushed by InitiateLogin, with no-store and no-referrer', async () => {
   const started = await initiateLogin(clients.auth, account.handle);
-  const row = await airlock.database.db.selectFrom('logins').select('authorize_url').where('authorize_url', 'is not', null).orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+  const row = await airlock.database.db
+    .selectFrom('logins')
+    .select('authorize_url')
+    .where('authorize_url', 'is not', null)
+    .orderBy('created_at', 'desc')
+    .executeTakeFirstOrThrow();
   const response = await rawRequest(started.authorizeUrl);
   expect(response.status).toBe(302);
   expect(response.headers.location).toBe(row.authorize_url);

@@ -10,7 +10,7 @@ import type { LoginEvent } from '../../server/coordination/login-events.ts';
 import { open, seal, sealingKeyFor } from '../../server/login/result-sealing.ts';
 import { randomSecret, verifierMatches } from '../../server/login/secrets.ts';
 
-test('the in-process bus delivers to the login\'s subscribers only and counts listeners exactly', async () => {
+test("the in-process bus delivers to the login's subscribers only and counts listeners exactly", async () => {
   const bus = new InProcessLoginEventBus();
   const got: Array<[string, LoginEvent]> = [];
   const offA1 = bus.subscribe('a', (e) => got.push(['a1', e]));

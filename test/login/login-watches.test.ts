@@ -66,7 +66,10 @@ describe('DeadlineQueue', () => {
     const cancels = new Map<number, () => void>();
     for (let i = 0; i < 500; i++) {
       const at = now + Math.floor(Math.random() * 100);
-      cancels.set(i, queue.schedule(at, () => fired.push(at)));
+      cancels.set(
+        i,
+        queue.schedule(at, () => fired.push(at)),
+      );
     }
     for (let i = 0; i < 500; i += 3) cancels.get(i)!();
     const expected = 500 - Math.ceil(500 / 3);
@@ -132,8 +135,14 @@ describe('LoginWatches', () => {
     // Count the store's calls (the store itself is the real one).
     const calls = { byRef: 0, progressOf: 0 };
     const counted = {
-      byRef: (ref: string) => (calls.byRef++, store.byRef(ref)),
-      progressOf: (refs: readonly string[]) => (calls.progressOf++, store.progressOf(refs)),
+      byRef: (ref: string) => {
+        calls.byRef++;
+        return store.byRef(ref);
+      },
+      progressOf: (refs: readonly string[]) => {
+        calls.progressOf++;
+        return store.progressOf(refs);
+      },
     };
     const bus = new InProcessLoginEventBus();
     const watches = new LoginWatches({ store: counted, bus, heartbeatInterval: 100, logger });
@@ -162,7 +171,10 @@ describe('LoginWatches', () => {
 
     // Finished in the store, never announced: the next tick delivers it to that login's streams only.
     await store.finish('ref-1005', FAILED, Date.now());
-    await until(() => received.get('ref-1005#0')!.some((e) => e.type === 'result') && received.get('ref-1005#1')!.some((e) => e.type === 'result'), 'the result');
+    await until(
+      () => received.get('ref-1005#0')!.some((e) => e.type === 'result') && received.get('ref-1005#1')!.some((e) => e.type === 'result'),
+      'the result',
+    );
     expect(received.get('ref-1006#0')!.some((e) => e.type === 'result')).toBe(false);
 
     for (const leave of leaves) leave();
@@ -174,14 +186,22 @@ describe('LoginWatches', () => {
   it('an announced finish costs one read for all streams of the login; expiry reaches streams that join after it fired', async () => {
     const store = new LoginStore(open.db);
     const calls = { byRef: 0 };
-    const counted = { byRef: (ref: string) => (calls.byRef++, store.byRef(ref)), progressOf: (refs: readonly string[]) => store.progressOf(refs) };
+    const counted = {
+      byRef: (ref: string) => {
+        calls.byRef++;
+        return store.byRef(ref);
+      },
+      progressOf: (refs: readonly string[]) => store.progressOf(refs),
+    };
     const bus = new InProcessLoginEventBus();
     const watches = new LoginWatches({ store: counted, bus, heartbeatInterval: 60_000, logger });
 
     const finished = newLogin(2_000);
     await store.insert(finished);
     const results: WatchEvent[] = [];
-    const leaves = Array.from({ length: 5 }, () => watches.join(finished.ref, finished.expiresAt, (e) => e.type === 'result' && results.push(e)));
+    const leaves = Array.from({ length: 5 }, () =>
+      watches.join(finished.ref, finished.expiresAt, (e) => e.type === 'result' && results.push(e)),
+    );
     await store.finish(finished.ref, FAILED, Date.now());
     await bus.publish(finished.ref, { type: 'finished' });
     await until(() => results.length === 5, 'the result on all five streams');

@@ -9,11 +9,15 @@ import { REPO_ROOT } from '../support/airlock.ts';
 import { loginViaApi } from '../support/login.ts';
 
 test('the sandbox starts, prints how to sign in, a real login works, and SIGINT stops it', async () => {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts/sandbox.ts'), '--grpc-address', '127.0.0.1:0', '--http-address', '127.0.0.1:0'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, AIRLOCK_LOG_FORMAT: 'json', AIRLOCK_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(REPO_ROOT, 'scripts/sandbox.ts'), '--grpc-address', '127.0.0.1:0', '--http-address', '127.0.0.1:0'],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, AIRLOCK_LOG_FORMAT: 'json', AIRLOCK_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

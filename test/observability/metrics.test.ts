@@ -103,7 +103,15 @@ describe('Prometheus metrics on the admin listener', () => {
     expect(families.has('process_cpu_seconds_total')).toBe(true);
 
     // Nothing that identifies a user, a login or a session, anywhere in the scrape.
-    const secrets = [account.did, first.accessToken, first.refreshToken, rotated.session!.accessToken, rotated.session!.refreshToken, login.started.loginId, login.started.verifier];
+    const secrets = [
+      account.did,
+      first.accessToken,
+      first.refreshToken,
+      rotated.session!.accessToken,
+      rotated.session!.refreshToken,
+      login.started.loginId,
+      login.started.verifier,
+    ];
     for (const secret of secrets) expect(text).not.toContain(secret);
     for (const family of families.values()) {
       for (const sample of family.metrics) {

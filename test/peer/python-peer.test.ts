@@ -24,10 +24,16 @@ beforeAll(async () => {
   const out = path.join(stubs.path, 'out');
   mkdirSync(out);
   execFileSync(PYTHON, [
-    '-m', 'grpc_tools.protoc',
-    `-I${path.join(REPO_ROOT, 'proto')}`, `-I${peerProtos}`, `-I${WKT_PROTOS}`,
-    `--python_out=${out}`, `--grpc_python_out=${out}`,
-    'airlock/auth/v1/auth.proto', 'airlock/channels/v1/channels.proto', 'peer_health/health.proto',
+    '-m',
+    'grpc_tools.protoc',
+    `-I${path.join(REPO_ROOT, 'proto')}`,
+    `-I${peerProtos}`,
+    `-I${WKT_PROTOS}`,
+    `--python_out=${out}`,
+    `--grpc_python_out=${out}`,
+    'airlock/auth/v1/auth.proto',
+    'airlock/channels/v1/channels.proto',
+    'peer_health/health.proto',
   ]);
   for (const pkg of ['airlock', 'airlock/auth', 'airlock/auth/v1', 'airlock/channels', 'airlock/channels/v1', 'peer_health']) {
     writeFileSync(path.join(out, pkg, '__init__.py'), '');
@@ -42,9 +48,13 @@ afterAll(async () => {
 describe('a Python C-core peer', () => {
   it('generates stubs from proto/, checks health and calls AuthService', async () => {
     // Asynchronously: the server under test runs in this process's event loop.
-    const { stdout: output } = await promisify(execFile)(PYTHON, [path.join(REPO_ROOT, 'test/peer/python_peer.py'), airlock.grpcTarget, path.join(stubs.path, 'out')], {
-      encoding: 'utf8',
-    });
+    const { stdout: output } = await promisify(execFile)(
+      PYTHON,
+      [path.join(REPO_ROOT, 'test/peer/python_peer.py'), airlock.grpcTarget, path.join(stubs.path, 'out')],
+      {
+        encoding: 'utf8',
+      },
+    );
     const result = JSON.parse(output.trim()) as Record<string, string>;
     expect(result.health).toBe('SERVING');
     // Unknown login: the stream answers NOT_FOUND, a status only a real handler gives.

@@ -46,10 +46,13 @@ describe('database connection faults', () => {
       expect(error).toBeInstanceOf(DatabaseUnavailableError);
       expect(((error as Error).cause as { code?: string }).code).toBe('57P01');
 
-      const inTransaction = open.db.transaction().execute(async (trx) => {
-        await sql`select 1`.execute(trx);
-        await sql`select pg_sleep(5)`.execute(trx);
-      }).catch((e: unknown) => e);
+      const inTransaction = open.db
+        .transaction()
+        .execute(async (trx) => {
+          await sql`select 1`.execute(trx);
+          await sql`select pg_sleep(5)`.execute(trx);
+        })
+        .catch((e: unknown) => e);
       await sleep(200);
       await terminateConnections(POSTGRES_ADMIN_URL, database().name);
       expect(await inTransaction).toBeInstanceOf(DatabaseUnavailableError);

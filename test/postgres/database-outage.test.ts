@@ -79,7 +79,11 @@ describe('PostgreSQL restarted in the middle of a login', () => {
       // Calls that need the database fail fast and say why.
       const initiate = await grpcFailure(initiateLogin(a.clients.auth, account.handle));
       expect(initiate).toMatchObject({ code: status.UNAVAILABLE, details: UNREACHABLE });
-      const attach = await grpcFailure(awaitLogin(a.clients.auth, started.loginId, started.verifier).end.then((s) => Promise.reject(Object.assign(new Error(s.details), s))));
+      const attach = await grpcFailure(
+        awaitLogin(a.clients.auth, started.loginId, started.verifier).end.then((s) =>
+          Promise.reject(Object.assign(new Error(s.details), s)),
+        ),
+      );
       expect(attach).toMatchObject({ code: status.UNAVAILABLE, details: UNREACHABLE });
       // A well-formed refresh token that was never issued: only the database can say so.
       const refresh = await grpcFailure(call(b.clients.auth, b.clients.auth.refreshSession, { refreshToken: 'A'.repeat(43) }));
@@ -99,7 +103,9 @@ describe('PostgreSQL restarted in the middle of a login', () => {
 
       // The open stream on B stays alive (heartbeats need no database).
       const beats = stream.cases().filter((c) => c === 'heartbeat').length;
-      await expect.poll(() => stream.cases().filter((c) => c === 'heartbeat').length, { timeout: 2_000, interval: 50 }).toBeGreaterThan(beats);
+      await expect
+        .poll(() => stream.cases().filter((c) => c === 'heartbeat').length, { timeout: 2_000, interval: 50 })
+        .toBeGreaterThan(beats);
     } finally {
       cluster.start();
     }
@@ -124,7 +130,9 @@ describe('PostgreSQL restarted in the middle of a login', () => {
     const completed = await stream.next('completed', 10_000);
     expect(completed.session!.did).toBe(account.did);
     expect(await stream.end).toEqual({ code: status.OK, details: 'OK' });
-    expect(await call(a.clients.auth, a.clients.auth.whoAmI, {}, { bearer: completed.session!.accessToken })).toMatchObject({ did: account.did });
+    expect(await call(a.clients.auth, a.clients.auth.whoAmI, {}, { bearer: completed.session!.accessToken })).toMatchObject({
+      did: account.did,
+    });
 
     // Nothing crashed: no uncaught error on either replica.
     for (const r of [a, b]) expect(r.stderr.join('\n')).not.toMatch(/uncaught|unhandled/i);
@@ -141,12 +149,18 @@ describe('PostgreSQL restarted in the middle of a login', () => {
       cluster.stop('immediate');
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       expect(await health(a)).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
-      expect(await grpcFailure(initiateLogin(b.clients.auth, account.handle))).toMatchObject({ code: status.UNAVAILABLE, details: UNREACHABLE });
+      expect(await grpcFailure(initiateLogin(b.clients.auth, account.handle))).toMatchObject({
+        code: status.UNAVAILABLE,
+        details: UNREACHABLE,
+      });
     } finally {
       cluster.start();
     }
-    for (const r of [a, b]) await expect.poll(() => health(r), { timeout: 15_000, interval: 50 }).toBe(HealthCheckResponse_ServingStatus.SERVING);
-    await expect.poll(() => a.logs.filter((l) => l.msg === 'database LISTEN connection restored').length, { timeout: 10_000 }).toBeGreaterThan(restoredBefore);
+    for (const r of [a, b])
+      await expect.poll(() => health(r), { timeout: 15_000, interval: 50 }).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    await expect
+      .poll(() => a.logs.filter((l) => l.msg === 'database LISTEN connection restored').length, { timeout: 10_000 })
+      .toBeGreaterThan(restoredBefore);
 
     const page = await deliverCallback(viaReplica(callbackUrl, b));
     expect(page.status).toBe(200);
@@ -162,7 +176,7 @@ describe('PostgreSQL restarted in the middle of a login', () => {
 
     // B is exchanging the code (the PDS has spent it; its answer is held) when the database host dies.
     const hold = holdPdsAnswers(pds, tokenRequests);
-    let page;
+    let page: Awaited<ReturnType<typeof deliverCallback>>;
     try {
       const delivering = deliverCallback(viaReplica(callbackUrl, b));
       await hold.held();

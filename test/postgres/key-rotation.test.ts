@@ -29,7 +29,9 @@ afterAll(async () => {
 });
 
 async function kids(replica: InProcessAirlock): Promise<string[]> {
-  const jwks = (await (await fetch(`http://127.0.0.1:${replica.httpPort}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+  const jwks = (await (await fetch(`http://127.0.0.1:${replica.httpPort}/.well-known/jwks.json`)).json()) as {
+    keys: Array<{ kid: string }>;
+  };
   return jwks.keys.map((k) => k.kid).sort();
 }
 
@@ -102,7 +104,8 @@ describe('a signing key file changed in a rolling restart', () => {
     }
   }
 
-  const issue = (signer: InProcessAirlock) => signer.auth.sessions.start({ did: 'did:plc:rolling', handle: 'rolling.test', pdsUrl: 'http://127.0.0.1:1' });
+  const issue = (signer: InProcessAirlock) =>
+    signer.auth.sessions.start({ did: 'did:plc:rolling', handle: 'rolling.test', pdsUrl: 'http://127.0.0.1:1' });
 
   beforeAll(async () => {
     files = tempDir();
@@ -150,7 +153,11 @@ describe('a signing key file changed in a rolling restart', () => {
     expect(decodeProtectedHeader((await issue(b)).accessToken).kid).toBe(newKey.kid);
     await accepts(a, lastOld);
     await accepts(b, lastOld);
-    const row = await a.database.db.selectFrom('signing_keys').select(['expires_at']).where('kid', '=', oldKey.kid).executeTakeFirstOrThrow();
+    const row = await a.database.db
+      .selectFrom('signing_keys')
+      .select(['expires_at'])
+      .where('kid', '=', oldKey.kid)
+      .executeTakeFirstOrThrow();
     // Retired (it expires), but not before the last token it signed.
     expect(row.expires_at).not.toBeNull();
     expect(Number(row.expires_at)).toBeGreaterThanOrEqual(lastOld.accessTokenExpiresAt.getTime());

@@ -21,7 +21,13 @@ describe('login events over LISTEN/NOTIFY', () => {
 
   async function replica(): Promise<Replica> {
     const open = openTestDatabase(database().url);
-    const listener = new PgListener({ connectionString: database().url, logger: quietLogger, connectTimeoutMs: 2_000, reconnectInitialDelayMs: 50, reconnectMaxDelayMs: 500 });
+    const listener = new PgListener({
+      connectionString: database().url,
+      logger: quietLogger,
+      connectTimeoutMs: 2_000,
+      reconnectInitialDelayMs: 50,
+      reconnectMaxDelayMs: 500,
+    });
     await listener.start();
     const r = { open, listener, bus: new PgLoginEventBus({ db: open.db, listener, logger: quietLogger }) };
     replicas.push(r);

@@ -55,7 +55,9 @@ describe('the migrate command', () => {
     try {
       const refused = await run([], { ...env, AIRLOCK_GRPC_ADDRESS: '127.0.0.1:0', AIRLOCK_HTTP_ADDRESS: '127.0.0.1:0' });
       expect(refused.code).toBe(2);
-      expect(refused.stderr).toMatch(/^airlock: the database schema is behind this build \(pending: 0001_initial.*\); run `npm run migrate` first/);
+      expect(refused.stderr).toMatch(
+        /^airlock: the database schema is behind this build \(pending: 0001_initial.*\); run `npm run migrate` first/,
+      );
 
       expect((await run(['migrate'], env)).code).toBe(0);
       const server = await startChild(env);
@@ -86,7 +88,11 @@ describe('the migrate command', () => {
   });
 
   it('refuse to start a server whose database cannot be reached, saying so', async () => {
-    const down = await run([], { AIRLOCK_DATABASE_URL: 'postgres://postgres:s3cret@127.0.0.1:1/airlock', AIRLOCK_GRPC_ADDRESS: '127.0.0.1:0', AIRLOCK_HTTP_ADDRESS: '127.0.0.1:0' });
+    const down = await run([], {
+      AIRLOCK_DATABASE_URL: 'postgres://postgres:s3cret@127.0.0.1:1/airlock',
+      AIRLOCK_GRPC_ADDRESS: '127.0.0.1:0',
+      AIRLOCK_HTTP_ADDRESS: '127.0.0.1:0',
+    });
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^airlock: cannot reach the database \(AIRLOCK_DATABASE_URL\): .*ECONNREFUSED/);
     expect(down.stderr).not.toContain('s3cret');

@@ -25,7 +25,9 @@ describe('migrations on PostgreSQL', () => {
       expect(await pendingMigrations(open.db)).toEqual([]);
 
       const tables = await open.db.introspection.getTables();
-      expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['signing_keys', 'oauth_states', 'oauth_sessions', 'logins', 'sessions', 'refresh_tokens']));
+      expect(tables.map((t) => t.name)).toEqual(
+        expect.arrayContaining(['signing_keys', 'oauth_states', 'oauth_sessions', 'logins', 'sessions', 'refresh_tokens']),
+      );
     } finally {
       await open.close();
     }
@@ -38,7 +40,11 @@ describe('migrations on PostgreSQL', () => {
       await open.db.insertInto('oauth_states').values({ key: 'k', value: '{}', expires_at: far }).execute();
       const row = await open.db.selectFrom('oauth_states').selectAll().where('key', '=', 'k').executeTakeFirstOrThrow();
       expect(row.expires_at).toBe(far);
-      const type = await sql<{ data_type: string }>`select data_type from information_schema.columns where table_name = 'oauth_states' and column_name = 'expires_at'`.execute(open.db);
+      const type = await sql<{
+        data_type: string;
+      }>`select data_type from information_schema.columns where table_name = 'oauth_states' and column_name = 'expires_at'`.execute(
+        open.db,
+      );
       expect(type.rows[0]?.data_type).toBe('bigint');
     } finally {
       await open.close();

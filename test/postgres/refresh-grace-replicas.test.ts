@@ -42,7 +42,8 @@ async function signIn(): Promise<Session> {
   return (await stream.next('completed')).session!;
 }
 
-const refresh = (replica: Replica, refreshToken: string) => call(replica.clients.auth, replica.clients.auth.refreshSession, { refreshToken });
+const refresh = (replica: Replica, refreshToken: string) =>
+  call(replica.clients.auth, replica.clients.auth.refreshSession, { refreshToken });
 
 describe('refresh-reuse grace on two replicas', () => {
   it('two concurrent refreshes of one token on A and B both answer the same live refresh token, round after round', async () => {
@@ -56,7 +57,9 @@ describe('refresh-reuse grace on two replicas', () => {
       expect(onA.session!.refreshToken).not.toBe(token);
       // Both access tokens work; the next round continues from either answer.
       for (const answer of [onA, onB]) {
-        expect((await call(a.clients.auth, a.clients.auth.whoAmI, {}, { bearer: answer.session!.accessToken })).sessionId).toBe(session.sessionId);
+        expect((await call(a.clients.auth, a.clients.auth.whoAmI, {}, { bearer: answer.session!.accessToken })).sessionId).toBe(
+          session.sessionId,
+        );
       }
       token = (round % 2 === 0 ? onA : onB).session!.refreshToken;
     }

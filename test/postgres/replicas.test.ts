@@ -36,7 +36,11 @@ beforeAll(async () => {
   account = await pds.createAccount();
   database = await createTestDatabase();
   // Started together on an empty database: they migrate and bootstrap keys at the same time.
-  [a, b, c] = (await Promise.all(['a', 'b', 'c'].map((name) => startReplica(name, database.url, replicaEnv())))) as [Replica, Replica, Replica];
+  [a, b, c] = (await Promise.all(['a', 'b', 'c'].map((name) => startReplica(name, database.url, replicaEnv())))) as [
+    Replica,
+    Replica,
+    Replica,
+  ];
   unroute = routePublicUrl(() => [a, b, c].find((r) => r.process.exitCode === null && r.process.signalCode === null)!);
 });
 
@@ -63,11 +67,15 @@ async function whoAmI(replica: Replica, session: Session) {
 
 describe('several replicas on PostgreSQL', () => {
   it('start together on an empty database with one shared signing key and one OAuth client key', async () => {
-    const jwks = await Promise.all([a, b, c].map(async (r) => (await fetch(`http://127.0.0.1:${r.httpPort}/.well-known/jwks.json`)).json()));
+    const jwks = await Promise.all(
+      [a, b, c].map(async (r) => (await fetch(`http://127.0.0.1:${r.httpPort}/.well-known/jwks.json`)).json()),
+    );
     expect((jwks[0] as { keys: unknown[] }).keys).toHaveLength(1);
     expect(jwks[1]).toEqual(jwks[0]);
     expect(jwks[2]).toEqual(jwks[0]);
-    const clientJwks = await Promise.all([a, b, c].map(async (r) => (await fetch(`http://127.0.0.1:${r.httpPort}/oauth/jwks.json`)).json()));
+    const clientJwks = await Promise.all(
+      [a, b, c].map(async (r) => (await fetch(`http://127.0.0.1:${r.httpPort}/oauth/jwks.json`)).json()),
+    );
     expect((clientJwks[0] as { keys: unknown[] }).keys).toHaveLength(1);
     expect(clientJwks[1]).toEqual(clientJwks[0]);
     expect(clientJwks[2]).toEqual(clientJwks[0]);
@@ -130,7 +138,9 @@ describe('several replicas on PostgreSQL', () => {
       await deliverCallback(viaReplica(callbackUrl, a));
       const session = (await stream.next('completed')).session!;
 
-      const attempts = await Promise.allSettled([b, c].map((r) => call(r.clients.auth, r.clients.auth.refreshSession, { refreshToken: session.refreshToken })));
+      const attempts = await Promise.allSettled(
+        [b, c].map((r) => call(r.clients.auth, r.clients.auth.refreshSession, { refreshToken: session.refreshToken })),
+      );
       const won = attempts.filter((x) => x.status === 'fulfilled');
       const lost = attempts.filter((x): x is PromiseRejectedResult => x.status === 'rejected');
       expect(won, `round ${round}`).toHaveLength(1);
@@ -142,8 +152,11 @@ describe('several replicas on PostgreSQL', () => {
       const rotated = (won[0] as PromiseFulfilledResult<RefreshSessionResponse>).value.session!;
       expect(rotated.refreshToken).not.toBe(session.refreshToken);
       // And so every token of the session is dead, on every replica.
-      expect((await grpcFailure(call(a.clients.auth, a.clients.auth.refreshSession, { refreshToken: rotated.refreshToken }))).reason).toBe('SESSION_REVOKED');
-      for (const r of [a, b, c]) expect((await grpcFailure(whoAmI(r, { ...session, accessToken: rotated.accessToken }))).reason, r.name).toBe('SESSION_REVOKED');
+      expect((await grpcFailure(call(a.clients.auth, a.clients.auth.refreshSession, { refreshToken: rotated.refreshToken }))).reason).toBe(
+        'SESSION_REVOKED',
+      );
+      for (const r of [a, b, c])
+        expect((await grpcFailure(whoAmI(r, { ...session, accessToken: rotated.accessToken }))).reason, r.name).toBe('SESSION_REVOKED');
     }
   });
 

@@ -83,14 +83,18 @@ describe('request lock on PostgreSQL advisory locks', () => {
   it('release the lock when the function throws, and rethrow its error', async () => {
     const [a, b] = [replica(), replica(1_000)];
     const boom = new Error('upstream refresh failed');
-    await expect(a.lock('did:plc:alice', async () => { throw boom; })).rejects.toBe(boom);
+    await expect(
+      a.lock('did:plc:alice', async () => {
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
     expect(await b.lock('did:plc:alice', () => 'free')).toBe('free');
     // The connection went back to the pool with no lock left on it.
     const locks = await a.pool.query(`select count(*)::int as n from pg_locks where locktype = 'advisory'`);
     expect(locks.rows[0].n).toBe(0);
   });
 
-  it('free the lock when the holder\'s connection dies (a crashed replica)', async () => {
+  it("free the lock when the holder's connection dies (a crashed replica)", async () => {
     const [a, b] = [replica(), replica(5_000)];
     let entered!: () => void;
     let finish!: () => void;
@@ -100,7 +104,11 @@ describe('request lock on PostgreSQL advisory locks', () => {
       return new Promise<string>((resolve) => (finish = () => resolve('done')));
     });
     await inside;
-    await terminateConnections(POSTGRES_ADMIN_URL, database().name, `application_name = 'airlock-lock-test' and pid in (select pid from pg_locks where locktype = 'advisory' and granted)`);
+    await terminateConnections(
+      POSTGRES_ADMIN_URL,
+      database().name,
+      `application_name = 'airlock-lock-test' and pid in (select pid from pg_locks where locktype = 'advisory' and granted)`,
+    );
     const started = Date.now();
     expect(await b.lock('did:plc:alice', () => 'taken over')).toBe('taken over');
     expect(Date.now() - started).toBeLessThan(2_000);
@@ -130,7 +138,7 @@ describe('request lock on PostgreSQL advisory locks', () => {
     expect((error as Error).message).toBe('the database is unreachable; retry shortly');
   });
 
-  it('take a lock nested in another on the holder\'s connection, so nesting cannot exhaust the pool', async () => {
+  it("take a lock nested in another on the holder's connection, so nesting cannot exhaust the pool", async () => {
     // Two lock connections, eight concurrent "login completions" that each take a session lock inside.
     const [a, b] = [replica(5_000, 2), replica(5_000, 2)];
     const results = await Promise.all(

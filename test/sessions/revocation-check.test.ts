@@ -24,12 +24,28 @@ async function session(id: string, revoked = false): Promise<void> {
   const now = Date.now();
   await database.db
     .insertInto('sessions')
-    .values({ id, did: 'did:plc:ewvi7nxzyoun6zhxrhs64oiz', handle: 'a.test', pds_url: 'http://pds.invalid', created_at: now, refreshed_at: now, idle_expires_at: now + 1e9, absolute_expires_at: now + 1e9, revoked_at: revoked ? now : null, revoked_reason: revoked ? 'logout' : null, upstream_id: null })
+    .values({
+      id,
+      did: 'did:plc:ewvi7nxzyoun6zhxrhs64oiz',
+      handle: 'a.test',
+      pds_url: 'http://pds.invalid',
+      created_at: now,
+      refreshed_at: now,
+      idle_expires_at: now + 1e9,
+      absolute_expires_at: now + 1e9,
+      revoked_at: revoked ? now : null,
+      revoked_reason: revoked ? 'logout' : null,
+      upstream_id: null,
+    })
     .execute();
 }
 
 async function setRevoked(id: string, revoked: boolean): Promise<void> {
-  await database.db.updateTable('sessions').set({ revoked_at: revoked ? Date.now() : null, revoked_reason: revoked ? 'logout' : null }).where('id', '=', id).execute();
+  await database.db
+    .updateTable('sessions')
+    .set({ revoked_at: revoked ? Date.now() : null, revoked_reason: revoked ? 'logout' : null })
+    .where('id', '=', id)
+    .execute();
 }
 
 describe('RevocationCheck', () => {

@@ -37,47 +37,50 @@ afterAll(async () => {
 const refresh = (refreshToken: string) => call(clients.auth, clients.auth.refreshSession, { refreshToken });
 
 describe('one account on three devices at once', () => {
-  it.each([1, 2, 3])('round %i: all three concurrent logins complete, each with its own upstream session; one logout leaves the others', async () => {
-    const account = await pds.createAccount();
-    // Three devices start a login each and the user approves all three.
-    const devices = [];
-    for (let i = 0; i < 3; i += 1) {
-      const started = await initiateLogin(clients.auth, account.handle);
-      const stream = awaitLogin(clients.auth, started.loginId, started.verifier);
-      await stream.next('pending');
-      const callbackUrl = await decideViaApi(await openAuthorizePage(started.authorizeUrl), account);
-      devices.push({ stream, callbackUrl });
-    }
-    const hold = holdPdsAnswers(pds, tokenRequests);
-    let pages;
-    try {
-      const delivered = devices.map((d) => deliverCallback(d.callbackUrl));
-      await hold.held(3);
-      hold.release();
-      pages = await Promise.all(delivered);
-    } finally {
-      hold.dispose();
-    }
-    for (const page of pages) {
-      expect(page.status, page.body).toBe(200);
-      expect(page.body).toContain(`Signed in as @${account.handle}.`);
-    }
-    const sessions: Session[] = [];
-    for (const d of devices) sessions.push((await d.stream.next('completed')).session!);
-    expect(new Set(sessions.map((s) => s.sessionId)).size).toBe(3);
-    for (const s of sessions) expect(s.did).toBe(account.did);
+  it.each([1, 2, 3])(
+    'round %i: all three concurrent logins complete, each with its own upstream session; one logout leaves the others',
+    async () => {
+      const account = await pds.createAccount();
+      // Three devices start a login each and the user approves all three.
+      const devices = [];
+      for (let i = 0; i < 3; i += 1) {
+        const started = await initiateLogin(clients.auth, account.handle);
+        const stream = awaitLogin(clients.auth, started.loginId, started.verifier);
+        await stream.next('pending');
+        const callbackUrl = await decideViaApi(await openAuthorizePage(started.authorizeUrl), account);
+        devices.push({ stream, callbackUrl });
+      }
+      const hold = holdPdsAnswers(pds, tokenRequests);
+      let pages: Array<Awaited<ReturnType<typeof deliverCallback>>>;
+      try {
+        const delivered = devices.map((d) => deliverCallback(d.callbackUrl));
+        await hold.held(3);
+        hold.release();
+        pages = await Promise.all(delivered);
+      } finally {
+        hold.dispose();
+      }
+      for (const page of pages) {
+        expect(page.status, page.body).toBe(200);
+        expect(page.body).toContain(`Signed in as @${account.handle}.`);
+      }
+      const sessions: Session[] = [];
+      for (const d of devices) sessions.push((await d.stream.next('completed')).session!);
+      expect(new Set(sessions.map((s) => s.sessionId)).size).toBe(3);
+      for (const s of sessions) expect(s.did).toBe(account.did);
 
-    // One grant per device at the PDS: no callback revoked another's.
-    expect(await pds.grantsOf(account.did)).toBe(3);
-    // Each refresh checks that device's own upstream session at the PDS.
-    const refreshed = await Promise.all(sessions.map((s) => refresh(s.refreshToken)));
+      // One grant per device at the PDS: no callback revoked another's.
+      expect(await pds.grantsOf(account.did)).toBe(3);
+      // Each refresh checks that device's own upstream session at the PDS.
+      const refreshed = await Promise.all(sessions.map((s) => refresh(s.refreshToken)));
 
-    // Device 0 signs out: its grant goes, the others keep theirs and keep refreshing.
-    await call(clients.auth, clients.auth.logout, { refreshToken: refreshed[0]!.session!.refreshToken });
-    expect(await pds.grantsOf(account.did)).toBe(2);
-    for (const r of refreshed.slice(1)) expect((await refresh(r.session!.refreshToken)).session!.did).toBe(account.did);
-    const gone = await grpcFailure(refresh(refreshed[0]!.session!.refreshToken));
-    expect(gone.code).toBe(status.UNAUTHENTICATED);
-    expect(gone.reason).toBe('SESSION_REVOKED');
-  });
+      // Device 0 signs out: its grant goes, the others keep theirs and keep refreshing.
+      await call(clients.auth, clients.auth.logout, { refreshToken: refreshed[0]!.session!.refreshToken });
+      expect(await pds.grantsOf(account.did)).toBe(2);
+      for (const r of refreshed.slice(1)) expect((await refresh(r.session!.refreshToken)).session!.did).toBe(account.did);
+      const gone = await grpcFailure(refresh(refreshed[0]!.session!.refreshToken));
+      expect(gone.code).toBe(status.UNAUTHENTICATED);
+      expect(gone.reason).toBe('SESSION_REVOKED');
+    },
+  );
 });

@@ -14,7 +14,6 @@ import { bearer, restartableDeployment, type Deployment } from './support/deploy
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-
 let pds: TestPds;
 beforeAll(async () => {
   pds = await startPds();
@@ -199,7 +198,14 @@ describe.each([
     const d = await deployment();
     const session = await start(d);
     await maybeRestart(d);
-    for (const garbage of ['x', 'x'.repeat(43), session.refreshToken.slice(0, 42), `${session.refreshToken}A`, session.accessToken, 'a'.repeat(4000)]) {
+    for (const garbage of [
+      'x',
+      'x'.repeat(43),
+      session.refreshToken.slice(0, 42),
+      `${session.refreshToken}A`,
+      session.accessToken,
+      'a'.repeat(4000),
+    ]) {
       const failure = await expectReason(refresh(d, garbage), 'TOKEN_INVALID');
       expect(failure.details).not.toContain(garbage);
     }
@@ -248,5 +254,4 @@ describe('concurrent refreshes', () => {
     const { session: next } = await refresh(d, results[0]!.session!.refreshToken);
     expect((await whoAmI(d, next!.accessToken)).sessionId).toBe(session.sessionId);
   });
-
 });

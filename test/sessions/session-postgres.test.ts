@@ -53,7 +53,9 @@ async function reasonOf(promise: Promise<unknown>) {
 describe('sessions across PostgreSQL replicas', () => {
   it('replicas share the signing keys: a token from one is accepted by the other', async () => {
     const session = await loginViaApi(a, await pds.createAccount());
-    expect((await call(clientsB.auth, clientsB.auth.whoAmI, {}, { metadata: bearer(session.accessToken) })).sessionId).toBe(session.sessionId);
+    expect((await call(clientsB.auth, clientsB.auth.whoAmI, {}, { metadata: bearer(session.accessToken) })).sessionId).toBe(
+      session.sessionId,
+    );
   });
 
   it('concurrent refreshes of one token on both replicas: exactly one wins, the rest are reuse and revoke the session', async () => {
@@ -69,13 +71,18 @@ describe('sessions across PostgreSQL replicas', () => {
     }
     const rows = await a.database.db.selectFrom('refresh_tokens').selectAll().where('session_id', '=', session.sessionId).execute();
     expect(rows.filter((r) => r.rotated_at !== null)).toHaveLength(1);
-    expect(await reasonOf(call(clientsB.auth, clientsB.auth.whoAmI, {}, { metadata: bearer(session.accessToken) }))).toBe('SESSION_REVOKED');
+    expect(await reasonOf(call(clientsB.auth, clientsB.auth.whoAmI, {}, { metadata: bearer(session.accessToken) }))).toBe(
+      'SESSION_REVOKED',
+    );
   });
 
   it('a logout on one replica is refused at once on the other, whose cache said the session was alive', async () => {
     const session = await loginViaApi(a, await pds.createAccount());
     // B caches "alive" for ten minutes.
-    expect((await call(clientsB.channels, clientsB.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) })).room).toBeTruthy();
+    expect(
+      (await call(clientsB.channels, clientsB.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) }))
+        .room,
+    ).toBeTruthy();
     await call(clientsA.auth, clientsA.auth.logout, { refreshToken: '' }, { metadata: bearer(session.accessToken) });
     const started = Date.now();
     let reason: string | undefined;

@@ -38,7 +38,11 @@ describe('session sweeping', () => {
     expect(failure).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'TOKEN_INVALID' });
 
     // Just past the idle session's end plus the retention: it goes; the live one (started 250 ms later) has not ended yet.
-    const sweepAt = (await db.selectFrom('sessions').select('idle_expires_at').where('id', '=', idle.sessionId).executeTakeFirstOrThrow()).idle_expires_at + 200 + 1;
+    const sweepAt =
+      (await db.selectFrom('sessions').select('idle_expires_at').where('id', '=', idle.sessionId).executeTakeFirstOrThrow())
+        .idle_expires_at +
+      200 +
+      1;
     expect(await server.auth.sessions.sweep(sweepAt)).toBe(1);
     expect((await db.selectFrom('sessions').select('id').execute()).map((r) => r.id)).toEqual([live.sessionId]);
     expect((await db.selectFrom('refresh_tokens').select('session_id').execute()).map((r) => r.session_id)).toEqual([live.sessionId]);

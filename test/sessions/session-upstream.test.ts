@@ -17,14 +17,12 @@ afterAll(async () => {
   await pds?.stop();
 });
 
-
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 const deployment = (network: TestPds = pds) => restartableDeployment(network.airlockEnv(), cleanups);
-
 
 async function expectReason(promise: Promise<unknown>, reason: string) {
   const failure = await grpcFailure(promise);
@@ -43,7 +41,10 @@ describe.each([
     expect(await revokeAppsAtPds(pds.url, account)).toBeGreaterThan(0);
     if (restart) await d.restart();
     await expectReason(call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken: refreshed!.refreshToken }), 'SESSION_REVOKED');
-    await expectReason(call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(refreshed!.accessToken) }), 'SESSION_REVOKED');
+    await expectReason(
+      call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(refreshed!.accessToken) }),
+      'SESSION_REVOKED',
+    );
   });
 
   it('Logout revokes the session and signs the ATProto session out at the PDS', async () => {
@@ -51,12 +52,27 @@ describe.each([
     const account = await pds.createAccount();
     const session = await loginViaApi(d.server, account);
     expect(await oauthSessionsAtPds(pds.url, account)).toHaveLength(1);
-    expect((await call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) })).identity).toBe(account.did);
+    expect(
+      (
+        await call(
+          d.clients.channels,
+          d.clients.channels.getChannelToken,
+          { channelId: 'lobby' },
+          { metadata: bearer(session.accessToken) },
+        )
+      ).identity,
+    ).toBe(account.did);
     await call(d.clients.auth, d.clients.auth.logout, { refreshToken: '' }, { metadata: bearer(session.accessToken) });
-    await expectReason(call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) }), 'SESSION_REVOKED');
+    await expectReason(
+      call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) }),
+      'SESSION_REVOKED',
+    );
     expect(await oauthSessionsAtPds(pds.url, account)).toHaveLength(0);
     if (restart) await d.restart();
-    await expectReason(call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) }), 'SESSION_REVOKED');
+    await expectReason(
+      call(d.clients.channels, d.clients.channels.getChannelToken, { channelId: 'lobby' }, { metadata: bearer(session.accessToken) }),
+      'SESSION_REVOKED',
+    );
     await expectReason(call(d.clients.auth, d.clients.auth.refreshSession, { refreshToken: session.refreshToken }), 'SESSION_REVOKED');
   });
 
@@ -83,10 +99,20 @@ describe('upstream faults', () => {
       expect(failure.code).toBe(status.UNAVAILABLE);
       expect(failure.details).not.toContain(session.refreshToken);
       // Nothing was revoked or rotated: the same tokens still work.
-      expect((await call(d.clients.auth, d.clients.auth.whoAmI, {}, { metadata: bearer(session.accessToken) })).sessionId).toBe(session.sessionId);
-      const row = await d.server.database.db.selectFrom('sessions').selectAll().where('id', '=', session.sessionId).executeTakeFirstOrThrow();
+      expect((await call(d.clients.auth, d.clients.auth.whoAmI, {}, { metadata: bearer(session.accessToken) })).sessionId).toBe(
+        session.sessionId,
+      );
+      const row = await d.server.database.db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('id', '=', session.sessionId)
+        .executeTakeFirstOrThrow();
       expect(row.revoked_at).toBeNull();
-      const tokens = await d.server.database.db.selectFrom('refresh_tokens').selectAll().where('session_id', '=', session.sessionId).execute();
+      const tokens = await d.server.database.db
+        .selectFrom('refresh_tokens')
+        .selectAll()
+        .where('session_id', '=', session.sessionId)
+        .execute();
       expect(tokens.map((t) => t.rotated_at)).toEqual([null]);
     } finally {
       await doomed.stop();

@@ -28,8 +28,8 @@ const list = (bearer: string) => call(clients.auth, clients.auth.listSessions, {
 const revoke = (bearer: string, sessionId: string) => call(clients.auth, clients.auth.revokeSession, { sessionId }, { bearer });
 const whoAmI = (bearer: string) => call(clients.auth, clients.auth.whoAmI, {}, { bearer });
 
-describe('a user\'s own sessions', () => {
-  it('lists this user\'s live sessions with the current one marked, and signs the other devices out', async () => {
+describe("a user's own sessions", () => {
+  it("lists this user's live sessions with the current one marked, and signs the other devices out", async () => {
     const alice = await pds.createAccount();
     const bob = await pds.createAccount();
     const laptop = await loginViaApi(server, alice);

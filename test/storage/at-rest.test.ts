@@ -129,10 +129,17 @@ describe('a copy of the database', () => {
       airlock = await startInProcess({ ...pds.airlockEnv(), AIRLOCK_DATA_DIR: dir.path });
       const sealer = loadMasterKeys({ dataDir: dir.path, masterKeyFile: '', masterKey: '' });
       const session = '{"dpopJwk":{"d":"x"},"tokenSet":{"refresh_token":"r"}}';
-      await airlock.database.db.insertInto('oauth_sessions').values({ sub: 'did:plc:legacy', value: session, updated_at: Date.now() }).execute();
+      await airlock.database.db
+        .insertInto('oauth_sessions')
+        .values({ sub: 'did:plc:legacy', value: session, updated_at: Date.now() })
+        .execute();
       // What the start-up pass does (the server ran it already for its own rows).
       expect(await sealStoredSecrets(airlock.database.db, sealer, { onlyPlaintext: true })).toBe(1);
-      const row = await airlock.database.db.selectFrom('oauth_sessions').select('value').where('sub', '=', 'did:plc:legacy').executeTakeFirstOrThrow();
+      const row = await airlock.database.db
+        .selectFrom('oauth_sessions')
+        .select('value')
+        .where('sub', '=', 'did:plc:legacy')
+        .executeTakeFirstOrThrow();
       expect(isSealed(row.value)).toBe(true);
       expect(sealer.open('oauth_sessions:did:plc:legacy', row.value)).toBe(session);
     } finally {

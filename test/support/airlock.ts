@@ -69,7 +69,12 @@ export async function startChild(env: Record<string, string> = {}, args: string[
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
-        if (entry.msg === 'airlock is serving') resolve({ grpcPort: Number(entry.grpcPort), httpPort: Number(entry.httpPort), ...(entry.adminPort === undefined ? {} : { adminPort: Number(entry.adminPort) }) });
+        if (entry.msg === 'airlock is serving')
+          resolve({
+            grpcPort: Number(entry.grpcPort),
+            httpPort: Number(entry.httpPort),
+            ...(entry.adminPort === undefined ? {} : { adminPort: Number(entry.adminPort) }),
+          });
       } catch {
         /* not a log line */
       }

@@ -109,7 +109,9 @@ const routes: Record<string, (body: Record<string, unknown>) => Promise<unknown>
   async '/decide'(body) {
     const tab = tabs.get(String(body.tab));
     if (!tab) throw new Error(`no tab ${String(body.tab)}`);
-    const page = await deliverCallback(await decideViaApi(tab, accountOf(body.handle), (body.decision as Decision | undefined) ?? 'approve'));
+    const page = await deliverCallback(
+      await decideViaApi(tab, accountOf(body.handle), (body.decision as Decision | undefined) ?? 'approve'),
+    );
     return { status: page.status, body: page.body };
   },
   async '/stuck-did'() {

@@ -85,7 +85,8 @@ export async function openAuthorizePage(link: string): Promise<AuthorizePage> {
       url = new URL(response.headers.location, url);
       continue;
     }
-    if (response.status !== 200) throw new Error(`authorization page ${url.origin}${url.pathname} answered ${response.status}: ${response.body.slice(0, 300)}`);
+    if (response.status !== 200)
+      throw new Error(`authorization page ${url.origin}${url.pathname} answered ${response.status}: ${response.body.slice(0, 300)}`);
     if (!cookies.has('csrf-token')) throw new Error('the authorization page set no csrf-token cookie');
     return { url, hops, cookies };
   }
@@ -150,14 +151,21 @@ export async function decideViaApi(page: AuthorizePage, account: TestAccount, de
     const { url } = (await providerApi(page, 'POST', '/reject', {})) as { url: string };
     return callbackUrlFrom(url);
   }
-  const signIn = (await providerApi(page, 'POST', '/sign-in', { username: account.handle, password: account.password, remember: false, locale: 'en' })) as {
+  const signIn = (await providerApi(page, 'POST', '/sign-in', {
+    username: account.handle,
+    password: account.password,
+    remember: false,
+    locale: 'en',
+  })) as {
     account: { sub?: string; did?: string };
     ephemeralToken?: string;
   };
   if (!signIn.ephemeralToken) throw new Error('sign-in returned no ephemeral token');
   // The account the provider signed in (callers that only know a handle pass no DID).
   const did = account.did || signIn.account.sub || signIn.account.did;
-  const { url } = (await providerApi(page, 'POST', '/consent', { did }, { authorization: `Bearer ${signIn.ephemeralToken}` })) as { url: string };
+  const { url } = (await providerApi(page, 'POST', '/consent', { did }, { authorization: `Bearer ${signIn.ephemeralToken}` })) as {
+    url: string;
+  };
   return callbackUrlFrom(url);
 }
 
@@ -201,8 +209,14 @@ export async function launchBrowser(): Promise<TestBrowser> {
     executablePath: CHROMIUM_PATH,
     headless: true,
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
     ],
   });
   return {

@@ -143,7 +143,10 @@ export async function startLiveKit(options: LiveKitOptions = {}): Promise<TestLi
       await stop();
       throw new Error(`livekit-server exited with ${child.exitCode} before serving:\n${log}`);
     }
-    const ok = await fetch(httpUrl, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(httpUrl, { signal: AbortSignal.timeout(2_000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) {
       await stop();
@@ -159,7 +162,11 @@ export async function startLiveKit(options: LiveKitOptions = {}): Promise<TestLi
     apiSecret,
     rooms: new RoomServiceClient(httpUrl, apiKey, apiSecret),
     output: () => log,
-    airlockEnv: () => ({ AIRLOCK_LIVEKIT_URL: `ws://127.0.0.1:${port}`, AIRLOCK_LIVEKIT_API_KEY: apiKey, AIRLOCK_LIVEKIT_API_SECRET: apiSecret }),
+    airlockEnv: () => ({
+      AIRLOCK_LIVEKIT_URL: `ws://127.0.0.1:${port}`,
+      AIRLOCK_LIVEKIT_API_KEY: apiKey,
+      AIRLOCK_LIVEKIT_API_SECRET: apiSecret,
+    }),
     stop,
   };
 }

@@ -2,12 +2,7 @@
 // at the PDS (provider JSON API or Chromium), AwaitLogin until the session.
 import { createHash, randomBytes } from 'node:crypto';
 import { Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import type {
-  AuthServiceClient,
-  AwaitLoginResponse,
-  InitiateLoginResponse,
-  Session,
-} from '../../proto/gen/airlock/auth/v1/auth.ts';
+import type { AuthServiceClient, AwaitLoginResponse, InitiateLoginResponse, Session } from '../../proto/gen/airlock/auth/v1/auth.ts';
 import { consentViaApi, type Decision, type RawResponse } from './consent.ts';
 import { call, clientsFor } from './grpc.ts';
 import type { TestAccount } from './pds.ts';
@@ -33,7 +28,12 @@ export async function initiateLogin(
   options: { deadlineMs?: number; verifier?: Verifier } = {},
 ): Promise<StartedLogin> {
   const v = options.verifier ?? newVerifier();
-  const response = await call(auth, auth.initiateLogin, { identifier, loginVerifierChallenge: v.challenge }, { deadlineMs: options.deadlineMs });
+  const response = await call(
+    auth,
+    auth.initiateLogin,
+    { identifier, loginVerifierChallenge: v.challenge },
+    { deadlineMs: options.deadlineMs },
+  );
   return { ...response, verifier: v.verifier };
 }
 
@@ -89,9 +89,12 @@ export function awaitLogin(auth: AuthServiceClient, loginId: string, verifier: s
         clearTimeout(timer);
         if (ended === true && !find(kind)) {
           const s = await end;
-          throw new Error(`AwaitLogin ended (${status[s.code]}: ${s.details}) without a ${kind} event; got ${events.map((e) => e.event?.$case).join(', ')}`);
+          throw new Error(
+            `AwaitLogin ended (${status[s.code]}: ${s.details}) without a ${kind} event; got ${events.map((e) => e.event?.$case).join(', ')}`,
+          );
         }
-        if (ended === 'timeout' && !find(kind)) throw new Error(`no ${kind} event within ${timeoutMs} ms; got ${events.map((e) => e.event?.$case).join(', ')}`);
+        if (ended === 'timeout' && !find(kind))
+          throw new Error(`no ${kind} event within ${timeoutMs} ms; got ${events.map((e) => e.event?.$case).join(', ')}`);
       }
     },
   };

@@ -169,7 +169,8 @@ export async function startParticipantBrowser(): Promise<ParticipantBrowser> {
         publishVideo: () => page.evaluate(() => (globalThis as unknown as InPage).lk.publishVideo()),
         publishData: (text) => page.evaluate((t) => (globalThis as unknown as InPage).lk.publishData(t), text),
         state: () => page.evaluate(() => (globalThis as unknown as InPage).lk.state()),
-        tryRewrite: (attributes, name) => page.evaluate(([a, n]) => (globalThis as unknown as InPage).lk.tryRewrite(a, n), [attributes, name] as const),
+        tryRewrite: (attributes, name) =>
+          page.evaluate(([a, n]) => (globalThis as unknown as InPage).lk.tryRewrite(a, n), [attributes, name] as const),
         waitDisconnected: (timeoutMs) => page.evaluate((t) => (globalThis as unknown as InPage).lk.waitDisconnected(t), timeoutMs),
         events: () => page.evaluate(() => (globalThis as unknown as InPage).lk.events),
         received: () => page.evaluate(() => (globalThis as unknown as InPage).lk.received),

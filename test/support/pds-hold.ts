@@ -42,8 +42,14 @@ export function holdPdsAnswers(
       // Writes wait with the answer; whether it is held is decided once it is complete.
       const { write, end } = res;
       const queue: Array<() => void> = [];
-      const flush = () => queue.splice(0).forEach((go) => go());
-      res.write = ((...args: Parameters<typeof write>) => (released ? write.apply(res, args) : (queue.push(() => write.apply(res, args)), true))) as typeof write;
+      const flush = () => {
+        for (const go of queue.splice(0)) go();
+      };
+      res.write = ((...args: Parameters<typeof write>) => {
+        if (released) return write.apply(res, args);
+        queue.push(() => write.apply(res, args));
+        return true;
+      }) as typeof write;
       res.end = ((...args: Parameters<typeof end>) => {
         queue.push(() => end.apply(res, args));
         if (released || !answered(res)) flush();

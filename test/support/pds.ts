@@ -66,7 +66,11 @@ export async function startPds(): Promise<TestPds> {
       return { handle: data.handle, did: data.did, email, password };
     },
     async createDidPointingAt(pdsUrl, handle) {
-      const { did } = await createDidAndKey({ plcUrl: network.plc.url, handle: handle ?? `d${randomBytes(5).toString('hex')}.test`, pds: pdsUrl });
+      const { did } = await createDidAndKey({
+        plcUrl: network.plc.url,
+        handle: handle ?? `d${randomBytes(5).toString('hex')}.test`,
+        pds: pdsUrl,
+      });
       return did;
     },
     airlockEnv() {

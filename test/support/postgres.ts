@@ -31,7 +31,10 @@ export async function adminQuery(adminUrl: string, text: string): Promise<void> 
   try {
     await client.connect();
   } catch (error) {
-    throw new Error(`PostgreSQL is not reachable at ${redact(adminUrl)} (${(error as Error).message || (error as { code?: string }).code}); ${HOW_TO_START_POSTGRES}`, { cause: error });
+    throw new Error(
+      `PostgreSQL is not reachable at ${redact(adminUrl)} (${(error as Error).message || (error as { code?: string }).code}); ${HOW_TO_START_POSTGRES}`,
+      { cause: error },
+    );
   }
   try {
     await client.query(text);

@@ -15,7 +15,11 @@ export async function until(check: () => Promise<boolean>, what: string, timeout
   }
 }
 
-export function channelToken(clients: ReturnType<typeof clientsFor>, session: Session, channelId: string): Promise<GetChannelTokenResponse> {
+export function channelToken(
+  clients: ReturnType<typeof clientsFor>,
+  session: Session,
+  channelId: string,
+): Promise<GetChannelTokenResponse> {
   return call(clients.channels, clients.channels.getChannelToken, { channelId }, { bearer: session.accessToken });
 }
 

@@ -45,14 +45,22 @@ describe('access-token signing keys', () => {
 
     // An outside verifier using only the published JWKS accepts the token.
     const remote = createRemoteJWKSet(new URL(`http://127.0.0.1:${first.httpPort}/.well-known/jwks.json`));
-    const { payload } = await jwtVerify(session.accessToken, remote, { issuer: 'http://airlock.test:1', audience: 'airlock', typ: 'at+jwt', algorithms: ['EdDSA'] });
+    const { payload } = await jwtVerify(session.accessToken, remote, {
+      issuer: 'http://airlock.test:1',
+      audience: 'airlock',
+      typ: 'at+jwt',
+      algorithms: ['EdDSA'],
+    });
     expect(payload).toMatchObject({ sub: USER.did, handle: USER.handle, sid: session.sessionId });
     await first.close();
     started.splice(started.indexOf(first), 1);
 
     const second = await start(env);
     expect((await jwksOf(second)).keys.map((k) => k.kid)).toEqual([header.kid]);
-    await expect(second.auth.accessTokens.verify(session.accessToken)).resolves.toMatchObject({ did: USER.did, sessionId: session.sessionId });
+    await expect(second.auth.accessTokens.verify(session.accessToken)).resolves.toMatchObject({
+      did: USER.did,
+      sessionId: session.sessionId,
+    });
   });
 
   it('rotation publishes the next key before it signs, and the retiring key still verifies', async () => {
@@ -95,6 +103,8 @@ describe('access-token signing keys', () => {
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
     const file = path.join(data.path, 'rsa.json');
     writeFileSync(file, JSON.stringify(await exportJWK(privateKey)));
-    await expect(startInProcess({ AIRLOCK_DATA_DIR: path.join(data.path, 'data'), AIRLOCK_SIGNING_KEY_FILE: file })).rejects.toThrow(/AIRLOCK_SIGNING_KEY_FILE.*Ed25519 \(OKP\) or P-256/);
+    await expect(startInProcess({ AIRLOCK_DATA_DIR: path.join(data.path, 'data'), AIRLOCK_SIGNING_KEY_FILE: file })).rejects.toThrow(
+      /AIRLOCK_SIGNING_KEY_FILE.*Ed25519 \(OKP\) or P-256/,
+    );
   });
 });

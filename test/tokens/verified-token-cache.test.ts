@@ -34,10 +34,23 @@ afterAll(async () => {
 /** A second capability on the same database whose clock the test moves. */
 async function withClock(env: Record<string, string> = {}): Promise<{ auth: SessionCapability; clock: { now: number } }> {
   const clock = { now: Date.now() };
-  const settings = testSettings({ AIRLOCK_DATA_DIR: server.dataDir, AIRLOCK_PUBLIC_URL: ISSUER, AIRLOCK_VERIFIED_TOKEN_CACHE_SIZE: '100', ...env });
+  const settings = testSettings({
+    AIRLOCK_DATA_DIR: server.dataDir,
+    AIRLOCK_PUBLIC_URL: ISSUER,
+    AIRLOCK_VERIFIED_TOKEN_CACHE_SIZE: '100',
+    ...env,
+  });
   // The server's own upstream check: these tests never refresh, so it is never asked.
   const upstream = server.auth.sessions.upstream;
-  const auth = await createSessionCapability({ db: server.database.db, settings, issuer: ISSUER, logger: createLogger(settings), upstream, now: () => clock.now, sealer: loadMasterKeys(settings) });
+  const auth = await createSessionCapability({
+    db: server.database.db,
+    settings,
+    issuer: ISSUER,
+    logger: createLogger(settings),
+    upstream,
+    now: () => clock.now,
+    sealer: loadMasterKeys(settings),
+  });
   return { auth, clock };
 }
 
@@ -81,14 +94,24 @@ describe('verified-token cache', () => {
     const cached = server.auth.accessTokens.cachedTokens;
 
     const forgedSignature = tampered(session.accessToken);
-    const row = await server.database.db.selectFrom('signing_keys').selectAll().where('kid', '=', decodeProtectedHeader(session.accessToken).kid!).executeTakeFirstOrThrow();
+    const row = await server.database.db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .where('kid', '=', decodeProtectedHeader(session.accessToken).kid!)
+      .executeTakeFirstOrThrow();
     // Our kid, our claims, someone else's key.
     const { generateKeyPair } = await import('jose');
     const other = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
     const now = Math.floor(Date.now() / 1000);
     const forgedKey = await new SignJWT({ handle: USER.handle, sid: session.sessionId })
       .setProtectedHeader({ alg: 'EdDSA', kid: row.kid, typ: 'at+jwt' })
-      .setIssuer(ISSUER).setAudience('airlock').setSubject(USER.did).setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 600).setJti('forged')
+      .setIssuer(ISSUER)
+      .setAudience('airlock')
+      .setSubject(USER.did)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + 600)
+      .setJti('forged')
       .sign(other.privateKey);
     for (const forged of [forgedSignature, forgedKey, forgedSignature]) {
       const failure = await grpcFailure(whoAmI(forged));
@@ -99,7 +122,13 @@ describe('verified-token cache', () => {
     const ours = await importJWK(JSON.parse(openPrivateJwk(server.dataDir, row)) as JWK, 'EdDSA');
     const wrongAudience = await new SignJWT({ handle: USER.handle, sid: session.sessionId })
       .setProtectedHeader({ alg: 'EdDSA', kid: row.kid, typ: 'at+jwt' })
-      .setIssuer(ISSUER).setAudience('elsewhere').setSubject(USER.did).setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 600).setJti('aud')
+      .setIssuer(ISSUER)
+      .setAudience('elsewhere')
+      .setSubject(USER.did)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + 600)
+      .setJti('aud')
       .sign(ours);
     expect((await grpcFailure(whoAmI(wrongAudience))).reason).toBe('TOKEN_INVALID');
     expect(server.auth.accessTokens.cachedTokens).toBe(cached);
@@ -115,7 +144,7 @@ describe('verified-token cache', () => {
     expect(failure.reason).toBe('SESSION_REVOKED');
   });
 
-  it('an entry lives until the token\'s exp at most; past it, full verification decides', async () => {
+  it("an entry lives until the token's exp at most; past it, full verification decides", async () => {
     const { auth, clock } = await withClock({ AIRLOCK_CLOCK_TOLERANCE: '30s' });
     const session = await auth.sessions.start(USER);
     const exp = session.accessTokenExpiresAt.getTime();
@@ -131,7 +160,7 @@ describe('verified-token cache', () => {
     expect(await reasonOf(auth.authenticator.authenticate(session.accessToken))).toBe('TOKEN_EXPIRED');
   });
 
-  it('a rotation clears the retiring key\'s entries; its tokens still verify, afresh', async () => {
+  it("a rotation clears the retiring key's entries; its tokens still verify, afresh", async () => {
     const { auth } = await withClock();
     const session = await auth.sessions.start(USER);
     await auth.authenticator.authenticate(session.accessToken);

@@ -30,7 +30,11 @@ interface GhzReport {
 }
 
 async function ghz(method: string, args: string[]): Promise<GhzReport> {
-  const result = await runTool('ghz', ['--insecure', '--call', method, '-n', '300', '-c', '8', '--connections', '2', '-O', 'json', ...args, airlock.grpcTarget], { timeoutMs: 60_000 });
+  const result = await runTool(
+    'ghz',
+    ['--insecure', '--call', method, '-n', '300', '-c', '8', '--connections', '2', '-O', 'json', ...args, airlock.grpcTarget],
+    { timeoutMs: 60_000 },
+  );
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(result.stdout) as GhzReport;
 }
@@ -39,8 +43,10 @@ describe('ghz', () => {
   it('drives 300 guarded calls that all succeed with a real token, and all fail without one', async () => {
     const session = await loginViaApi(airlock, account);
     const authorized = await ghz('airlock.channels.v1.ChannelsService.GetChannelToken', [
-      '-d', JSON.stringify({ channel_id: 'lobby' }),
-      '-m', JSON.stringify({ authorization: `Bearer ${session.accessToken}` }),
+      '-d',
+      JSON.stringify({ channel_id: 'lobby' }),
+      '-m',
+      JSON.stringify({ authorization: `Bearer ${session.accessToken}` }),
     ]);
     expect(authorized.count).toBe(300);
     expect(authorized.statusCodeDistribution).toEqual({ OK: 300 });

@@ -74,7 +74,9 @@ describe('grpcurl over reflection only', () => {
     ]);
     const auth = await grpcurl(airlock.grpcTarget, 'list', 'airlock.auth.v1.AuthService');
     expect(auth.stdout.trim().split('\n')).toEqual(
-      expect.arrayContaining(['InitiateLogin', 'AwaitLogin', 'RefreshSession', 'Logout', 'WhoAmI'].map((m) => `airlock.auth.v1.AuthService.${m}`)),
+      expect.arrayContaining(
+        ['InitiateLogin', 'AwaitLogin', 'RefreshSession', 'Logout', 'WhoAmI'].map((m) => `airlock.auth.v1.AuthService.${m}`),
+      ),
     );
     const channels = await grpcurl(airlock.grpcTarget, 'list', 'airlock.channels.v1.ChannelsService');
     expect(channels.stdout.trim().split('\n').sort()).toEqual([
@@ -86,7 +88,9 @@ describe('grpcurl over reflection only', () => {
   it('describes every service, and every message and enum they use, with their comments', async () => {
     const auth = await grpcurl(airlock.grpcTarget, 'describe', 'airlock.auth.v1.AuthService');
     expect(auth.stdout).toContain('airlock.auth.v1.AuthService is a service:');
-    expect(auth.stdout).toMatch(/rpc AwaitLogin \( \.airlock\.auth\.v1\.AwaitLoginRequest \) returns \( stream \.airlock\.auth\.v1\.AwaitLoginResponse \)/);
+    expect(auth.stdout).toMatch(
+      /rpc AwaitLogin \( \.airlock\.auth\.v1\.AwaitLoginRequest \) returns \( stream \.airlock\.auth\.v1\.AwaitLoginResponse \)/,
+    );
     const channels = await grpcurl(airlock.grpcTarget, 'describe', 'airlock.channels.v1.ChannelsService');
     expect(channels.stdout).toContain('airlock.channels.v1.ChannelsService is a service:');
 
@@ -119,7 +123,9 @@ describe('grpcurl over reflection only', () => {
 
     // Malformed and unknown input.
     expect((await invoke('airlock.auth.v1.AuthService/InitiateLogin', { identifier: '???' })).status).toBe(INVALID_ARGUMENT);
-    expect((await invoke('airlock.auth.v1.AuthService/AwaitLogin', { login_id: 'x'.repeat(43), login_verifier: 'y'.repeat(43) })).status).toBe(NOT_FOUND);
+    expect(
+      (await invoke('airlock.auth.v1.AuthService/AwaitLogin', { login_id: 'x'.repeat(43), login_verifier: 'y'.repeat(43) })).status,
+    ).toBe(NOT_FOUND);
     expect((await invoke('airlock.auth.v1.AuthService/RefreshSession', { refresh_token: 'not-a-token' })).status).toBe(UNAUTHENTICATED);
     const anonymous = await invoke('airlock.auth.v1.AuthService/WhoAmI', {});
     expect(anonymous.status).toBe(UNAUTHENTICATED);
@@ -129,10 +135,19 @@ describe('grpcurl over reflection only', () => {
 
     // A real login: InitiateLogin, AwaitLogin as a stream, the user at the PDS.
     const { verifier, challenge } = newVerifier();
-    const started = await invoke('airlock.auth.v1.AuthService/InitiateLogin', { identifier: account.handle, login_verifier_challenge: challenge });
+    const started = await invoke('airlock.auth.v1.AuthService/InitiateLogin', {
+      identifier: account.handle,
+      login_verifier_challenge: challenge,
+    });
     expect(started.status).toBe(OK);
     const { loginId, authorizeUrl } = started.json as { loginId: string; authorizeUrl: string };
-    const stream = startTool('grpcurl', ['-plaintext', '-d', JSON.stringify({ login_id: loginId, login_verifier: verifier }), airlock.grpcTarget, 'airlock.auth.v1.AuthService/AwaitLogin']);
+    const stream = startTool('grpcurl', [
+      '-plaintext',
+      '-d',
+      JSON.stringify({ login_id: loginId, login_verifier: verifier }),
+      airlock.grpcTarget,
+      'airlock.auth.v1.AuthService/AwaitLogin',
+    ]);
     await stream.waitFor(/"pending"/);
     await consentViaApi(authorizeUrl, account);
     const ended = await stream.done;
@@ -149,7 +164,9 @@ describe('grpcurl over reflection only', () => {
     const token = await invoke('airlock.channels.v1.ChannelsService/GetChannelToken', { channel_id: 'lobby' }, accessToken);
     expect(token.status).toBe(OK);
     expect(token.json!.token).toMatch(/^ey/);
-    expect((await invoke('airlock.channels.v1.ChannelsService/GetChannelToken', { channel_id: 'no-such-channel' }, accessToken)).status).toBe(NOT_FOUND);
+    expect(
+      (await invoke('airlock.channels.v1.ChannelsService/GetChannelToken', { channel_id: 'no-such-channel' }, accessToken)).status,
+    ).toBe(NOT_FOUND);
 
     const refreshed = await invoke('airlock.auth.v1.AuthService/RefreshSession', { refresh_token: refreshToken });
     expect(refreshed.status).toBe(OK);

@@ -35,7 +35,13 @@ async function readyz(): Promise<string> {
 }
 
 function probe(service: string, extra: string[] = []) {
-  return runTool('grpc_health_probe', [`-addr=${replica.grpcTarget}`, `-service=${service}`, '-connect-timeout=2s', '-rpc-timeout=2s', ...extra]);
+  return runTool('grpc_health_probe', [
+    `-addr=${replica.grpcTarget}`,
+    `-service=${service}`,
+    '-connect-timeout=2s',
+    '-rpc-timeout=2s',
+    ...extra,
+  ]);
 }
 
 /** Probes until every service gives the exit code (the liveness probe notices within its interval). */

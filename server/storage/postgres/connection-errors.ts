@@ -14,7 +14,17 @@ export class DatabaseUnavailableError extends UnavailableError {
 }
 
 // Socket-level failures of the driver.
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 // SQLSTATEs: class 08 (connection exception), 57P01 admin_shutdown,
 // 57P02 crash_shutdown, 57P03 cannot_connect_now (starting up or shutting

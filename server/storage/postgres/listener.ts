@@ -69,7 +69,10 @@ export class PgListener {
     const client = this.#client;
     if (!client) throw new Error('the LISTEN connection is down');
     try {
-      await pTimeout(client.query('select 1'), { milliseconds: timeoutMs, message: `the LISTEN connection did not answer within ${timeoutMs} ms` });
+      await pTimeout(client.query('select 1'), {
+        milliseconds: timeoutMs,
+        message: `the LISTEN connection did not answer within ${timeoutMs} ms`,
+      });
     } catch (error) {
       this.#lost(client, error);
       throw error;

@@ -44,7 +44,8 @@ export function authInterceptor(options: AuthInterceptorOptions): ServerIntercep
                   error instanceof UnauthenticatedError
                     ? error
                     : new UnauthenticatedError('TOKEN_INVALID', 'the access token could not be verified');
-                if (!(error instanceof UnauthenticatedError)) options.logger.error({ err: error, method: methodDescriptor.path }, 'unexpected error while authenticating');
+                if (!(error instanceof UnauthenticatedError))
+                  options.logger.error({ err: error, method: methodDescriptor.path }, 'unexpected error while authenticating');
                 call.sendStatus({
                   code: status.UNAUTHENTICATED,
                   details: failure.message,
@@ -77,10 +78,14 @@ async function authenticate(metadata: Metadata, access: MethodAccess, options: A
   const value = String(values[0]).trim();
   const scheme = /^(\S+)(?:\s+(.*))?$/.exec(value);
   if (!scheme || scheme[1]!.toLowerCase() !== 'bearer') {
-    throw new UnauthenticatedError('TOKEN_MISSING', 'this call needs an access token in the Bearer scheme: "authorization: Bearer <access token>"');
+    throw new UnauthenticatedError(
+      'TOKEN_MISSING',
+      'this call needs an access token in the Bearer scheme: "authorization: Bearer <access token>"',
+    );
   }
   const token = scheme[2]?.trim() ?? '';
-  if (!token) throw new UnauthenticatedError('TOKEN_MISSING', 'the authorization header holds no access token: send "Bearer <access token>"');
+  if (!token)
+    throw new UnauthenticatedError('TOKEN_MISSING', 'the authorization header holds no access token: send "Bearer <access token>"');
   if (/\s/.test(token)) throw new UnauthenticatedError('TOKEN_INVALID', 'the authorization header must hold exactly one token');
   const verified = await options.authenticator.authenticate(token);
   return { did: verified.did, handle: verified.handle, sessionId: verified.sessionId, expiresAt: verified.expiresAt };

@@ -27,7 +27,13 @@ export function channelHandlers(deps: ChannelHandlerDeps): ChannelsServiceServer
     getChannelToken: unary(deps, async (request, ctx): Promise<GetChannelTokenResponse> => {
       const caller = callerOf(ctx);
       const minted = await deps.channels.tokenFor(caller, request.channelId);
-      return { token: minted.token, livekitUrl: minted.livekitUrl, room: minted.room, identity: minted.identity, expiresAt: minted.expiresAt };
+      return {
+        token: minted.token,
+        livekitUrl: minted.livekitUrl,
+        room: minted.room,
+        identity: minted.identity,
+        expiresAt: minted.expiresAt,
+      };
     }),
   };
 }

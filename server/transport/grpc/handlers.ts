@@ -45,7 +45,13 @@ export function peerAddressOf(peer: string): string {
 function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, signal: AbortSignal): CallContext {
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined;
-  return { signal, metadata: call.metadata, peerAddress: peerAddressOf(call.getPeer()), identity: identityOf(call.metadata), deadline: deadlineMs };
+  return {
+    signal,
+    metadata: call.metadata,
+    peerAddress: peerAddressOf(call.getPeer()),
+    identity: identityOf(call.metadata),
+    deadline: deadlineMs,
+  };
 }
 
 export function unary<Req, Res>(deps: HandlerDeps, handler: (request: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
@@ -113,4 +119,3 @@ function waitForDrain(call: ServerWritableStream<unknown, unknown>, signal: Abor
     signal.addEventListener('abort', done, { once: true });
   });
 }
-

@@ -5,8 +5,23 @@ import { metrics } from '../../observability/metrics.ts';
 
 // The code names of Go's codes.Code.String(), as go-grpc-prometheus writes them.
 const CODE_NAMES = [
-  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
-  'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented', 'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated',
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
 ];
 
 function grpcType(requestStream: boolean, responseStream: boolean): string {
@@ -20,7 +35,11 @@ export function metricsInterceptor(): ServerInterceptor {
   return (methodDescriptor, call) => {
     // "/airlock.auth.v1.AuthService/InitiateLogin": the path names a registered method, never caller data.
     const [, service = 'unknown', method = 'unknown'] = /^\/([^/]+)\/([^/]+)$/.exec(methodDescriptor.path) ?? [];
-    const labels = { grpc_type: grpcType(methodDescriptor.requestStream, methodDescriptor.responseStream), grpc_service: service, grpc_method: method };
+    const labels = {
+      grpc_type: grpcType(methodDescriptor.requestStream, methodDescriptor.responseStream),
+      grpc_service: service,
+      grpc_method: method,
+    };
     const awaitLogin = method === 'AwaitLogin';
     const endTimer = metrics.grpcHandlingSeconds.startTimer(labels);
     metrics.grpcStarted.inc(labels);

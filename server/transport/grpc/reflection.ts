@@ -96,13 +96,19 @@ export class DescriptorIndex {
       case 'allExtensionNumbersOfType': {
         const numbers = this.extensionNumbers(message.value);
         return numbers
-          ? { ...base, messageResponse: { $case: 'allExtensionNumbersResponse', value: { baseTypeName: message.value, extensionNumber: numbers } } }
+          ? {
+              ...base,
+              messageResponse: { $case: 'allExtensionNumbersResponse', value: { baseTypeName: message.value, extensionNumber: numbers } },
+            }
           : notFound(`type ${message.value}`);
       }
       default:
         return {
           ...base,
-          messageResponse: { $case: 'errorResponse', value: { errorCode: status.INVALID_ARGUMENT, errorMessage: 'empty reflection request' } },
+          messageResponse: {
+            $case: 'errorResponse',
+            value: { errorCode: status.INVALID_ARGUMENT, errorMessage: 'empty reflection request' },
+          },
         };
     }
   }

@@ -1,7 +1,15 @@
 // RefreshSession, Logout and WhoAmI over gRPC: thin adapters over the
 // session service. The caller's identity, where there is one, comes only
 // from the bearer interceptor (ctx.identity).
-import type { AuthServiceServer, ListSessionsResponse, LogoutResponse, RefreshSessionResponse, RevokeSessionResponse, Session, WhoAmIResponse } from '../../../proto/gen/airlock/auth/v1/auth.ts';
+import type {
+  AuthServiceServer,
+  ListSessionsResponse,
+  LogoutResponse,
+  RefreshSessionResponse,
+  RevokeSessionResponse,
+  Session,
+  WhoAmIResponse,
+} from '../../../proto/gen/airlock/auth/v1/auth.ts';
 import { UnauthenticatedError } from '../../errors.ts';
 import type { SessionService } from '../../sessions/session-service.ts';
 import type { IssuedSession } from '../../sessions/session-types.ts';
@@ -25,11 +33,16 @@ export function toSessionMessage(issued: IssuedSession): Session {
   };
 }
 
-export function sessionHandlers(deps: SessionHandlerDeps): Pick<AuthServiceServer, 'refreshSession' | 'logout' | 'whoAmI' | 'listSessions' | 'revokeSession'> {
+export function sessionHandlers(
+  deps: SessionHandlerDeps,
+): Pick<AuthServiceServer, 'refreshSession' | 'logout' | 'whoAmI' | 'listSessions' | 'revokeSession'> {
   return {
-    refreshSession: unary(deps, async (request, _ctx): Promise<RefreshSessionResponse> => ({
-      session: toSessionMessage(await deps.sessions.refresh(request.refreshToken)),
-    })),
+    refreshSession: unary(
+      deps,
+      async (request, _ctx): Promise<RefreshSessionResponse> => ({
+        session: toSessionMessage(await deps.sessions.refresh(request.refreshToken)),
+      }),
+    ),
 
     // The bearer names the session when present (the interceptor has verified
     // it); otherwise the refresh token in the request does.

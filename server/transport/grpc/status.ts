@@ -57,7 +57,10 @@ export function errorInfoMetadata(code: status, message: string, reason: string,
 export function toGrpcStatus(error: unknown): { status: GrpcStatusError; expected: boolean } {
   if (error instanceof UnauthenticatedError) {
     const code = status.UNAUTHENTICATED;
-    return { status: { code, details: error.message, metadata: errorInfoMetadata(code, error.message, wireAuthReason(error.reason)) }, expected: true };
+    return {
+      status: { code, details: error.message, metadata: errorInfoMetadata(code, error.message, wireAuthReason(error.reason)) },
+      expected: true,
+    };
   }
   if (error instanceof ResourceExhaustedError && error.retryAfterMs !== undefined) {
     const code = status.RESOURCE_EXHAUSTED;

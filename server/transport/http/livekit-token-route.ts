@@ -29,7 +29,10 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 }
 
 function failure(error: AirlockError): HttpResponse {
-  const body = { error: error instanceof UnauthenticatedError ? error.reason : error.kind.toUpperCase().replace('-', '_'), message: error.message };
+  const body = {
+    error: error instanceof UnauthenticatedError ? error.reason : error.kind.toUpperCase().replace('-', '_'),
+    message: error.message,
+  };
   return json(STATUS[error.kind], body, error.kind === 'unauthenticated' ? { 'www-authenticate': 'Bearer' } : {});
 }
 
@@ -44,7 +47,11 @@ export function livekitTokenRoute(deps: { authenticator: Authenticator; channels
       try {
         const header = request.headers.authorization ?? '';
         const match = /^Bearer ([^\s]+)$/i.exec(header);
-        if (!match) throw new UnauthenticatedError('TOKEN_MISSING', 'this endpoint needs an Airlock access token: Authorization: Bearer <access token>');
+        if (!match)
+          throw new UnauthenticatedError(
+            'TOKEN_MISSING',
+            'this endpoint needs an Airlock access token: Authorization: Bearer <access token>',
+          );
         const caller = await deps.authenticator.authenticate(match[1]!);
 
         let body: unknown;
@@ -53,20 +60,29 @@ export function livekitTokenRoute(deps: { authenticator: Authenticator; channels
         } catch {
           return invalid('the body must be JSON: {"room_name": "<channel id>"}');
         }
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) return invalid('the body must be a JSON object: {"room_name": "<channel id>"}');
+        if (typeof body !== 'object' || body === null || Array.isArray(body))
+          return invalid('the body must be a JSON object: {"room_name": "<channel id>"}');
         const fields = body as Record<string, unknown>;
         for (const key of Object.keys(fields)) {
           const value = fields[key];
-          const empty = value === undefined || value === null || value === '' || (typeof value === 'object' && Object.keys(value as object).length === 0);
+          const empty =
+            value === undefined ||
+            value === null ||
+            value === '' ||
+            (typeof value === 'object' && Object.keys(value as object).length === 0);
           if (CALLER_CHOSEN.includes(key)) {
             if (!empty) return invalid(`${key} is decided by Airlock from your session; leave it out`);
           } else if (key !== 'room_name') {
             return invalid(`unknown field ${JSON.stringify(key.slice(0, 40))}; send {"room_name": "<channel id>"}`);
           }
         }
-        if (typeof fields.room_name !== 'string' || fields.room_name === '') return invalid('room_name (the Airlock channel id) is required');
+        if (typeof fields.room_name !== 'string' || fields.room_name === '')
+          return invalid('room_name (the Airlock channel id) is required');
 
-        const minted = await deps.channels.tokenFor({ did: caller.did, handle: caller.handle, sessionId: caller.sessionId }, fields.room_name);
+        const minted = await deps.channels.tokenFor(
+          { did: caller.did, handle: caller.handle, sessionId: caller.sessionId },
+          fields.room_name,
+        );
         return json(200, { server_url: minted.livekitUrl, participant_token: minted.token });
       } catch (error) {
         if (error instanceof AirlockError) return failure(error);

@@ -30,13 +30,23 @@ export function callbackPage(outcome: CallbackOutcome): HttpResponse {
   }
   switch (outcome.reason) {
     case 'access-denied':
-      return page(403, { ok: false, title: 'Access denied', headline: 'Access denied.', detail: `${outcome.message} You can close this page.` });
+      return page(403, {
+        ok: false,
+        title: 'Access denied',
+        headline: 'Access denied.',
+        detail: `${outcome.message} You can close this page.`,
+      });
     case 'expired':
       return page(410, { ok: false, title: 'Sign-in expired', headline: 'This sign-in expired.', detail: outcome.message });
     case 'unknown':
       return page(400, { ok: false, title: 'Sign-in failed', headline: 'This sign-in cannot be used.', detail: outcome.message });
     case 'cancelled':
-      return page(410, { ok: false, title: 'Sign-in cancelled', headline: 'This sign-in was cancelled in the app.', detail: 'No session was created. You can close this page.' });
+      return page(410, {
+        ok: false,
+        title: 'Sign-in cancelled',
+        headline: 'This sign-in was cancelled in the app.',
+        detail: 'No session was created. You can close this page.',
+      });
     case 'error':
       return page(502, { ok: false, title: 'Sign-in failed', headline: 'Sign-in failed.', detail: outcome.message });
   }
@@ -44,10 +54,20 @@ export function callbackPage(outcome: CallbackOutcome): HttpResponse {
 
 export function linkPage(outcome: Exclude<LinkOutcome, { kind: 'redirect' }>): HttpResponse {
   if (outcome.kind === 'error') {
-    return page(502, { ok: false, title: 'Sign-in unavailable', headline: 'Your sign-in could not be started.', detail: `${outcome.message} Try again from the app.` });
+    return page(502, {
+      ok: false,
+      title: 'Sign-in unavailable',
+      headline: 'Your sign-in could not be started.',
+      detail: `${outcome.message} Try again from the app.`,
+    });
   }
   if (outcome.reason === 'cancelled') {
-    return page(410, { ok: false, title: 'Sign-in cancelled', headline: 'This sign-in was cancelled in the app.', detail: 'Start again from the app.' });
+    return page(410, {
+      ok: false,
+      title: 'Sign-in cancelled',
+      headline: 'This sign-in was cancelled in the app.',
+      detail: 'Start again from the app.',
+    });
   }
   return outcome.reason === 'finished'
     ? page(410, { ok: false, title: 'Sign-in finished', headline: 'This sign-in is already finished.', detail: 'Return to the app.' })

@@ -50,7 +50,8 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 };
 
 // Two years, the preload list's minimum; subdomains included, as a login origin should be.
@@ -71,7 +72,11 @@ export class HttpTransport {
   readonly #setting: 'httpAddress' | 'adminAddress';
 
   /** `hsts`: the deployment is reached over https (production), so browsers must never use http for it. */
-  constructor(address: { host: string; port: number }, logger: Logger, options: { hsts?: boolean; setting?: 'httpAddress' | 'adminAddress' } = {}) {
+  constructor(
+    address: { host: string; port: number },
+    logger: Logger,
+    options: { hsts?: boolean; setting?: 'httpAddress' | 'adminAddress' } = {},
+  ) {
     this.address = address;
     this.logger = logger;
     this.#setting = options.setting ?? 'httpAddress';
@@ -122,7 +127,8 @@ export class HttpTransport {
     const result = await Promise.race([closed, over]);
     clearTimeout(timer);
     if (result === 'over') {
-      if (this.#inFlight.size > 0) this.logger.warn({ graceMs, requests: this.#inFlight.size }, 'grace period over; cutting remaining HTTP requests');
+      if (this.#inFlight.size > 0)
+        this.logger.warn({ graceMs, requests: this.#inFlight.size }, 'grace period over; cutting remaining HTTP requests');
       this.#server.closeAllConnections();
       await closed;
     }
@@ -176,19 +182,33 @@ export class HttpTransport {
         }
         if (body === undefined) {
           res.setHeader('connection', 'close');
-          this.#send(res, { status: 413, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `request body larger than ${route.maxBodyBytes} bytes` });
+          this.#send(res, {
+            status: 413,
+            headers: { 'content-type': 'text/plain; charset=utf-8' },
+            body: `request body larger than ${route.maxBodyBytes} bytes`,
+          });
           this.logger.info({ method: req.method, path: loggedPath, status: 413 }, 'http');
           return;
         }
       }
       response = route
-        ? await route.handle({ method: req.method ?? 'GET', url, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '', body })
+        ? await route.handle({
+            method: req.method ?? 'GET',
+            url,
+            headers: req.headers,
+            remoteAddress: req.socket.remoteAddress ?? '',
+            body,
+          })
         : { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'not found' };
     } catch (error) {
       if (error instanceof UnavailableError) {
         // E.g. the database is down for a moment: a reload once it is back usually succeeds.
         this.logger.warn({ err: error, path: loggedPath }, 'HTTP request failed: a dependency is unavailable');
-        response = { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' }, body: `Temporarily unavailable (${error.message}). Reload this page in a few seconds.` };
+        response = {
+          status: 503,
+          headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' },
+          body: `Temporarily unavailable (${error.message}). Reload this page in a few seconds.`,
+        };
       } else {
         this.logger.error({ err: error, path: loggedPath }, 'unexpected error in HTTP handler');
         response = { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'internal error' };

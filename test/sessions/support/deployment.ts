@@ -29,10 +29,13 @@ export async function restartableDeployment(env: Record<string, string>, cleanup
     d.server = await startInProcess(pinned);
     d.clients = clientsFor(d.server.grpcTarget);
   };
-  cleanups.push(() => data.remove(), async () => {
-    d.clients.close();
-    await d.server.close();
-  });
+  cleanups.push(
+    () => data.remove(),
+    async () => {
+      d.clients.close();
+      await d.server.close();
+    },
+  );
   return d;
 }
 
