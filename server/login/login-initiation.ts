@@ -1,0 +1,100 @@
+// InitiateLogin: rate and pending limits, the identifier and challenge
+// checked, a pushed authorization request at the user's authorization
+// server, and the login stored with only hashes of its id and link ref.
+import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../errors.ts';
+import { metrics } from '../observability/metrics.ts';
+import { parseIdentifier } from './identifier.ts';
+import { LOGIN_PATH, type LoginBrokerOptions } from './login-types.ts';
+import { sealingKeyFor } from './result-sealing.ts';
+import { isVerifierChallenge, randomSecret, sha256 } from './secrets.ts';
+
+// Time kept back from the caller's deadline to send UNAVAILABLE before it passes.
+const DEADLINE_MARGIN_MS = 500;
+
+export class LoginInitiation {
+  readonly #o: LoginBrokerOptions;
+  readonly #limiter: RateLimiterAbstract;
+
+  constructor(options: LoginBrokerOptions) {
+    this.#o = options;
+    this.#limiter = options.rateLimiter ?? new RateLimiterMemory({ points: options.settings.loginRatePerMinute, duration: 60 });
+  }
+
+  async initiate(input: {
+    identifier: string;
+    verifierChallenge: string;
+    clientAddress: string;
+    signal: AbortSignal;
+    /** Epoch ms by which the caller needs an answer, if it set one. */
+    deadline?: number;
+  }): Promise<{ loginId: string; authorizeUrl: string; expiresAt: Date }> {
+    const { settings } = this.#o;
+    try {
+      await this.#limiter.consume(input.clientAddress || 'unknown');
+    } catch (error) {
+      if (!(error instanceof RateLimiterRes)) throw error;
+      throw new ResourceExhaustedError(
+        `too many logins started from this address (limit ${settings.loginRatePerMinute} per minute); retry in ${Math.ceil(error.msBeforeNext / 1000)} s`,
+        error.msBeforeNext,
+      );
+    }
+    const identifier = parseIdentifier(input.identifier, { allowHttp: settings.allowHttp });
+    if (!isVerifierChallenge(input.verifierChallenge)) {
+      throw new InvalidArgumentError(
+        'login_verifier_challenge must be the base64url (no padding) SHA-256 of a 43 to 128 character verifier (43 characters)',
+      );
+    }
+    const now = Date.now();
+    if ((await this.#o.store.countPending(now)) >= settings.maxPendingLogins) {
+      throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
+    }
+
+    const ref = randomSecret();
+    const loginId = randomSecret();
+    const linkRef = randomSecret();
+    const authorizeUrl = await this.authorize(identifier, ref, input.signal, input.deadline);
+    const createdAt = Date.now();
+    const expiresAt = createdAt + settings.loginTtl;
+    const inserted = await this.#o.store.insertWithinCap(
+      {
+        ref,
+        loginIdHash: sha256(loginId),
+        linkRefHash: sha256(linkRef),
+        verifierChallenge: input.verifierChallenge,
+        identifier: identifier.value,
+        createdAt,
+        expiresAt,
+        authorizeUrl: authorizeUrl.href,
+        resultKey: sealingKeyFor(loginId),
+      },
+      settings.maxPendingLogins,
+    );
+    // The count above is a cheap early refusal; this one, taken with the insert, is the cap.
+    if (!inserted)
+      throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
+    this.#o.logger.info({ login: ref.slice(0, 8), identifierKind: identifier.kind }, 'login initiated');
+    metrics.loginsInitiated.inc();
+    return { loginId, authorizeUrl: `${this.#o.publicUrl.replace(/\/$/, '')}${LOGIN_PATH}${linkRef}`, expiresAt: new Date(expiresAt) };
+  }
+
+  /**
+   * Pushes an authorization request within the upstream timeout and the
+   * caller's deadline (less a margin to send the answer), whichever is sooner.
+   */
+  async authorize(identifier: ReturnType<typeof parseIdentifier>, ref: string, signal: AbortSignal, deadline?: number): Promise<URL> {
+    const budget = Math.max(
+      100,
+      Math.min(this.#o.settings.upstreamTimeout, deadline === undefined ? Infinity : deadline - Date.now() - DEADLINE_MARGIN_MS),
+    );
+    const timeout = AbortSignal.timeout(budget);
+    try {
+      return await this.#o.upstream.authorize(identifier, ref, AbortSignal.any([signal, timeout]));
+    } catch (error) {
+      if (timeout.aborted && !signal.aborted) {
+        throw new UnavailableError(`the PDS or authorization server for ${identifier.value} did not answer within ${budget} ms`);
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,113 @@
+// AwaitLogin: a login's progress as a stream of updates. Waiting costs no
+// timer, query or subscription of its own: the login's watch
+// (login-watches.ts) feeds every stream of the login.
+import { ResourceExhaustedError } from '../errors.ts';
+import type { IssuedSession } from '../sessions/session-types.ts';
+import type { LoginWatches, WatchEvent } from './login-watches.ts';
+import { findLogin, type LoginBrokerOptions, type LoginUpdate } from './login-types.ts';
+import type { StoredResult } from './login-store.ts';
+import { open as openSealed } from './result-sealing.ts';
+
+const EXPIRED_MESSAGE = 'The login expired before the user finished signing in; start a new login.';
+
+export class LoginProgress {
+  readonly #o: LoginBrokerOptions;
+  readonly #watches: LoginWatches;
+
+  constructor(options: LoginBrokerOptions, watches: LoginWatches) {
+    this.#o = options;
+    this.#watches = watches;
+  }
+
+  /**
+   * The progress of a login: pending at once, browser-opened, heartbeats,
+   * then exactly one terminal update. Ends when the signal aborts. Waiting
+   * costs no timer, query or subscription of its own: the login's watch
+   * (login-watches.ts) feeds every stream of the login.
+   */
+  async *awaitLogin(input: { loginId: string; verifier: string; signal: AbortSignal }): AsyncGenerator<LoginUpdate> {
+    const { loginId, verifier, signal } = input;
+    const found = await findLogin(this.#o.store, loginId, verifier);
+
+    const ref = found.ref;
+    if (this.#watches.streamsOf(ref) >= this.#o.settings.maxStreamsPerLogin) {
+      throw new ResourceExhaustedError(`at most ${this.#o.settings.maxStreamsPerLogin} AwaitLogin streams per login are allowed at once`);
+    }
+
+    const queue: WatchEvent[] = [];
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    // Join before reading again, so nothing announced in between is lost.
+    const leave = this.#watches.join(ref, found.expiresAt, (event) => {
+      // A stream that cannot keep up needs one heartbeat, not a backlog of them.
+      if (event.type === 'heartbeat' && queue.at(-1)?.type === 'heartbeat') queue[queue.length - 1] = event;
+      else queue.push(event);
+      notify();
+    });
+    signal.addEventListener('abort', notify);
+    try {
+      const record = (await this.#o.store.byRef(ref)) ?? found;
+      yield { type: 'pending', expiresAt: new Date(record.expiresAt) };
+      let browserSent = false;
+      if (record.browserOpenedAt !== null) {
+        browserSent = true;
+        yield { type: 'browser-opened', openedAt: new Date(record.browserOpenedAt) };
+      }
+      if (record.result) {
+        yield await this.#terminal(loginId, record.result);
+        return;
+      }
+
+      while (!signal.aborted) {
+        if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        if (signal.aborted) return;
+        while (queue.length > 0) {
+          const event = queue.shift()!;
+          if (event.type === 'browser-opened') {
+            if (browserSent) continue;
+            browserSent = true;
+            yield { type: 'browser-opened', openedAt: event.at };
+          } else if (event.type === 'heartbeat') {
+            yield { type: 'heartbeat', serverTime: event.at };
+          } else if (event.type === 'result') {
+            yield await this.#terminal(loginId, event.result);
+            return;
+          } else {
+            yield { type: 'failed', reason: 'expired', message: EXPIRED_MESSAGE };
+            return;
+          }
+          if (signal.aborted) return;
+        }
+      }
+    } finally {
+      wake = undefined;
+      leave();
+      signal.removeEventListener('abort', notify);
+    }
+  }
+
+  async #terminal(loginId: string, result: StoredResult): Promise<LoginUpdate> {
+    if (result.type === 'failed') return { type: 'failed', reason: result.reason, message: result.message };
+    try {
+      const session = JSON.parse(await openSealed(loginId, result.sealed)) as IssuedSession & {
+        accessTokenExpiresAt: string;
+        refreshTokenExpiresAt: string;
+      };
+      return {
+        type: 'completed',
+        session: {
+          ...session,
+          accessTokenExpiresAt: new Date(session.accessTokenExpiresAt),
+          refreshTokenExpiresAt: new Date(session.refreshTokenExpiresAt),
+        },
+      };
+    } catch (error) {
+      this.#o.logger.error({ err: error }, 'a completed login could not be opened');
+      return { type: 'failed', reason: 'error', message: 'The session could not be delivered; start a new login.' };
+    }
+  }
+}
