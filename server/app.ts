@@ -88,7 +88,14 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       // The process is up and its event loop answers: restart it only when this fails.
       { method: 'GET', path: '/livez', handle: () => text(200, 'ok') },
       // Send traffic here: the database answers and the server is not starting or draining.
-      { method: 'GET', path: '/readyz', handle: () => text(notReady() ? 503 : 200, notReady() ?? 'ok') },
+      {
+        method: 'GET',
+        path: '/readyz',
+        handle: () => {
+          const reason = notReady();
+          return reason ? text(503, reason) : text(200, 'ok');
+        },
+      },
       // The database check alone, as before /readyz existed.
       { method: 'GET', path: '/healthz', handle: () => (databaseReachable ? text(200, 'ok') : text(503, 'database unreachable')) },
     );

@@ -88,11 +88,6 @@ export class SessionService implements SessionStarter {
     this.#audit = new AuditLog(options.db);
   }
 
-  /** The upstream ATProto session check this service was built with. */
-  get upstream(): UpstreamSessions {
-    return this.#upstream;
-  }
-
   /**
    * Called after this replica revokes a session (e.g. to remove its LiveKit
    * participants). Not awaited: a slow listener never delays the revocation.

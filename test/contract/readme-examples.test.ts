@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, startInProcess, type InProcessAirlock } from '../support/airlock.ts';
+import { REPO_ROOT, type InProcessAirlock } from '../support/airlock.ts';
 import { consentViaApi } from '../support/consent.ts';
-import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
+import { startPdsWithAirlock, type PdsWithAirlock, type TestAccount } from '../support/pds.ts';
 import { runTool, startTool } from '../support/tools.ts';
 
 /** The shell blocks of README.md marked `<!-- readme-example: NAME -->`, by name. */
@@ -31,20 +31,16 @@ function example(name: string): string {
 /** bash options a careful reader would use: any failing command fails the block. */
 const STRICT = ['-o', 'errexit', '-o', 'pipefail', '-o', 'nounset', '-c'];
 
-let pds: TestPds;
+let world: PdsWithAirlock;
 let account: TestAccount;
 let airlock: InProcessAirlock;
 
 beforeAll(async () => {
-  pds = await startPds();
-  account = await pds.createAccount();
-  airlock = await startInProcess(pds.airlockEnv());
+  world = await startPdsWithAirlock();
+  ({ account, airlock } = world);
 });
 
-afterAll(async () => {
-  await airlock?.close();
-  await pds?.stop();
-});
+afterAll(() => world?.stop());
 
 describe("the README's grpcurl examples", () => {
   it('has the blocks this test runs', () => {

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createDidAndKey, TestNetworkNoAppView } from '@atproto/dev-env';
+import { startInProcess, type InProcessAirlock } from './airlock.ts';
 
 export interface TestAccount {
   handle: string;
@@ -96,4 +97,32 @@ export async function startPds(): Promise<TestPds> {
       }
     },
   };
+}
+
+export interface PdsWithAirlock {
+  pds: TestPds;
+  account: TestAccount;
+  airlock: InProcessAirlock;
+  stop(): Promise<void>;
+}
+
+/** A local PDS with one account and an in-process Airlock pointed at it: what a real login needs. */
+export async function startPdsWithAirlock(env: Record<string, string> = {}): Promise<PdsWithAirlock> {
+  const pds = await startPds();
+  try {
+    const account = await pds.createAccount();
+    const airlock = await startInProcess({ ...pds.airlockEnv(), ...env });
+    return {
+      pds,
+      account,
+      airlock,
+      async stop() {
+        await airlock.close();
+        await pds.stop();
+      },
+    };
+  } catch (error) {
+    await pds.stop();
+    throw error;
+  }
 }

@@ -7,6 +7,7 @@ import { status } from '@grpc/grpc-js';
 import { decodeProtectedHeader, importJWK, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/observability/logger.ts';
+import { upstreamSessions } from '../../server/oauth/upstream-sessions.ts';
 import { createSessionCapability, type SessionCapability } from '../../server/sessions/session-capability.ts';
 import { VerifiedTokenCache } from '../../server/tokens/verified-token-cache.ts';
 import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
@@ -40,8 +41,8 @@ async function withClock(env: Record<string, string> = {}): Promise<{ auth: Sess
     AIRLOCK_VERIFIED_TOKEN_CACHE_SIZE: '100',
     ...env,
   });
-  // The server's own upstream check: these tests never refresh, so it is never asked.
-  const upstream = server.auth.sessions.upstream;
+  // The real upstream check over the server's OAuth client: these tests never refresh, so it is never asked.
+  const upstream = upstreamSessions(server.login.oauth, createLogger(settings));
   const auth = await createSessionCapability({
     db: server.database.db,
     settings,

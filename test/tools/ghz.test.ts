@@ -3,25 +3,21 @@
 // all fail UNAUTHENTICATED without one. Counts only: timings are the
 // benchmark's business, never a test's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
+import type { InProcessAirlock } from '../support/airlock.ts';
 import { loginViaApi } from '../support/login.ts';
-import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
+import { startPdsWithAirlock, type PdsWithAirlock, type TestAccount } from '../support/pds.ts';
 import { runTool } from '../support/tools.ts';
 
-let pds: TestPds;
+let world: PdsWithAirlock;
 let account: TestAccount;
 let airlock: InProcessAirlock;
 
 beforeAll(async () => {
-  pds = await startPds();
-  account = await pds.createAccount();
-  airlock = await startInProcess(pds.airlockEnv());
+  world = await startPdsWithAirlock();
+  ({ account, airlock } = world);
 });
 
-afterAll(async () => {
-  await airlock?.close();
-  await pds?.stop();
-});
+afterAll(() => world?.stop());
 
 interface GhzReport {
   count: number;

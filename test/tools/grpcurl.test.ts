@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, startInProcess, type InProcessAirlock } from '../support/airlock.ts';
+import { REPO_ROOT, type InProcessAirlock } from '../support/airlock.ts';
 import { consentViaApi } from '../support/consent.ts';
 import { newVerifier } from '../support/login.ts';
-import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
+import { startPdsWithAirlock, type PdsWithAirlock, type TestAccount } from '../support/pds.ts';
 import { grpcStatusOfGrpcurl, runTool, startTool } from '../support/tools.ts';
 
 const OK = 0;
@@ -16,20 +16,16 @@ const INVALID_ARGUMENT = 3;
 const NOT_FOUND = 5;
 const UNAUTHENTICATED = 16;
 
-let pds: TestPds;
+let world: PdsWithAirlock;
 let account: TestAccount;
 let airlock: InProcessAirlock;
 
 beforeAll(async () => {
-  pds = await startPds();
-  account = await pds.createAccount();
-  airlock = await startInProcess(pds.airlockEnv());
+  world = await startPdsWithAirlock();
+  ({ account, airlock } = world);
 });
 
-afterAll(async () => {
-  await airlock?.close();
-  await pds?.stop();
-});
+afterAll(() => world?.stop());
 
 function grpcurl(...args: string[]) {
   return runTool('grpcurl', ['-plaintext', ...args]);
