@@ -33,6 +33,10 @@ import { authInterceptor } from './transport/grpc/auth-interceptor.ts';
 import { sessionHandlers } from './transport/grpc/session-handlers.ts';
 import { GrpcTransport } from './transport/grpc/server.ts';
 import { HttpTransport } from './transport/http/server.ts';
+import { connectHandler } from './transport/connect/connect-handler.ts';
+import { channelProcedures } from './transport/rpc/channel-procedures.ts';
+import { loginProcedures } from './transport/rpc/login-procedures.ts';
+import { sessionProcedures } from './transport/rpc/session-procedures.ts';
 import { jwksRoute } from './transport/http/jwks-route.ts';
 import { livekitTokenRoute } from './transport/http/livekit-token-route.ts';
 import { livekitWebhookRoute } from './transport/http/livekit-webhook-route.ts';
@@ -186,6 +190,18 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       ],
       interceptors: [authInterceptor({ authenticator: auth.authenticator, maxAuthorizationBytes: settings.maxMetadataBytes, logger })],
     });
+    // The same procedures, policy and bearer check for browsers and webviews, on the HTTP listener.
+    http.mount(
+      connectHandler({
+        logger,
+        tracker,
+        bearer: { authenticator: auth.authenticator, maxAuthorizationBytes: settings.maxMetadataBytes },
+        maxMessageBytes: settings.maxMessageBytes,
+        corsOrigins: settings.corsOrigins,
+        auth: { ...loginProcedures(broker), ...sessionProcedures(auth.sessions) },
+        channels: channelProcedures(channels),
+      }),
+    );
     const grpcPort = await grpc.listen();
     shared?.watchHealth((healthy) => {
       databaseReachable = healthy;

@@ -78,6 +78,32 @@ const optional = <T extends z.ZodType>(schema: T) =>
     return result.data;
   });
 
+// Exact origins as a browser sends them in the Origin header; "*" is refused,
+// since a bearer-carrying API must name who may call it.
+const originList = z.string().transform((text, ctx) => {
+  const origins: string[] = [];
+  for (const item of text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(item);
+    } catch {
+      parsed = undefined;
+    }
+    // Computed, not URL.origin: that is "null" for schemes like tauri://localhost.
+    const origin = parsed?.host ? `${parsed.protocol}//${parsed.host}` : undefined;
+    if (!origin || origin !== item.replace(/\/$/, '').toLowerCase()) {
+      const hint = item === '*' ? ' (a wildcard is not allowed: list each origin)' : ' (expected scheme://host[:port], no path)';
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not an origin${hint}` });
+      return z.NEVER;
+    }
+    origins.push(origin);
+  }
+  return origins;
+});
+
 const text = z.string();
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -114,6 +140,14 @@ export const SETTINGS = {
     default: '127.0.0.1:8080',
     schema: hostPort,
     description: 'HTTP listen address for the OAuth callback, client metadata and JWKS',
+  }),
+  corsOrigins: setting({
+    env: 'AIRLOCK_CORS_ORIGINS',
+    flag: 'cors-origins',
+    default: '',
+    schema: originList,
+    description:
+      'comma-separated origins (scheme://host[:port]) whose pages may call Connect and gRPC-Web on the HTTP listener, e.g. a web frontend or tauri://localhost; empty = no cross-origin access',
   }),
   adminAddress: setting({
     env: 'AIRLOCK_ADMIN_ADDRESS',

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
-import { accessOf, METHOD_POLICY } from '../../server/transport/grpc/method-policy.ts';
+import { accessOf, METHOD_POLICY } from '../../server/transport/rpc/method-policy.ts';
 import { DESCRIPTOR_SET_PATH } from '../../server/transport/grpc/reflection.ts';
 
 // Served by grpc-health-check from its own proto, which is newer than ours.
@@ -26,7 +26,7 @@ describe('method policy', () => {
     const methods = contractMethods();
     expect(methods.length).toBeGreaterThan(8);
     const unclassified = methods.filter((path) => !Object.hasOwn(METHOD_POLICY, path));
-    expect(unclassified, 'classify these in server/transport/grpc/method-policy.ts').toEqual([]);
+    expect(unclassified, 'classify these in server/transport/rpc/method-policy.ts').toEqual([]);
     const stale = Object.keys(METHOD_POLICY).filter((path) => !methods.includes(path) && !LIBRARY_ONLY.includes(path));
     expect(stale, 'these are in the policy but not in the contract').toEqual([]);
   });

@@ -1,6 +1,5 @@
 // The bearer interceptor: the only place a gRPC call is authenticated.
-// It reads `authorization: Bearer <jwt>`, has the authenticator verify it
-// (our keys only, session alive), and attaches the verified identity to the
+// It runs the shared bearer check (rpc/bearer.ts) and attaches the verified identity to the
 // call's own Metadata object (call-context.ts). grpc-js hands handlers that
 // same object (it is what this interceptor passes on), and the identity lives
 // in a WeakMap, not in a header, so nothing a client sends can pose as it.
@@ -8,18 +7,15 @@
 // Failures end the call UNAUTHENTICATED with a google.rpc.ErrorInfo whose
 // reason says what to do; the handler never runs. Messages never contain
 // the token.
-import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
 import { UnauthenticatedError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
-import type { Authenticator } from '../../sessions/authenticator.ts';
-import { attachIdentity, type Identity } from './call-context.ts';
-import { accessOf, type MethodAccess } from './method-policy.ts';
+import { authenticateBearer, type BearerCheckOptions } from '../rpc/bearer.ts';
+import { accessOf, type MethodAccess } from '../rpc/method-policy.ts';
+import { attachIdentity } from './call-context.ts';
 import { errorInfoMetadata, wireAuthReason } from './status.ts';
 
-export interface AuthInterceptorOptions {
-  authenticator: Authenticator;
-  /** Longest authorization metadata accepted, in bytes (settings.maxMetadataBytes). */
-  maxAuthorizationBytes: number;
+export interface AuthInterceptorOptions extends BearerCheckOptions {
   logger: Logger;
   /** Defaults to the METHOD_POLICY table. */
   accessOf?: (path: string) => MethodAccess;
@@ -34,7 +30,7 @@ export function authInterceptor(options: AuthInterceptorOptions): ServerIntercep
       start(next) {
         next({
           onReceiveMetadata(metadata, passOn) {
-            authenticate(metadata, access, options).then(
+            authenticateBearer(metadata.get('authorization'), access, options).then(
               (identity) => {
                 if (identity) attachIdentity(metadata, identity);
                 passOn(metadata);
@@ -58,35 +54,4 @@ export function authInterceptor(options: AuthInterceptorOptions): ServerIntercep
       },
     });
   };
-}
-
-async function authenticate(metadata: Metadata, access: MethodAccess, options: AuthInterceptorOptions): Promise<Identity | undefined> {
-  const values = metadata.get('authorization');
-  if (values.length === 0) {
-    if (access === 'optional-bearer') return undefined;
-    throw new UnauthenticatedError('TOKEN_MISSING', 'this call needs an access token: send "authorization: Bearer <access token>"');
-  }
-  let size = 0;
-  for (const value of values) size += typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-  if (size > options.maxAuthorizationBytes) {
-    throw new UnauthenticatedError('TOKEN_INVALID', `the authorization metadata is larger than ${options.maxAuthorizationBytes} bytes`);
-  }
-  if (values.length > 1) throw new UnauthenticatedError('TOKEN_INVALID', 'send exactly one authorization header');
-  // No Bearer credential at all (another scheme, or nothing after "Bearer")
-  // is TOKEN_MISSING: the client should attach its access token. A Bearer
-  // value that is not a single token is TOKEN_INVALID.
-  const value = String(values[0]).trim();
-  const scheme = /^(\S+)(?:\s+(.*))?$/.exec(value);
-  if (!scheme || scheme[1]!.toLowerCase() !== 'bearer') {
-    throw new UnauthenticatedError(
-      'TOKEN_MISSING',
-      'this call needs an access token in the Bearer scheme: "authorization: Bearer <access token>"',
-    );
-  }
-  const token = scheme[2]?.trim() ?? '';
-  if (!token)
-    throw new UnauthenticatedError('TOKEN_MISSING', 'the authorization header holds no access token: send "Bearer <access token>"');
-  if (/\s/.test(token)) throw new UnauthenticatedError('TOKEN_INVALID', 'the authorization header must hold exactly one token');
-  const verified = await options.authenticator.authenticate(token);
-  return { did: verified.did, handle: verified.handle, sessionId: verified.sessionId, expiresAt: verified.expiresAt };
 }

@@ -2,14 +2,7 @@
 // passing through anything a client can write: a WeakMap keyed by the
 // call's own metadata object.
 import type { Metadata } from '@grpc/grpc-js';
-
-export interface Identity {
-  did: string;
-  handle: string;
-  sessionId: string;
-  /** When the presented access token expires. */
-  expiresAt: Date;
-}
+import type { Identity } from '../rpc/call-context.ts';
 
 const identities = new WeakMap<Metadata, Identity>();
 

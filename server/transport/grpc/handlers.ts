@@ -1,5 +1,5 @@
-// Adapters from async handlers (request, context) to grpc-js callbacks, in
-// the manner of nice-grpc: a handler returns its response or yields its
+// Binds transport-neutral procedures (rpc/) to grpc-js callbacks, in the
+// manner of nice-grpc: a procedure returns its response or yields its
 // stream events, observes ctx.signal, and throws domain errors.
 import {
   status,
@@ -10,21 +10,12 @@ import {
   type ServerWritableStream,
 } from '@grpc/grpc-js';
 import type { Logger } from '../../observability/logger.ts';
-import { identityOf, type Identity } from './call-context.ts';
+import type { CallContext } from '../rpc/call-context.ts';
+import { identityOf } from './call-context.ts';
 import type { CallTracker } from './call-tracker.ts';
 import { toGrpcStatus } from './status.ts';
 
-export interface CallContext {
-  /** Aborted when the client cancels, the deadline passes or the server shuts down. */
-  signal: AbortSignal;
-  metadata: Metadata;
-  /** The client's address, without the port. */
-  peerAddress: string;
-  /** The caller proven by the bearer interceptor; absent on methods it does not guard. */
-  identity: Identity | undefined;
-  /** Epoch ms of the call's deadline, when the client set one (to answer before it passes). */
-  deadline: number | undefined;
-}
+export type { CallContext } from '../rpc/call-context.ts';
 
 export interface HandlerDeps {
   logger: Logger;
@@ -47,7 +38,6 @@ function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStrea
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined;
   return {
     signal,
-    metadata: call.metadata,
     peerAddress: peerAddressOf(call.getPeer()),
     identity: identityOf(call.metadata),
     deadline: deadlineMs,

@@ -30,6 +30,12 @@ export interface Route {
   handle(request: HttpRequest): Promise<HttpResponse> | HttpResponse;
 }
 
+/** A handler that answers the requests of the paths it claims itself (Connect, gRPC-Web), body and all. */
+export interface MountedHandler {
+  matches(pathname: string): boolean;
+  handle(req: http.IncomingMessage, res: http.ServerResponse): void;
+}
+
 /** The body, or undefined once it grew past `limit` (the rest is not read). */
 async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length']);
@@ -60,6 +66,7 @@ const HSTS = 'max-age=63072000; includeSubDomains';
 export class HttpTransport {
   readonly #server: http.Server;
   readonly #routes: Route[] = [];
+  readonly #mounted: MountedHandler[] = [];
   // Requests whose answer has not been sent yet: shutdown waits for them.
   readonly #inFlight = new Set<http.ServerResponse>();
   #draining = false;
@@ -89,6 +96,10 @@ export class HttpTransport {
 
   add(...routes: Route[]): void {
     this.#routes.push(...routes);
+  }
+
+  mount(handler: MountedHandler): void {
+    this.#mounted.push(handler);
   }
 
   get port(): number {
@@ -163,6 +174,15 @@ export class HttpTransport {
       url = new URL(req.url ?? '/', 'http://airlock.invalid');
     } catch {
       return this.#send(res, { status: 400, body: 'bad request' });
+    }
+    const mounted = this.#mounted.find((handler) => handler.matches(url.pathname));
+    if (mounted) {
+      // It logs its own calls; these headers hold for its answers too.
+      res.setHeader('x-content-type-options', 'nosniff');
+      res.setHeader('cache-control', 'no-store');
+      for (const [name, value] of Object.entries(this.#extraHeaders)) res.setHeader(name, value);
+      if (this.#draining) res.setHeader('connection', 'close');
+      return mounted.handle(req, res);
     }
     const route = this.#match(req.method ?? 'GET', url.pathname);
     // Logged instead of the path: a prefix route's last segment may be a

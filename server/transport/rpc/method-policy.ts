@@ -1,4 +1,5 @@
-// Which RPCs need a bearer access token: the one place that says so. Every
+// Which RPCs need a bearer access token: the one place that says so, for
+// the gRPC server and the Connect / gRPC-Web handler alike. Every
 // method of every service in proto/gen/descriptor.binpb is listed (a test
 // fails otherwise); a method missing here is treated as 'bearer' (closed).
 //

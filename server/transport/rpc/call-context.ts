@@ -1,0 +1,26 @@
+// What a procedure knows of its call, whichever transport carried it (grpc-js
+// on the gRPC listener, Connect / gRPC-Web on the HTTP listener).
+
+export interface Identity {
+  did: string;
+  handle: string;
+  sessionId: string;
+  /** When the presented access token expires. */
+  expiresAt: Date;
+}
+
+export interface CallContext {
+  /** Aborted when the client cancels, the deadline passes or the server shuts down. */
+  signal: AbortSignal;
+  /** The client's address, without the port (rate limits are keyed on it). */
+  peerAddress: string;
+  /** The caller proven by the bearer check; absent on methods the policy does not guard. */
+  identity: Identity | undefined;
+  /** Epoch ms of the call's deadline, when the client set one (to answer before it passes). */
+  deadline: number | undefined;
+}
+
+/** A unary procedure: reads a request, calls the domain, returns the response; throws domain errors. */
+export type UnaryProcedure<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+/** A server-streaming procedure: yields its messages and observes ctx.signal. */
+export type StreamProcedure<Req, Res> = (request: Req, ctx: CallContext) => AsyncIterable<Res>;

@@ -1,0 +1,191 @@
+// Connect and gRPC-Web on the HTTP listener, against a real Airlock and a
+// real PDS, with the real Connect clients (@connectrpc/connect-node over
+// HTTP/1.1): a whole login with AwaitLogin streaming, a channel token with
+// the bearer, and the same codes, ErrorInfo reasons and limits as gRPC.
+import http from 'node:http';
+import { Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
+import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuthService } from '../../proto/gen-es/airlock/auth/v1/auth_pb.js';
+import { ChannelsService } from '../../proto/gen-es/airlock/channels/v1/channels_pb.js';
+import { ErrorInfoSchema } from '../../proto/gen-es/google/rpc/error_details_pb.js';
+import { consentViaApi } from '../support/consent.ts';
+import { call, clientsFor, grpcFailure } from '../support/grpc.ts';
+import { initiateLogin, newVerifier } from '../support/login.ts';
+import { startPdsWithAirlock, type PdsWithAirlock } from '../support/pds.ts';
+
+const ALLOWED_ORIGIN = 'http://app.allowed.test:5173';
+
+async function connectFailure(promise: Promise<unknown>): Promise<{ code: Code; reason: string | undefined; domain: string | undefined }> {
+  try {
+    await promise;
+  } catch (error) {
+    const e = ConnectError.from(error);
+    const info = e.findDetails(ErrorInfoSchema)[0];
+    return { code: e.code, reason: info?.reason, domain: info?.domain };
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
+function rawRequest(url: string, init: { method: string; headers: Record<string, string>; body?: string }) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request(url, { method: init.method, headers: init.headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+describe('Connect and gRPC-Web on the HTTP listener', () => {
+  let world: PdsWithAirlock;
+  let connect: Transport;
+  let grpcWeb: Transport;
+
+  beforeAll(async () => {
+    world = await startPdsWithAirlock({ AIRLOCK_CORS_ORIGINS: ALLOWED_ORIGIN, AIRLOCK_MAX_MESSAGE_BYTES: '4096' });
+    const baseUrl = world.airlock.publicUrl;
+    connect = createConnectTransport({ baseUrl, httpVersion: '1.1' });
+    grpcWeb = createGrpcWebTransport({ baseUrl, httpVersion: '1.1' });
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it('signs in over Connect (AwaitLogin streamed over HTTP/1.1), then gets a channel token with the bearer', async () => {
+    const auth = createClient(AuthService, connect);
+    const { verifier, challenge } = newVerifier();
+    const started = await auth.initiateLogin({ identifier: world.account.handle, loginVerifierChallenge: challenge });
+    expect(started.authorizeUrl).toMatch(/\/login\//);
+
+    const events: string[] = [];
+    const stream = (async () => {
+      for await (const message of auth.awaitLogin({ loginId: started.loginId, loginVerifier: verifier })) {
+        events.push(message.event.case ?? 'none');
+        if (message.event.case === 'completed') return message.event.value.session!;
+        if (message.event.case === 'failed') throw new Error(`login failed: ${message.event.value.message}`);
+      }
+      throw new Error('the stream ended without a result');
+    })();
+    await consentViaApi(started.authorizeUrl, world.account);
+    const session = await stream;
+    expect(events[0]).toBe('pending');
+    expect(events).toContain('browserOpened');
+    expect(session.handle).toBe(world.account.handle);
+
+    const bearer = { headers: { authorization: `Bearer ${session.accessToken}` } };
+    const channels = createClient(ChannelsService, connect);
+    const token = await channels.getChannelToken({ channelId: 'lobby' }, bearer);
+    expect(token.room).toBe('lobby');
+    expect(token.token.split('.')).toHaveLength(3);
+
+    // gRPC-Web: the same session works, and so does its refresh.
+    const overGrpcWeb = createClient(AuthService, grpcWeb);
+    const me = await overGrpcWeb.whoAmI({}, bearer);
+    expect(me.did).toBe(session.did);
+    const refreshed = await overGrpcWeb.refreshSession({ refreshToken: session.refreshToken });
+    expect(refreshed.session?.sessionId).toBe(session.sessionId);
+  });
+
+  it('answers an unauthenticated call with the same code and ErrorInfo reason as gRPC', async () => {
+    const grpc = clientsFor(world.airlock.grpcTarget);
+    try {
+      for (const [bearer, reason] of [
+        [undefined, 'TOKEN_MISSING'],
+        ['not-a-jwt', 'TOKEN_INVALID'],
+      ] as const) {
+        const overGrpc = await grpcFailure(call(grpc.channels, grpc.channels.getChannelToken, { channelId: 'lobby' }, { bearer }));
+        expect(overGrpc).toMatchObject({ code: 16, reason });
+        const headers = bearer ? { authorization: `Bearer ${bearer}` } : undefined;
+        for (const transport of [connect, grpcWeb]) {
+          const failure = await connectFailure(
+            createClient(ChannelsService, transport).getChannelToken({ channelId: 'lobby' }, { headers }),
+          );
+          expect(failure).toEqual({ code: Code.Unauthenticated, reason, domain: 'airlock.dev' });
+        }
+      }
+    } finally {
+      grpc.close();
+    }
+  });
+
+  it('refuses a message larger than AIRLOCK_MAX_MESSAGE_BYTES on both transports', async () => {
+    const identifier = 'x'.repeat(5000);
+    const grpc = clientsFor(world.airlock.grpcTarget);
+    try {
+      const overGrpc = await grpcFailure(initiateLogin(grpc.auth, identifier));
+      expect(overGrpc.code).toBe(Code.ResourceExhausted);
+      const overConnect = await connectFailure(
+        createClient(AuthService, connect).initiateLogin({ identifier, loginVerifierChallenge: 'c' }),
+      );
+      expect(overConnect.code).toBe(Code.ResourceExhausted);
+    } finally {
+      grpc.close();
+    }
+  });
+
+  it('answers a preflight from an allowed origin with the allow headers, and from any other origin without them', async () => {
+    const url = `${world.airlock.publicUrl}/airlock.channels.v1.ChannelsService/GetChannelToken`;
+    const preflight = (origin: string) =>
+      rawRequest(url, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      });
+    const allowed = await preflight(ALLOWED_ORIGIN);
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers['access-control-allow-origin']).toBe(ALLOWED_ORIGIN);
+    expect(allowed.headers['access-control-allow-headers']?.toLowerCase()).toContain('authorization');
+    expect(allowed.headers['access-control-allow-methods']).toContain('POST');
+
+    const refused = await preflight('http://evil.test');
+    expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+    expect(refused.headers['access-control-allow-headers']).toBeUndefined();
+
+    // The call itself from a foreign origin carries no allow header either, so a browser withholds the answer.
+    const post = await rawRequest(url, {
+      method: 'POST',
+      headers: { origin: 'http://evil.test', 'content-type': 'application/json' },
+      body: '{"channelId":"lobby"}',
+    });
+    expect(post.status).toBe(401);
+    expect(post.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
+
+describe('the login rate limit on Connect', () => {
+  let world: PdsWithAirlock;
+  beforeAll(async () => {
+    world = await startPdsWithAirlock({ AIRLOCK_LOGIN_RATE_PER_MINUTE: '2' });
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it('is keyed on the client address and shared with gRPC: RATE_LIMITED with retryAfterMs on both', async () => {
+    const grpc = clientsFor(world.airlock.grpcTarget);
+    const auth = createClient(AuthService, createConnectTransport({ baseUrl: world.airlock.publicUrl, httpVersion: '1.1' }));
+    try {
+      await initiateLogin(grpc.auth, world.account.handle);
+      await auth.initiateLogin({ identifier: world.account.handle, loginVerifierChallenge: newVerifier().challenge });
+      const overGrpc = await grpcFailure(initiateLogin(grpc.auth, world.account.handle));
+      expect(overGrpc).toMatchObject({ code: Code.ResourceExhausted, reason: 'RATE_LIMITED' });
+      let info: { reason?: string; metadata?: Record<string, string> } | undefined;
+      try {
+        await auth.initiateLogin({ identifier: world.account.handle, loginVerifierChallenge: newVerifier().challenge });
+      } catch (error) {
+        const e = ConnectError.from(error);
+        expect(e.code).toBe(Code.ResourceExhausted);
+        info = e.findDetails(ErrorInfoSchema)[0];
+      }
+      expect(info?.reason).toBe('RATE_LIMITED');
+      expect(Number(info?.metadata?.retryAfterMs)).toBeGreaterThan(0);
+    } finally {
+      grpc.close();
+    }
+  });
+});
