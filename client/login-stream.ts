@@ -1,9 +1,8 @@
 // Following one login's AwaitLogin stream to its end: reading its events,
 // re-attaching with backoff after transient failures, a watchdog for a
 // stream gone silent, and the mapping of failures to typed errors.
-import { Metadata, status } from '@grpc/grpc-js';
 import type { AwaitLoginResponse, LoginFailed, Session } from '../proto/gen/airlock/auth/v1/auth.ts';
-import { LoginFailureReason } from '../proto/gen/airlock/auth/v1/auth.ts';
+import { LoginFailureReason } from '../proto/gen-es/airlock/auth/v1/auth_pb.js';
 import { throwIfAborted } from './abort.ts';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.ts';
 import type { LoginProgress } from './client-types.ts';
@@ -15,8 +14,9 @@ import {
   RequestFailedError,
   UnknownLoginError,
 } from './errors.ts';
-import type { Connection } from './grpc/connection.ts';
 import { isServiceError, isTransient, toClientError } from './grpc/status.ts';
+import { RpcStatus as status } from './rpc-codes.ts';
+import type { AirlockTransport } from './transport.ts';
 
 /** What the stream needs to know of a login attempt. */
 export interface StreamedLogin {
@@ -29,7 +29,7 @@ export interface StreamedLogin {
 export type StreamOutcome = { type: 'completed'; session: Session } | { type: 'failed'; failure: LoginFailed };
 
 export interface LoginStreamOptions {
-  connection: (serverUrl: string) => Connection;
+  transport: AirlockTransport;
   backoff: BackoffOptions;
   /** Re-attach a stream that delivered nothing (not even a heartbeat) for this long. */
   streamIdleTimeoutMs: number;
@@ -90,11 +90,14 @@ export class LoginStream {
     onEvent: () => void,
   ): Promise<StreamOutcome> {
     const { now } = this.#options;
-    const connection = this.#options.connection(attempt.serverUrl);
     return new Promise<StreamOutcome>((resolve, reject) => {
       // A deadline past the expiry, so no stream outlives its login for long.
       const deadline = attempt.expiresAt.getTime() + 30_000;
-      const call = connection.auth.awaitLogin({ loginId: attempt.loginId, loginVerifier: attempt.verifier }, new Metadata(), { deadline });
+      const call = this.#options.transport.awaitLogin(
+        attempt.serverUrl,
+        { loginId: attempt.loginId, loginVerifier: attempt.verifier },
+        { deadline },
+      );
       let settled = false;
       let idleTimer: NodeJS.Timeout | undefined;
       const settle = (finish: () => void, cancel: boolean) => {
@@ -156,11 +159,11 @@ export class LoginStream {
 /** The typed error for a login the server reported as failed. */
 export function loginFailureError(failure: LoginFailed): Error {
   const message = failure.message || 'the login failed';
-  return failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED
+  return failure.reason === LoginFailureReason.ACCESS_DENIED
     ? new LoginDeniedError(message)
-    : failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_EXPIRED
+    : failure.reason === LoginFailureReason.EXPIRED
       ? new LoginExpiredError(message)
-      : failure.reason === LoginFailureReason.LOGIN_FAILURE_REASON_CANCELLED
+      : failure.reason === LoginFailureReason.CANCELLED
         ? new LoginCancelledError(message)
         : new LoginFailedError(message);
 }

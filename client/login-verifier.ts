@@ -1,6 +1,7 @@
 // The secret a client keeps for one login, PKCE-style: InitiateLogin gets
 // only base64url(SHA-256(verifier)); AwaitLogin proves possession.
 import { createHash, randomBytes } from 'node:crypto';
+// The client core uses web-login-verifier.ts (WebCrypto, for the browser build too); this is its Node reference.
 
 export interface LoginVerifier {
   verifier: string;

@@ -10,17 +10,17 @@ import type { Mutex } from 'async-mutex';
 import type { Session } from '../proto/gen/airlock/auth/v1/auth.ts';
 import type { LogoutResult, SessionChange } from './client-types.ts';
 import { RequestFailedError, ServerUnavailableError, SignedOutError, type SignedOutReason } from './errors.ts';
-import { unaryCall, type Connection } from './grpc/connection.ts';
 import { authReasonOf, toClientError } from './grpc/status.ts';
 import { loadLenient, toSessionInfo, toStoredSession } from './session-record.ts';
 import { exclusive } from './store-lock.ts';
 import { STORED_STATE_VERSION, type SessionStore, type StoredSession } from './storage/session-store.ts';
+import type { AirlockTransport } from './transport.ts';
 
 export interface SessionKeeperOptions {
   store: SessionStore;
   /** The one mutex every write of the stored state goes through. */
   storeMutex: Mutex;
-  connection: (serverUrl: string) => Connection;
+  transport: AirlockTransport;
   callDeadlineMs: number;
   /** Deadline of a revocation nobody waits for. */
   logoutDeadlineMs: number;
@@ -34,7 +34,7 @@ export interface SessionKeeperOptions {
 export class SessionKeeper {
   readonly #store: SessionStore;
   readonly #storeMutex: Mutex;
-  readonly #connection: (serverUrl: string) => Connection;
+  readonly #transport: AirlockTransport;
   readonly #callDeadlineMs: number;
   readonly #logoutDeadlineMs: number;
   readonly #refreshSkewMs: number;
@@ -49,7 +49,7 @@ export class SessionKeeper {
   constructor(options: SessionKeeperOptions) {
     this.#store = options.store;
     this.#storeMutex = options.storeMutex;
-    this.#connection = options.connection;
+    this.#transport = options.transport;
     this.#callDeadlineMs = options.callDeadlineMs;
     this.#logoutDeadlineMs = options.logoutDeadlineMs;
     this.#refreshSkewMs = options.refreshSkewMs;
@@ -69,7 +69,7 @@ export class SessionKeeper {
   }
 
   /** Runs an authenticated call with a fresh enough access token. */
-  async authed<T>(run: (connection: Connection, accessToken: string) => Promise<T>): Promise<T> {
+  async authed<T>(run: (serverUrl: string, accessToken: string) => Promise<T>): Promise<T> {
     let session = await this.#requireSession();
     if (this.#needsRefresh(session)) {
       try {
@@ -79,9 +79,8 @@ export class SessionKeeper {
         if (!(error instanceof ServerUnavailableError) || Date.parse(session.accessTokenExpiresAt) <= this.#now()) throw error;
       }
     }
-    const connection = () => this.#connection(session.serverUrl);
     try {
-      return await run(connection(), session.accessToken);
+      return await run(session.serverUrl, session.accessToken);
     } catch (error) {
       const reason = authReasonOf(error);
       if (reason === undefined) throw toClientError(error);
@@ -93,7 +92,7 @@ export class SessionKeeper {
     // If RefreshSession refuses it too, the session is forgotten there.
     session = await this.#refresh(session);
     try {
-      return await run(connection(), session.accessToken);
+      return await run(session.serverUrl, session.accessToken);
     } catch (error) {
       const reason = authReasonOf(error);
       if (reason === undefined) throw toClientError(error);
@@ -145,8 +144,7 @@ export class SessionKeeper {
   /** Logout RPC by refresh token (works even when the access token has expired). Never throws. */
   async revoke(session: StoredSession, deadlineMs: number): Promise<boolean> {
     try {
-      const connection = this.#connection(session.serverUrl);
-      await unaryCall(connection.auth, connection.auth.logout, { refreshToken: session.refreshToken }, { deadlineMs });
+      await this.#transport.unary(session.serverUrl, 'logout', { refreshToken: session.refreshToken }, { deadlineMs });
       return true;
     } catch {
       return false;
@@ -193,12 +191,11 @@ export class SessionKeeper {
       // Someone (another caller, another process) already refreshed or signed in anew.
       if ((current.sessionId !== stale.sessionId || current.refreshToken !== stale.refreshToken) && !this.#needsRefresh(current))
         return current;
-      const connection = this.#connection(current.serverUrl);
       let session: Session | undefined;
       try {
-        ({ session } = await unaryCall(
-          connection.auth,
-          connection.auth.refreshSession,
+        ({ session } = await this.#transport.unary(
+          current.serverUrl,
+          'refreshSession',
           { refreshToken: current.refreshToken },
           { deadlineMs: this.#callDeadlineMs, signal: abandoned },
         ));

@@ -1,11 +1,14 @@
-// Reads gRPC failures the way the server writes them: UNAUTHENTICATED (and
+// Reads failures the way the server writes them (over gRPC, or as a
+// TransportError from Connect / gRPC-Web): UNAUTHENTICATED (and
 // RESOURCE_EXHAUSTED with a retry hint) carry a google.rpc.ErrorInfo in the
 // grpc-status-details-bin trailer. Decoded here from the generated contract;
 // the client never imports server code.
-import { status, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { Metadata, ServiceError } from '@grpc/grpc-js';
 import { ErrorInfo } from '../../proto/gen/google/rpc/error_details.ts';
 import { Status } from '../../proto/gen/google/rpc/status.ts';
 import { AirlockClientError, RateLimitedError, RequestFailedError, ServerUnavailableError } from '../errors.ts';
+import { RpcStatus as status, statusName } from '../rpc-codes.ts';
+import { TransportError } from '../transport.ts';
 import { isAuthReason, type AuthReason } from './auth-reasons.ts';
 
 export const ERROR_DOMAIN = 'airlock.dev';
@@ -17,6 +20,7 @@ export function isServiceError(error: unknown): error is ServiceError {
 
 /** The ErrorInfo detail of a failed call, if the server attached one from our domain. */
 export function errorInfoOf(error: unknown): ErrorInfo | undefined {
+  if (error instanceof TransportError) return error.errorInfo?.domain === ERROR_DOMAIN ? error.errorInfo : undefined;
   if (!isServiceError(error)) return undefined;
   return readErrorInfo(error.metadata);
 }
@@ -60,7 +64,7 @@ export function isTransient(error: unknown): boolean {
 export function toClientError(error: unknown): Error {
   if (error instanceof AirlockClientError) return error;
   if (!isServiceError(error)) return error instanceof Error ? error : new Error(String(error));
-  const details = error.details || status[error.code] || 'request failed';
+  const details = error.details || statusName(error.code);
   switch (error.code) {
     case status.UNAVAILABLE:
       return new ServerUnavailableError(`cannot reach the server: ${tidy(details)}`);
@@ -71,7 +75,7 @@ export function toClientError(error: unknown): Error {
       return new RateLimitedError(details, Number.isFinite(retry) ? retry : undefined);
     }
     default:
-      return new RequestFailedError(status[error.code] ?? String(error.code), details);
+      return new RequestFailedError(statusName(error.code), details);
   }
 }
 
