@@ -42,6 +42,7 @@ export type {
   WhoAmI,
 } from './client-types.ts';
 export * from './errors.ts';
+export { TransportError } from './transport.ts';
 export { ConnectTransport, type ConnectTransportOptions } from './connect/connect-transport.ts';
 export { BrowserStore, type BrowserStoreOptions, type WebLocks, type WebStorage } from './storage/browser-store.ts';
 export { MemoryStore } from './storage/memory-store.ts';
