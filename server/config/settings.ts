@@ -139,7 +139,7 @@ export const SETTINGS = {
     flag: 'http-address',
     default: '127.0.0.1:8080',
     schema: hostPort,
-    description: 'HTTP listen address for the OAuth callback, client metadata and JWKS',
+    description: 'HTTP listen address for the OAuth callback, client metadata, JWKS, and Connect / gRPC-Web for browsers',
   }),
   corsOrigins: setting({
     env: 'AIRLOCK_CORS_ORIGINS',
@@ -285,7 +285,7 @@ export const SETTINGS = {
     flag: 'max-message-bytes',
     default: '65536',
     schema: positiveInt,
-    description: 'largest gRPC request message accepted',
+    description: 'largest request message accepted (gRPC, Connect and gRPC-Web)',
   }),
   maxMetadataBytes: setting({
     env: 'AIRLOCK_MAX_METADATA_BYTES',
