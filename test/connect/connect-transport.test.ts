@@ -11,18 +11,21 @@ import { ChannelsService } from '../../proto/gen-es/airlock/channels/v1/channels
 import { ErrorInfoSchema } from '../../proto/gen-es/google/rpc/error_details_pb.js';
 import { consentViaApi } from '../support/consent.ts';
 import { call, clientsFor, grpcFailure } from '../support/grpc.ts';
-import { initiateLogin, newVerifier } from '../support/login.ts';
-import { startPdsWithAirlock, type PdsWithAirlock } from '../support/pds.ts';
+import { awaitLogin, initiateLogin, newVerifier } from '../support/login.ts';
+import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
+import { startPds, startPdsWithAirlock, type PdsWithAirlock, type TestPds } from '../support/pds.ts';
 
 const ALLOWED_ORIGIN = 'http://app.allowed.test:5173';
 
-async function connectFailure(promise: Promise<unknown>): Promise<{ code: Code; reason: string | undefined; domain: string | undefined }> {
+async function connectFailure(
+  promise: Promise<unknown>,
+): Promise<{ code: Code; reason: string | undefined; domain: string | undefined; message?: string }> {
   try {
     await promise;
   } catch (error) {
     const e = ConnectError.from(error);
     const info = e.findDetails(ErrorInfoSchema)[0];
-    return { code: e.code, reason: info?.reason, domain: info?.domain };
+    return { code: e.code, reason: info?.reason, domain: info?.domain, ...(e.code === Code.Unavailable ? { message: e.rawMessage } : {}) };
   }
   throw new Error('expected the call to fail, but it succeeded');
 }
@@ -48,7 +51,11 @@ describe('Connect and gRPC-Web on the HTTP listener', () => {
   let grpcWeb: Transport;
 
   beforeAll(async () => {
-    world = await startPdsWithAirlock({ AIRLOCK_CORS_ORIGINS: ALLOWED_ORIGIN, AIRLOCK_MAX_MESSAGE_BYTES: '4096' });
+    world = await startPdsWithAirlock({
+      AIRLOCK_CORS_ORIGINS: ALLOWED_ORIGIN,
+      AIRLOCK_MAX_MESSAGE_BYTES: '4096',
+      AIRLOCK_MAX_STREAMS_PER_LOGIN: '2',
+    });
     const baseUrl = world.airlock.publicUrl;
     connect = createConnectTransport({ baseUrl, httpVersion: '1.1' });
     grpcWeb = createGrpcWebTransport({ baseUrl, httpVersion: '1.1' });
@@ -129,6 +136,33 @@ describe('Connect and gRPC-Web on the HTTP listener', () => {
     }
   });
 
+  it('counts the AwaitLogin streams of one login across both transports (AIRLOCK_MAX_STREAMS_PER_LOGIN)', async () => {
+    const grpc = clientsFor(world.airlock.grpcTarget);
+    const auth = createClient(AuthService, connect);
+    const stop = new AbortController();
+    try {
+      const started = await initiateLogin(grpc.auth, world.account.handle);
+      const overGrpc = awaitLogin(grpc.auth, started.loginId, started.verifier);
+      await overGrpc.next('pending');
+      // The second stream, over Connect, is admitted and gets its first event.
+      const second = auth
+        .awaitLogin({ loginId: started.loginId, loginVerifier: started.verifier }, { signal: stop.signal })
+        [Symbol.asyncIterator]();
+      expect((await second.next()).value?.event.case).toBe('pending');
+      // A third, on either transport, is over the limit.
+      const third = await connectFailure(
+        (async () => {
+          for await (const _ of auth.awaitLogin({ loginId: started.loginId, loginVerifier: started.verifier })) break;
+        })(),
+      );
+      expect(third.code).toBe(Code.ResourceExhausted);
+      overGrpc.cancel();
+    } finally {
+      stop.abort();
+      grpc.close();
+    }
+  });
+
   it('answers a preflight from an allowed origin with the allow headers, and from any other origin without them', async () => {
     const url = `${world.airlock.publicUrl}/airlock.channels.v1.ChannelsService/GetChannelToken`;
     const preflight = (origin: string) =>
@@ -187,5 +221,38 @@ describe('the login rate limit on Connect', () => {
     } finally {
       grpc.close();
     }
+  });
+});
+
+describe('shutdown on Connect', () => {
+  let pds: TestPds;
+  let airlock: InProcessAirlock | undefined;
+  beforeAll(async () => {
+    pds = await startPds();
+  });
+  afterAll(async () => {
+    await airlock?.close();
+    await pds?.stop();
+  });
+
+  it('ends an open AwaitLogin stream with unavailable, as gRPC does, so the client re-attaches elsewhere', async () => {
+    const account = await pds.createAccount();
+    const server = await startInProcess(pds.airlockEnv());
+    airlock = server;
+    const auth = createClient(AuthService, createConnectTransport({ baseUrl: server.publicUrl, httpVersion: '1.1' }));
+    const { verifier, challenge } = newVerifier();
+    const started = await auth.initiateLogin({ identifier: account.handle, loginVerifierChallenge: challenge });
+    const stream = auth.awaitLogin({ loginId: started.loginId, loginVerifier: verifier })[Symbol.asyncIterator]();
+    expect((await stream.next()).value?.event.case).toBe('pending');
+    airlock = undefined;
+    const stopped = server.close();
+    const failure = await connectFailure(
+      (async () => {
+        for (;;) if ((await stream.next()).done) return;
+      })(),
+    );
+    await stopped;
+    expect(failure.code).toBe(Code.Unavailable);
+    expect(failure.message).toContain('shutting down');
   });
 });
