@@ -47,10 +47,32 @@ export type GaugeName =
   | 'airlock_database_pool_connections_idle'
   | 'airlock_database_pool_waiting_clients';
 
+// The code names of Go's codes.Code.String(), as go-grpc-prometheus writes them.
+export const GRPC_CODE_NAMES = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+];
+
 const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
 
 export const metrics = {
-  // gRPC, named as go-grpc-prometheus names them, so its dashboards work unchanged.
+  // RPCs (gRPC, and Connect / gRPC-Web on the HTTP listener), named as
+  // go-grpc-prometheus names them, so its dashboards work unchanged.
   grpcStarted: new Counter({
     name: 'grpc_server_started_total',
     help: 'Total number of RPCs started on the server.',

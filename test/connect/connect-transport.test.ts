@@ -7,6 +7,7 @@ import { Code, ConnectError, createClient, type Transport } from '@connectrpc/co
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthService } from '../../proto/gen-es/airlock/auth/v1/auth_pb.js';
+import { registry } from '../../server/observability/metrics.ts';
 import { ChannelsService } from '../../proto/gen-es/airlock/channels/v1/channels_pb.js';
 import { ErrorInfoSchema } from '../../proto/gen-es/google/rpc/error_details_pb.js';
 import { consentViaApi } from '../support/consent.ts';
@@ -97,6 +98,13 @@ describe('Connect and gRPC-Web on the HTTP listener', () => {
     expect(me.did).toBe(session.did);
     const refreshed = await overGrpcWeb.refreshSession({ refreshToken: session.refreshToken });
     expect(refreshed.session?.sessionId).toBe(session.sessionId);
+
+    // Counted in the same RPC metrics as gRPC calls (no gRPC call of these methods ran in this file).
+    const handled = await registry.getSingleMetricAsString('grpc_server_handled_total');
+    expect(handled).toContain('grpc_type="unary",grpc_service="airlock.auth.v1.AuthService",grpc_method="WhoAmI",grpc_code="OK"} 1');
+    expect(handled).toContain(
+      'grpc_type="server_stream",grpc_service="airlock.auth.v1.AuthService",grpc_method="AwaitLogin",grpc_code="OK"} 1',
+    );
   });
 
   it('answers an unauthenticated call with the same code and ErrorInfo reason as gRPC', async () => {

@@ -6,7 +6,7 @@
 // is the socket's peer, as on gRPC.
 import type http from 'node:http';
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
-import { ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
+import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { AuthServiceService } from '../../../proto/gen/airlock/auth/v1/auth.ts';
 import { ChannelsServiceService } from '../../../proto/gen/airlock/channels/v1/channels.ts';
@@ -20,6 +20,7 @@ import type { ChannelProcedures } from '../rpc/channel-procedures.ts';
 import type { LoginProcedures } from '../rpc/login-procedures.ts';
 import { accessOf, type MethodAccess } from '../rpc/method-policy.ts';
 import type { SessionProcedures } from '../rpc/session-procedures.ts';
+import { startCallMetrics } from './call-metrics.ts';
 import { shuttingDown, toConnectError } from './connect-errors.ts';
 import { CorsPolicy } from './cors.ts';
 import { toConnectResponse, toProcedureRequest, type TsProtoMethod } from './message-bridge.ts';
@@ -93,7 +94,7 @@ function bindService(
     const codec = codecs[method.localName];
     if (!procedure || !codec) continue;
     const path = `/${service.typeName}/${method.name}`;
-    const call = new BoundCall(path, method, codec, accessOf(path), options);
+    const call = new BoundCall(service.typeName, method, codec, accessOf(path), options);
     if (method.methodKind === 'unary') router.rpc(method, call.unary(procedure as UnaryProcedure<never, unknown>) as never);
     else if (method.methodKind === 'server_streaming')
       router.rpc(method, call.serverStream(procedure as StreamProcedure<never, unknown>) as never);
@@ -101,14 +102,16 @@ function bindService(
 }
 
 class BoundCall {
+  readonly #service: string;
   readonly #path: string;
   readonly #method: DescMethod;
   readonly #codec: TsProtoMethod;
   readonly #access: MethodAccess;
   readonly #options: ConnectHandlerOptions;
 
-  constructor(path: string, method: DescMethod, codec: TsProtoMethod, access: MethodAccess, options: ConnectHandlerOptions) {
-    this.#path = path;
+  constructor(service: string, method: DescMethod, codec: TsProtoMethod, access: MethodAccess, options: ConnectHandlerOptions) {
+    this.#service = service;
+    this.#path = `/${service}/${method.name}`;
     this.#method = method;
     this.#codec = codec;
     this.#access = access;
@@ -118,17 +121,20 @@ class BoundCall {
   unary(procedure: UnaryProcedure<never, unknown>) {
     return async (request: never, ctx: HandlerContext) => {
       const started = process.hrtime.bigint();
-      let code = 'ok';
+      const metrics = startCallMetrics(this.#service, this.#method.name, false);
+      let code = 0;
       try {
         if (this.#options.tracker.draining) throw shuttingDown();
         const callContext = await this.#contextOf(ctx, ctx.signal);
         const response = await procedure(toProcedureRequest(this.#method.input, this.#codec, request) as never, callContext);
+        metrics.sent();
         return toConnectResponse(this.#method.output, this.#codec, response);
       } catch (error) {
         const failure = this.#failure(error);
-        code = failure.code;
+        code = failure.error.code;
         throw failure.error;
       } finally {
+        metrics.end(code);
         this.#log(ctx, code, started);
       }
     };
@@ -138,9 +144,11 @@ class BoundCall {
     const self = this;
     return async function* (request: never, ctx: HandlerContext) {
       const started = process.hrtime.bigint();
-      let code = 'ok';
+      const metrics = startCallMetrics(self.#service, self.#method.name, true);
+      let code = 0;
       if (self.#options.tracker.draining) {
-        self.#log(ctx, 'unavailable', started);
+        metrics.end(Code.Unavailable);
+        self.#log(ctx, Code.Unavailable, started);
         throw shuttingDown();
       }
       // The tracker aborts this with 'shutdown' when the server drains.
@@ -152,17 +160,20 @@ class BoundCall {
         const callContext = await self.#contextOf(ctx, controller.signal);
         for await (const message of procedure(toProcedureRequest(self.#method.input, self.#codec, request) as never, callContext)) {
           if (controller.signal.aborted) break;
+          metrics.sent();
           yield toConnectResponse(self.#method.output, self.#codec, message);
         }
         if (controller.signal.reason === 'shutdown') throw shuttingDown();
       } catch (error) {
         const failure = self.#failure(controller.signal.reason === 'shutdown' ? shuttingDown() : error);
-        code = failure.code;
+        code = failure.error.code;
         throw failure.error;
       } finally {
         untrack();
         ctx.signal.removeEventListener('abort', onCancel);
-        self.#log(ctx, controller.signal.reason === 'cancelled' ? 'canceled' : code, started);
+        if (controller.signal.reason === 'cancelled') code = Code.Canceled;
+        metrics.end(code);
+        self.#log(ctx, code, started);
       }
     };
   }
@@ -190,30 +201,32 @@ class BoundCall {
     }
   }
 
-  #failure(error: unknown): { error: ConnectError; code: string } {
-    if (error instanceof ConnectError) return { error, code: codeName(error) };
+  #failure(error: unknown): { error: ConnectError } {
+    if (error instanceof ConnectError) return { error };
     const mapped = toConnectError(error);
     if (!mapped.expected) this.#options.logger.error({ err: error, method: this.#path }, 'unexpected error in handler');
-    return { error: mapped.error, code: codeName(mapped.error) };
+    return { error: mapped.error };
   }
 
   // One log line per call, as on gRPC: method, code, duration, peer; never headers or messages.
-  #log(ctx: HandlerContext, code: string, started: bigint): void {
+  #log(ctx: HandlerContext, code: number, started: bigint): void {
     const durationMs = Math.round((Number(process.hrtime.bigint() - started) / 1e6) * 100) / 100;
-    const level = code === 'internal' || code === 'unknown' ? 'error' : 'info';
+    const level = code === Code.Internal || code === Code.Unknown ? 'error' : 'info';
     this.#options.logger[level](
-      { method: this.#path, status: code, durationMs, peer: ctx.values.get(PEER_ADDRESS), protocol: ctx.protocolName },
+      {
+        method: this.#path,
+        status: CODE_NAMES[code] ?? String(code),
+        durationMs,
+        peer: ctx.values.get(PEER_ADDRESS),
+        protocol: ctx.protocolName,
+      },
       'rpc',
     );
   }
 }
 
-function codeName(error: ConnectError): string {
-  return CODE_STRINGS[error.code] ?? String(error.code);
-}
-
-// Connect's names of the codes, as its protocol writes them.
-const CODE_STRINGS = [
+// Connect's names of the codes, as its protocol writes them (index = code).
+const CODE_NAMES = [
   'ok',
   'canceled',
   'unknown',

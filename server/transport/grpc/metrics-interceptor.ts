@@ -1,28 +1,7 @@
 // go-grpc-prometheus metrics for every RPC: started, handled by code,
 // handling time, messages each way; and the AwaitLogin streams open.
 import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
-import { metrics } from '../../observability/metrics.ts';
-
-// The code names of Go's codes.Code.String(), as go-grpc-prometheus writes them.
-const CODE_NAMES = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-];
+import { GRPC_CODE_NAMES as CODE_NAMES, metrics } from '../../observability/metrics.ts';
 
 function grpcType(requestStream: boolean, responseStream: boolean): string {
   if (requestStream && responseStream) return 'bidi_stream';
