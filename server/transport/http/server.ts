@@ -182,6 +182,10 @@ export class HttpTransport {
       res.setHeader('cache-control', 'no-store');
       for (const [name, value] of Object.entries(this.#extraHeaders)) res.setHeader(name, value);
       if (this.#draining) res.setHeader('connection', 'close');
+      // A call that began before draining may have kept its connection alive: end it once answered.
+      res.once('finish', () => {
+        if (this.#draining) req.socket.end();
+      });
       return mounted.handle(req, res);
     }
     const route = this.#match(req.method ?? 'GET', url.pathname);
