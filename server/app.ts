@@ -184,7 +184,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
         authService({ ...loginHandlers({ ...deps, broker }), ...sessionHandlers({ ...deps, sessions: auth.sessions }) }),
         channelsService(channelHandlers({ ...deps, channels })),
       ],
-      interceptors: [authInterceptor({ authenticator: auth.authenticator, maxAuthorizationBytes: settings.maxMetadataBytes, logger })],
+      interceptors: [authInterceptor({ authenticator: auth.authenticator, logger })],
     });
     const grpcPort = await grpc.listen();
     shared?.watchHealth((healthy) => {

@@ -257,8 +257,10 @@ export const SETTINGS = {
     env: 'AIRLOCK_MAX_METADATA_BYTES',
     flag: 'max-metadata-bytes',
     default: '16384',
-    schema: positiveInt,
-    description: 'largest gRPC request metadata (headers) accepted',
+    // Above 64 KiB Node's HTTP/2 layer may close the connection before the limit could answer (metadata-limit-interceptor.ts).
+    schema: positiveInt.refine((value) => value <= 65_536, 'at most 65536 (larger headers close the HTTP/2 connection first)'),
+    description:
+      'largest gRPC request metadata accepted: all headers, keys and values (at most 65536); a call over it ends RESOURCE_EXHAUSTED, reason METADATA_TOO_LARGE',
   }),
   reflection: setting({
     env: 'AIRLOCK_REFLECTION',

@@ -18,8 +18,6 @@ import { errorInfoMetadata, wireAuthReason } from './status.ts';
 
 export interface AuthInterceptorOptions {
   authenticator: Authenticator;
-  /** Longest authorization metadata accepted, in bytes (settings.maxMetadataBytes). */
-  maxAuthorizationBytes: number;
   logger: Logger;
   /** Defaults to the METHOD_POLICY table. */
   accessOf?: (path: string) => MethodAccess;
@@ -66,11 +64,10 @@ async function authenticate(metadata: Metadata, access: MethodAccess, options: A
     if (access === 'optional-bearer') return undefined;
     throw new UnauthenticatedError('TOKEN_MISSING', 'this call needs an access token: send "authorization: Bearer <access token>"');
   }
-  let size = 0;
-  for (const value of values) size += typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-  if (size > options.maxAuthorizationBytes) {
-    throw new UnauthenticatedError('TOKEN_INVALID', `the authorization metadata is larger than ${options.maxAuthorizationBytes} bytes`);
-  }
+  // The size was checked for all metadata before (metadata-limit-interceptor.ts).
+  // Node's HTTP/2 layer keeps only the first of several authorization fields
+  // (a single-value header to it), so grpc-js never hands over more than one;
+  // refusing several here still holds if that ever changes.
   if (values.length > 1) throw new UnauthenticatedError('TOKEN_INVALID', 'send exactly one authorization header');
   // No Bearer credential at all (another scheme, or nothing after "Bearer")
   // is TOKEN_MISSING: the client should attach its access token. A Bearer

@@ -9,6 +9,7 @@ import type { Logger } from '../../observability/logger.ts';
 import type { CallTracker } from './call-tracker.ts';
 import { Health } from './health.ts';
 import { loggingInterceptor } from './logging-interceptor.ts';
+import { metadataLimitInterceptor } from './metadata-limit-interceptor.ts';
 import { metricsInterceptor } from './metrics-interceptor.ts';
 import { addReflection, DescriptorIndex } from './reflection.ts';
 
@@ -24,7 +25,7 @@ export interface GrpcTransportOptions {
   logger: Logger;
   tracker: CallTracker;
   services: ServiceBinding[];
-  /** Run after logging, in order, e.g. the bearer interceptor. */
+  /** Run after logging and the metadata limit, in order, e.g. the bearer interceptor. */
   interceptors?: ServerInterceptor[];
 }
 
@@ -41,7 +42,14 @@ export class GrpcTransport {
     // grpc-js writes its own diagnostics to stderr; keep them in our structured log.
     setLogger({ error: (...args: unknown[]) => logger.debug({ source: 'grpc-js' }, format(...args)) });
     this.#server = new Server({
-      interceptors: [metricsInterceptor(), loggingInterceptor(logger), options.tracker.interceptor(), ...(options.interceptors ?? [])],
+      interceptors: [
+        metricsInterceptor(),
+        loggingInterceptor(logger),
+        options.tracker.interceptor(),
+        // Before authentication: an oversized call costs no token check.
+        metadataLimitInterceptor(settings.maxMetadataBytes),
+        ...(options.interceptors ?? []),
+      ],
       'grpc.max_receive_message_length': settings.maxMessageBytes,
       'grpc.keepalive_time_ms': settings.keepaliveTime,
       'grpc.keepalive_timeout_ms': settings.keepaliveTimeout,
