@@ -333,6 +333,15 @@ export const SETTINGS = {
     description:
       'a pushed authorization request older than this is made again when the login link is opened (PDSes keep one about 5 minutes)',
   }),
+  maxParRenewals: setting({
+    env: 'AIRLOCK_MAX_PAR_RENEWALS',
+    flag: 'max-par-renewals',
+    // 3: a stale first visit, a second browser or a link preview, and a reload; more is someone replaying the link.
+    default: '3',
+    schema: wholeNumber,
+    description:
+      "pushed authorization requests the login link may make per login after InitiateLogin's (a stale first visit, a second browser, a link preview); beyond them the link answers 429 and the login stays pending",
+  }),
   oauthScope: setting({
     env: 'AIRLOCK_OAUTH_SCOPE',
     flag: 'oauth-scope',

@@ -40,6 +40,14 @@ export class LoginLink {
     if (firstVisit && record.authorizeUrlAt !== null && now - record.authorizeUrlAt < this.#o.settings.oauthRequestMaxAge) {
       return { kind: 'redirect', url: record.authorizeUrl };
     }
+    // Each renewal costs a round trip to the PDS and a stored request: capped
+    // per login, so replaying the link cannot make them without end. The
+    // login stays pending; a browser that already has a request can finish.
+    const limit = this.#o.settings.maxParRenewals;
+    if (!(await this.#o.store.claimParRenewal(record.ref, limit))) {
+      this.#o.logger.warn({ login: record.ref.slice(0, 8), limit }, 'login link opened again after its renewals were spent');
+      return { kind: 'renewals-exhausted', limit };
+    }
     try {
       const identifier = parseIdentifier(record.identifier, { allowHttp: this.#o.settings.allowHttp });
       const fresh = await this.#initiation.authorize(identifier, record.ref, signal);

@@ -175,6 +175,21 @@ export class LoginStore {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  /**
+   * Claims one of the login's `cap` renewals of its pushed request; false
+   * when they are spent. One conditional update, so concurrent visits (or
+   * replicas) cannot claim more than the cap together.
+   */
+  async claimParRenewal(ref: string, cap: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('logins')
+      .set((eb) => ({ par_renewals: eb('par_renewals', '+', 1) }))
+      .where('id', '=', ref)
+      .where('par_renewals', '<', cap)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
   async setAuthorizeUrl(ref: string, url: string, at: number): Promise<void> {
     await this.db.updateTable('logins').set({ authorize_url: url, authorize_url_at: at }).where('id', '=', ref).execute();
   }

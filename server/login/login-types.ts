@@ -21,6 +21,8 @@ export type LoginUpdate =
 export type LinkOutcome =
   | { kind: 'redirect'; url: string }
   | { kind: 'gone'; reason: 'unknown-or-expired' | 'finished' | 'cancelled' }
+  /** The link made as many pushed requests as allowed; the login itself stays pending. */
+  | { kind: 'renewals-exhausted'; limit: number }
   | { kind: 'error'; message: string };
 
 export type CallbackOutcome =
@@ -36,6 +38,7 @@ export type BrokerSettings = Pick<
   | 'maxStreamsPerLogin'
   | 'upstreamTimeout'
   | 'oauthRequestMaxAge'
+  | 'maxParRenewals'
   | 'allowHttp'
 >;
 

@@ -52,6 +52,8 @@ export interface LoginsTable {
   authorize_url_at: number | null;
   /** Public JWK that seals the completed session in `result`; only the login id holder can open it. */
   result_key: string | null;
+  /** Pushed authorization requests the login link made after InitiateLogin's (capped by AIRLOCK_MAX_PAR_RENEWALS). */
+  par_renewals: Generated<number>;
 }
 
 export interface SessionsTable {
