@@ -2,8 +2,10 @@
 // ends that call RESOURCE_EXHAUSTED with ErrorInfo reason METADATA_TOO_LARGE,
 // on public and guarded methods alike, while another stream on the same
 // connection carries on. Every size up to what Node's HTTP/2 layer accepts
-// gets that clean answer; beyond it (one header field over 64 KiB encoded)
-// Node closes the connection before grpc-js sees the call, as documented.
+// gets that clean answer; beyond it (one header field over 64 KiB encoded, a
+// block over about 144 KiB encoded) Node closes the connection before grpc-js
+// sees the call, and over 128 fields it resets that call: pinned here as the
+// README documents them.
 import { randomBytes } from 'node:crypto';
 import { Metadata, status, type ClientReadableStream } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,7 +92,10 @@ describe('request metadata limit', () => {
     expect(failure.details).not.toContain('aaaa');
   });
 
-  it('beyond what Node accepts (one header field over 64 KiB encoded) the connection closes; new connections are served', async () => {
+  it.each([
+    ['one header field over 64 KiB encoded', 1, 110 * 1024],
+    ['a header block over about 144 KiB encoded', 26, 10 * 1024],
+  ])('beyond what Node accepts (%s) the connection closes; new connections are served', async (_name, count, bytes) => {
     const own = clientsFor(server.grpcTarget);
     try {
       const stream = own.health.watch({ service: '' });
@@ -98,14 +103,29 @@ describe('request metadata limit', () => {
       stream.on('error', (error: { code: number }) => errors.push(error.code));
       stream.on('data', () => {});
       await new Promise((r) => setTimeout(r, 100));
-      const failure = await grpcFailure(call(own.health, own.health.check, { service: '' }, { metadata: headers(1, 110 * 1024) }));
-      // Node's HTTP/2 layer (nghttp2) answers with a COMPRESSION_ERROR for the whole connection.
+      const failure = await grpcFailure(call(own.health, own.health.check, { service: '' }, { metadata: headers(count, bytes) }));
+      // Node's HTTP/2 layer (nghttp2) ends the whole connection: no ErrorInfo, and the other stream goes too.
       expect(failure.code).toBe(status.INTERNAL);
+      expect(failure.reason).toBeUndefined();
       await until(() => errors.length === 1);
+      expect(errors).toEqual([status.INTERNAL]);
     } finally {
       own.close();
     }
     expect((await healthCheck(new Metadata())).status).toBe(1);
+  });
+
+  it('more than 128 header fields: Node resets that call alone (RESOURCE_EXHAUSTED, no ErrorInfo); the connection lives', async () => {
+    const watched = watchHealth();
+    await until(() => watched.updates.length === 1);
+    const failure = await grpcFailure(healthCheck(headers(200, 4)));
+    expect(failure.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(failure.reason).toBeUndefined();
+    server.grpc.health.setAll('NOT_SERVING');
+    await until(() => watched.updates.length === 2);
+    server.grpc.health.setAll('SERVING');
+    expect(watched.errors).toEqual([]);
+    watched.stream.cancel();
   });
 
   it('the setting is capped at 64 KiB, below the size where Node closes the connection', () => {

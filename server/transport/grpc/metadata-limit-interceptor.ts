@@ -9,7 +9,8 @@
 // HEADERS frame plus 8 CONTINUATION frames (about 144 KiB encoded), closes
 // the whole connection; more than 128 header fields resets that stream only
 // (RESOURCE_EXHAUSTED without ErrorInfo). grpc-js offers no option for
-// either, so the setting is capped below them (settings.ts).
+// either (grpc/grpc-node#2050: no grpc.max_metadata_size; #2431: no
+// maxHeaderListPairs), so the setting is capped below them (settings.ts).
 import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
 import { errorInfoMetadata } from './status.ts';
 
