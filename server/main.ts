@@ -46,16 +46,18 @@ async function main(): Promise<number> {
 
   let running: Awaited<ReturnType<typeof startAirlock>>;
   let started = false;
-  // SIGHUP re-reads the channel catalog; a bad file keeps the one in force (the error is logged).
+  // SIGHUP re-reads the channel catalog and the TLS certificate; a bad file keeps the one in force (the error is logged).
   // Handled from the start, so one that arrives while starting does not end the process.
   process.on('SIGHUP', () => {
     if (!started) {
-      logger.warn('SIGHUP while starting: the catalog being loaded is the one read at start');
+      logger.warn('SIGHUP while starting: the catalog and certificate being loaded are the ones read at start');
       return;
     }
     running
       .reloadCatalog()
       .catch((error: unknown) => logger.error({ err: error }, 'channel catalog not reloaded; the previous one stays in force'));
+    // Never rejects: a pair that does not load is logged inside.
+    void running.reloadTls();
   });
   try {
     running = await startAirlock(settings, logger);

@@ -11,6 +11,8 @@ import { Health } from './health.ts';
 import { loggingInterceptor } from './logging-interceptor.ts';
 import { metricsInterceptor } from './metrics-interceptor.ts';
 import { addReflection, DescriptorIndex } from './reflection.ts';
+import type { ServerCertificate } from '../tls/server-certificate.ts';
+import { reloadingServerCredentials } from './tls-credentials.ts';
 
 export interface ServiceBinding {
   /** Fully qualified name, e.g. "airlock.auth.v1.AuthService". */
@@ -26,6 +28,8 @@ export interface GrpcTransportOptions {
   services: ServiceBinding[];
   /** Run after logging, in order, e.g. the bearer interceptor. */
   interceptors?: ServerInterceptor[];
+  /** Serve TLS with this certificate (it follows reloads); absent = plaintext. */
+  tls?: { certificate: ServerCertificate; requireClientCertificate: boolean };
 }
 
 export class GrpcTransport {
@@ -71,8 +75,12 @@ export class GrpcTransport {
   async listen(): Promise<number> {
     const { host, port } = this.options.settings.grpcAddress;
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const { tls } = this.options;
+    const credentials = tls
+      ? reloadingServerCredentials(tls.certificate, tls.requireClientCertificate)
+      : ServerCredentials.createInsecure();
     this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(target, ServerCredentials.createInsecure(), (error, boundPort) => {
+      this.#server.bindAsync(target, credentials, (error, boundPort) => {
         if (error) reject(invalidSetting('grpcAddress', `cannot listen on ${target}: ${error.message.split('\n')[0]}`));
         else resolve(boundPort);
       });
