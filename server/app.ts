@@ -218,7 +218,8 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     }
 
     phase = 'serving';
-    const tlsListeners = (['grpc', 'http', 'admin'] as const).filter((listener) => tlsFor(listener));
+    const listening: ListenerName[] = settings.adminAddress ? ['grpc', 'http', 'admin'] : ['grpc', 'http'];
+    const tlsListeners = listening.filter((listener) => tlsFor(listener));
     logger.info(
       {
         grpc: `${settings.grpcAddress.host}:${grpcPort}`,
