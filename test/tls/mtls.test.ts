@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
 import { issue, makeCa, type Pem } from '../support/certificates.ts';
 import { tempDir } from '../support/settings.ts';
+import { runReadmeBlock } from '../support/readme-blocks.ts';
 import { HEALTH_PROBE_EXIT, runTool } from '../support/tools.ts';
 
 const dir = tempDir('airlock-mtls-');
@@ -107,6 +108,18 @@ describe('mTLS', () => {
     expect(served.code, served.stderr).toBe(HEALTH_PROBE_EXIT.SERVING);
     const anonymous = await probe();
     expect(anonymous.code).toBe(HEALTH_PROBE_EXIT.CONNECTION_FAILURE);
+  });
+
+  it("runs the README's mTLS examples verbatim", async () => {
+    const result = await runReadmeBlock('readme-tls-example', 'mtls', {
+      CA: ca.certFile,
+      ADDR: target(),
+      CLIENT_CERT: client.certFile,
+      CLIENT_KEY: client.keyFile,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('airlock.auth.v1.AuthService');
+    expect(`${result.stdout}${result.stderr}`).toContain('status: SERVING');
   });
 
   it('asks no client certificate on the HTTP listener by default', async () => {

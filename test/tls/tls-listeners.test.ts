@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChild, type ChildAirlock } from '../support/airlock.ts';
 import { issue, makeCa, type Pem } from '../support/certificates.ts';
 import { tempDir } from '../support/settings.ts';
+import { runReadmeBlock } from '../support/readme-blocks.ts';
 import { HEALTH_PROBE_EXIT, runTool, startTool, type RunningTool } from '../support/tools.ts';
 
 const dir = tempDir('airlock-tls-');
@@ -126,6 +127,19 @@ describe('TLS listeners', () => {
     expect(metrics.body).toContain('process_cpu_user_seconds_total');
     // Plain http to the https port gets no page.
     await expect(fetch(`http://127.0.0.1:${server.httpPort}/livez`)).rejects.toThrow();
+  });
+
+  it("runs the README's TLS examples verbatim", async () => {
+    const result = await runReadmeBlock('readme-tls-example', 'tls', {
+      CA: ca.certFile,
+      ADDR: target(),
+      HTTP_ADDR: `localhost:${server.httpPort}`,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('airlock.auth.v1.AuthService');
+    expect(result.stdout).toContain('"status": "SERVING"');
+    expect(`${result.stdout}${result.stderr}`).toContain('status: SERVING');
+    expect(result.stdout.trim().endsWith('ok')).toBe(true);
   });
 
   it('on SIGHUP, presents a new certificate on every listener without a restart; open connections and streams carry on', async () => {
