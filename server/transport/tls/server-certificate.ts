@@ -165,7 +165,14 @@ export class ServerCertificate {
     }
     this.#material = material;
     this.#digest = digest;
-    for (const listener of this.#listeners) listener(material);
+    for (const listener of this.#listeners) {
+      try {
+        listener(material);
+      } catch (error) {
+        // Checked above with the same OpenSSL, so not expected; a listener that refuses keeps its old one.
+        this.logger.error({ trigger, reason: (error as Error).message }, 'a listener refused the new TLS certificate');
+      }
+    }
     this.logger.info({ trigger, ...describeCertificate(material) }, 'TLS certificate reloaded');
     return true;
   }
