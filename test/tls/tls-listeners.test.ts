@@ -1,5 +1,6 @@
 // TLS on every listener of a real server process, with real TLS clients:
-// grpcurl without -plaintext, grpc_health_probe -tls, Node's https and tls.
+// grpcurl without -plaintext, grpc_health_probe -tls, Node's https and tls
+// (the admin listener alone requires a client certificate, as a scraper's).
 // The certificate is replaced on SIGHUP: new handshakes present the new one,
 // the process is the same, and connections opened before keep working; a bad
 // pair is refused and the one in force keeps serving.
@@ -18,6 +19,7 @@ const dir = tempDir('airlock-tls-');
 const live = { certFile: path.join(dir.path, 'live.pem'), keyFile: path.join(dir.path, 'live.key') };
 let ca: Pem;
 let first: Pem;
+let scraper: Pem;
 let server: ChildAirlock;
 let watch: RunningTool | undefined;
 
@@ -29,6 +31,7 @@ function install(pem: Pem): void {
 beforeAll(async () => {
   ca = await makeCa(dir.path, 'ca');
   first = await issue(ca, dir.path, 'first');
+  scraper = await issue(ca, dir.path, 'scraper');
   install(first);
   server = await startChild({
     AIRLOCK_DATA_DIR: path.join(dir.path, 'data'),
@@ -36,6 +39,9 @@ beforeAll(async () => {
     AIRLOCK_TLS_CERT_FILE: live.certFile,
     AIRLOCK_TLS_KEY_FILE: live.keyFile,
     AIRLOCK_TLS_RELOAD_INTERVAL: '0',
+    // mTLS on the admin listener only: Prometheus presents a client certificate, browsers cannot.
+    AIRLOCK_TLS_CLIENT_CA_FILE: ca.certFile,
+    AIRLOCK_TLS_CLIENT_AUTH_LISTENERS: 'admin',
     AIRLOCK_PUBLIC_URL: 'https://airlock.example-app.dev',
   });
 });
@@ -59,21 +65,25 @@ function handshake(port: number, alpn: string[] = ['h2', 'http/1.1']): Promise<{
 }
 
 /** A GET on a new connection, or on the agent's kept-alive one. */
-function get(port: number, pathname: string, agent: https.Agent | false = false) {
+function get(port: number, pathname: string, agent: https.Agent | false = false, client?: Pem) {
   return new Promise<{ status: number; body: string; serialNumber: string; reusedSocket: boolean }>((resolve, reject) => {
-    const request = https.get({ host: '127.0.0.1', port, path: pathname, servername: 'localhost', ca: ca.cert, agent }, (response) => {
-      const { serialNumber } = (response.socket as tls.TLSSocket).getPeerCertificate();
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          body,
-          serialNumber,
-          reusedSocket: request.reusedSocket,
-        }),
-      );
-    });
+    const identity = client ? { cert: client.cert, key: client.key } : {};
+    const request = https.get(
+      { host: '127.0.0.1', port, path: pathname, servername: 'localhost', ca: ca.cert, agent, ...identity },
+      (response) => {
+        const { serialNumber } = (response.socket as tls.TLSSocket).getPeerCertificate();
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            body,
+            serialNumber,
+            reusedSocket: request.reusedSocket,
+          }),
+        );
+      },
+    );
     request.once('error', reject);
   });
 }
@@ -122,9 +132,11 @@ describe('TLS listeners', () => {
     const jwks = await get(server.httpPort, '/.well-known/jwks.json');
     expect(jwks.status).toBe(200);
     expect((JSON.parse(jwks.body) as { keys: unknown[] }).keys.length).toBeGreaterThan(0);
-    const metrics = await get(server.adminPort!, '/metrics');
+    const metrics = await get(server.adminPort!, '/metrics', false, scraper);
     expect(metrics.status).toBe(200);
     expect(metrics.body).toContain('process_cpu_user_seconds_total');
+    // The admin listener requires the scraper's client certificate; the HTTP listener asked for none.
+    await expect(get(server.adminPort!, '/metrics')).rejects.toThrow(/certificate required|socket hang up|ECONNRESET/);
     // Plain http to the https port gets no page.
     await expect(fetch(`http://127.0.0.1:${server.httpPort}/livez`)).rejects.toThrow();
   });

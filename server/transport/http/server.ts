@@ -102,7 +102,13 @@ export class HttpTransport {
     if (!tls) return http.createServer(handler);
     const { certificate, requireClientCertificate } = tls;
     const server = https.createServer(
-      { ...contextOf(certificate.current), requestCert: requireClientCertificate, rejectUnauthorized: requireClientCertificate },
+      {
+        ...contextOf(certificate.current),
+        requestCert: requireClientCertificate,
+        rejectUnauthorized: requireClientCertificate,
+        // As headersTimeout below: a client that stalls its handshake does not hold a socket for Node's default 2 minutes.
+        handshakeTimeout: 10_000,
+      },
       handler,
     );
     // New handshakes present the new certificate; open connections keep theirs.
