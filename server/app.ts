@@ -87,6 +87,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       : undefined;
   const database = openDatabase(settings);
   const cleanups: Array<() => Promise<void>> = [() => database.close()];
+  if (certificate) cleanups.unshift(async () => certificate.stop());
   try {
     await prepareSchema(database, settings, logger);
     // Secrets stored in clear by an earlier version are sealed now.
@@ -212,10 +213,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       grpc.health.setAll(healthy ? 'SERVING' : 'NOT_SERVING');
     });
 
-    if (certificate) {
-      certificate.watch(settings.tlsReloadInterval);
-      cleanups.unshift(async () => certificate.stop());
-    }
+    certificate?.watch(settings.tlsReloadInterval);
 
     phase = 'serving';
     const listening: ListenerName[] = settings.adminAddress ? ['grpc', 'http', 'admin'] : ['grpc', 'http'];

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The server process: read settings, start, and stop gracefully on signals.
 import module from 'node:module';
+import os from 'node:os';
 
 // Node's module compile cache keeps the compiled (and type-stripped) code of
 // our modules and dependencies on disk, so every start after the first skips
@@ -59,6 +60,16 @@ async function main(): Promise<number> {
     // Never rejects: a pair that does not load is logged inside.
     void running.reloadTls();
   });
+  // SIGINT/SIGTERM are handled from the start too: with no listener, the OS default would end the
+  // process at once, even in the instant between "airlock is serving" and the drain handler below.
+  // While starting, a stop signal still ends the process at once, with the shell's 128 + signal code.
+  let stop: ((signal: NodeJS.Signals) => void) | undefined;
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (stop) stop(signal);
+    else process.exit(128 + (os.constants.signals[signal] ?? 0));
+  };
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGTERM', onStopSignal);
   try {
     running = await startAirlock(settings, logger);
     started = true;
@@ -73,7 +84,7 @@ async function main(): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
+    stop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal, graceMs: settings.shutdownGrace }, 'shutting down');
@@ -91,8 +102,6 @@ async function main(): Promise<number> {
         },
       );
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
   });
 }
 

@@ -13,6 +13,7 @@ export interface Pem {
   /** Hex, as Node's X509Certificate prints it. */
   serialNumber: string;
   fingerprint256: string;
+  notAfter: Date;
 }
 
 async function openssl(args: string[]): Promise<void> {
@@ -30,6 +31,7 @@ function pemAt(certFile: string, keyFile: string): Pem {
     key: readFileSync(keyFile, 'utf8'),
     serialNumber: parsed.serialNumber,
     fingerprint256: parsed.fingerprint256,
+    notAfter: new Date(parsed.validTo),
   };
 }
 
@@ -61,8 +63,8 @@ export async function makeCa(dir: string, name: string): Promise<Pem> {
 
 let serial = Date.now();
 
-/** A leaf signed by the CA, valid for localhost and 127.0.0.1, usable by a server and a client; a new serial each time. */
-export async function issue(ca: Pem, dir: string, name: string): Promise<Pem> {
+/** A leaf signed by the CA, valid for localhost and 127.0.0.1 for `days`, usable by a server and a client; a new serial each time. */
+export async function issue(ca: Pem, dir: string, name: string, days = 1): Promise<Pem> {
   const certFile = path.join(dir, `${name}.pem`);
   const keyFile = path.join(dir, `${name}.key`);
   const csr = path.join(dir, `${name}.csr`);
@@ -85,7 +87,7 @@ export async function issue(ca: Pem, dir: string, name: string): Promise<Pem> {
     '-set_serial',
     `0x${serial.toString(16)}`,
     '-days',
-    '1',
+    String(days),
     '-extfile',
     ext,
     '-out',

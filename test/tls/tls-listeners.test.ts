@@ -100,6 +100,12 @@ async function logAfter(from: number, msg: string, timeoutMs = 15_000): Promise<
 
 const target = () => `localhost:${server.grpcPort}`;
 
+function expiryIn(scrape: string): number {
+  const match = /^airlock_tls_certificate_expiry_timestamp_seconds (\d+)$/m.exec(scrape);
+  if (!match) throw new Error('no airlock_tls_certificate_expiry_timestamp_seconds in the scrape');
+  return Number(match[1]);
+}
+
 describe('TLS listeners', () => {
   it('serves gRPC over TLS with ALPN h2 to grpcurl with the CA, and refuses it without the CA or in plaintext', async () => {
     expect(await handshake(server.grpcPort, ['h2'])).toEqual({ serialNumber: first.serialNumber, alpn: 'h2' });
@@ -135,6 +141,7 @@ describe('TLS listeners', () => {
     const metrics = await get(server.adminPort!, '/metrics', false, scraper);
     expect(metrics.status).toBe(200);
     expect(metrics.body).toContain('process_cpu_user_seconds_total');
+    expect(expiryIn(metrics.body)).toBe(first.notAfter.getTime() / 1000);
     // The admin listener requires the scraper's client certificate; the HTTP listener asked for none.
     await expect(get(server.adminPort!, '/metrics')).rejects.toThrow(/certificate required|socket hang up|ECONNRESET/);
     // Plain http to the https port gets no page.
@@ -161,7 +168,8 @@ describe('TLS listeners', () => {
     watch = startTool('grpcurl', ['-cacert', ca.certFile, target(), 'grpc.health.v1.Health/Watch']);
     await watch.waitFor(/"SERVING"/);
 
-    const second = await issue(ca, dir.path, 'second');
+    // Valid a day longer than the first, so the expiry metric shows the change.
+    const second = await issue(ca, dir.path, 'second', 2);
     install(second);
     const from = server.logs.length;
     const pid = server.process.pid;
@@ -174,6 +182,7 @@ describe('TLS listeners', () => {
     }
     const listed = await runTool('grpcurl', ['-cacert', ca.certFile, target(), 'list']);
     expect(listed.code, listed.stderr).toBe(0);
+    expect(expiryIn((await get(server.adminPort!, '/metrics', false, scraper)).body)).toBe(second.notAfter.getTime() / 1000);
     // The same process: it never restarted.
     expect(server.process.pid).toBe(pid);
     expect(server.process.exitCode).toBeNull();

@@ -5,8 +5,10 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
+import { Gauge } from 'prom-client';
 import { invalidSetting } from '../../config/load.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { registry } from '../../observability/metrics.ts';
 
 export interface CertificateFiles {
   certFile: string;
@@ -102,6 +104,24 @@ export function describeCertificate(material: TlsMaterial): Record<string, strin
   return { fingerprint: material.fingerprint, serialNumber: material.serialNumber, notAfter: material.notAfter.toISOString() };
 }
 
+// Certificates of the servers running in this process (one, outside tests).
+const inForce = new Set<ServerCertificate>();
+let expiryExported = false;
+
+/** Registered with the first certificate, so a plaintext server exports no expiry at all (rather than 0, "expired"). */
+function exportExpiry(): void {
+  if (expiryExported) return;
+  expiryExported = true;
+  new Gauge({
+    name: 'airlock_tls_certificate_expiry_timestamp_seconds',
+    help: 'When the TLS certificate the listeners present expires, in Unix seconds (alert well before it; a renewal shows at the next reload).',
+    registers: [registry],
+    collect() {
+      if (inForce.size > 0) this.set(Math.min(...[...inForce].map((certificate) => certificate.current.notAfter.getTime() / 1000)));
+    },
+  });
+}
+
 export class ServerCertificate {
   #material: TlsMaterial;
   #digest: string;
@@ -121,7 +141,10 @@ export class ServerCertificate {
 
   /** Reads the files at start; a bad pair stops the server here with a ConfigError. */
   static async load(files: CertificateFiles, logger: Logger): Promise<ServerCertificate> {
-    return new ServerCertificate(files, await readTlsMaterial(files), logger);
+    const certificate = new ServerCertificate(files, await readTlsMaterial(files), logger);
+    inForce.add(certificate);
+    exportExpiry();
+    return certificate;
   }
 
   get current(): TlsMaterial {
@@ -185,6 +208,7 @@ export class ServerCertificate {
   }
 
   stop(): void {
+    inForce.delete(this);
     clearInterval(this.#timer);
     this.#timer = undefined;
   }
