@@ -13,7 +13,8 @@ export {
   type WhoAmI,
 } from './airlock-client.ts';
 export * from './errors.ts';
-export { parseServerUrl, type ServerAddress } from './grpc/connection.ts';
+export { type ConnectionOptions, parseServerUrl, type ServerAddress } from './grpc/connection.ts';
+export type { TlsOptions } from './grpc/tls.ts';
 export { defaultSessionFile, FileStore } from './storage/file-store.ts';
 export { LayeredStore, type LayeredStoreEvents, type SecureStore } from './storage/layered-store.ts';
 export { MemoryStore } from './storage/memory-store.ts';

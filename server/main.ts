@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The server process: read settings, start, and stop gracefully on signals.
 import module from 'node:module';
+import os from 'node:os';
 
 // Node's module compile cache keeps the compiled (and type-stripped) code of
 // our modules and dependencies on disk, so every start after the first skips
@@ -46,17 +47,29 @@ async function main(): Promise<number> {
 
   let running: Awaited<ReturnType<typeof startAirlock>>;
   let started = false;
-  // SIGHUP re-reads the channel catalog; a bad file keeps the one in force (the error is logged).
+  // SIGHUP re-reads the channel catalog and the TLS certificate; a bad file keeps the one in force (the error is logged).
   // Handled from the start, so one that arrives while starting does not end the process.
   process.on('SIGHUP', () => {
     if (!started) {
-      logger.warn('SIGHUP while starting: the catalog being loaded is the one read at start');
+      logger.warn('SIGHUP while starting: the catalog and certificate being loaded are the ones read at start');
       return;
     }
     running
       .reloadCatalog()
       .catch((error: unknown) => logger.error({ err: error }, 'channel catalog not reloaded; the previous one stays in force'));
+    // Never rejects: a pair that does not load is logged inside.
+    void running.reloadTls();
   });
+  // SIGINT/SIGTERM are handled from the start too: with no listener, the OS default would end the
+  // process at once, even in the instant between "airlock is serving" and the drain handler below.
+  // While starting, a stop signal still ends the process at once, with the shell's 128 + signal code.
+  let stop: ((signal: NodeJS.Signals) => void) | undefined;
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (stop) stop(signal);
+    else process.exit(128 + (os.constants.signals[signal] ?? 0));
+  };
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGTERM', onStopSignal);
   try {
     running = await startAirlock(settings, logger);
     started = true;
@@ -71,7 +84,7 @@ async function main(): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
+    stop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal, graceMs: settings.shutdownGrace }, 'shutting down');
@@ -89,8 +102,6 @@ async function main(): Promise<number> {
         },
       );
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
   });
 }
 

@@ -20,6 +20,9 @@ export interface CliIo {
 interface GlobalOptions {
   json?: boolean;
   sessionFile?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
 }
 
 /** Runs the CLI; resolves with the exit code. Never throws. */
@@ -28,7 +31,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let json = argv.includes('--json');
   const getClient = (options: GlobalOptions) => {
     json = Boolean(options.json);
-    client ??= new AirlockClient({ store: new FileStore(options.sessionFile || io.env.AIRLOCK_SESSION_FILE || undefined) });
+    client ??= new AirlockClient({
+      store: new FileStore(options.sessionFile || io.env.AIRLOCK_SESSION_FILE || undefined),
+      connection: {
+        caFile: options.caFile || io.env.AIRLOCK_CA_FILE || undefined,
+        clientCertFile: options.certFile || io.env.AIRLOCK_CLIENT_CERT_FILE || undefined,
+        clientKeyFile: options.keyFile || io.env.AIRLOCK_CLIENT_KEY_FILE || undefined,
+      },
+    });
     return client;
   };
   const print = (human: string, data: unknown) => {
@@ -39,6 +49,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .description('Sign in to an Airlock server with your ATProto identity and get LiveKit channel tokens.')
     .option('--json', 'print machine-readable JSON (one object per line) instead of text')
     .option('--session-file <path>', 'where the session is kept (env AIRLOCK_SESSION_FILE; default: the user config directory)')
+    .option('--ca-file <path>', 'PEM CA certificate(s) to trust for an https server signed by a private CA (env AIRLOCK_CA_FILE)')
+    .option('--cert-file <path>', 'PEM client certificate for a server that requires mTLS (env AIRLOCK_CLIENT_CERT_FILE)')
+    .option('--key-file <path>', 'PEM private key of --cert-file (env AIRLOCK_CLIENT_KEY_FILE)')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),

@@ -12,6 +12,7 @@ import {
 import { AuthServiceClient } from '../../proto/gen/airlock/auth/v1/auth.ts';
 import { ChannelsServiceClient } from '../../proto/gen/airlock/channels/v1/channels.ts';
 import { InvalidServerUrlError } from '../errors.ts';
+import { tlsCredentials, type TlsOptions } from './tls.ts';
 
 export interface ServerAddress {
   /** Canonical form stored with the session, e.g. "http://127.0.0.1:50051". */
@@ -55,10 +56,10 @@ function hostOf(hostPort: string): string {
   return hostPort.split(':')[0] ?? '';
 }
 
-export interface ConnectionOptions {
+export interface ConnectionOptions extends TlsOptions {
   /** Extra grpc-js channel options; merged over the defaults below. */
   channelOptions?: Partial<ClientOptions>;
-  /** Credentials to use for https servers (default: system roots). */
+  /** Credentials to use for https servers, instead of those made from the TLS options (default: system roots). */
   tlsCredentials?: ChannelCredentials;
 }
 
@@ -77,7 +78,7 @@ export class Connection {
 
   constructor(address: ServerAddress, options: ConnectionOptions = {}) {
     this.address = address;
-    const creds = address.tls ? (options.tlsCredentials ?? credentials.createSsl()) : credentials.createInsecure();
+    const creds = address.tls ? (options.tlsCredentials ?? tlsCredentials(options)) : credentials.createInsecure();
     const channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...options.channelOptions };
     this.auth = new AuthServiceClient(address.target, creds, channelOptions);
     // Share the auth client's channel so both services use one connection.

@@ -79,6 +79,22 @@ const optional = <T extends z.ZodType>(schema: T) =>
   });
 
 const text = z.string();
+
+/** The listeners TLS settings can name. */
+export type ListenerName = 'grpc' | 'http' | 'admin';
+const LISTENERS: ListenerName[] = ['grpc', 'http', 'admin'];
+const listenerList = z.string().transform((text, ctx) => {
+  const names = text
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const unknown = names.filter((name) => !LISTENERS.includes(name as ListenerName));
+  if (unknown.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `"${unknown.join(',')}" is not a listener (a comma-separated list of grpc, http, admin)` });
+    return z.NEVER;
+  }
+  return new Set(names as ListenerName[]);
+});
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 interface SettingSpec<S extends z.ZodType> {
@@ -122,6 +138,60 @@ export const SETTINGS = {
     schema: optional(hostPort),
     description:
       'admin HTTP listen address serving Prometheus /metrics (HOST:PORT, e.g. 127.0.0.1:9464; keep it loopback or on a private network); empty = off',
+  }),
+  tlsCertFile: setting({
+    env: 'AIRLOCK_TLS_CERT_FILE',
+    flag: 'tls-cert-file',
+    default: '',
+    schema: text,
+    description:
+      'PEM certificate chain (leaf first) the listeners named in AIRLOCK_TLS_LISTENERS serve; with AIRLOCK_TLS_KEY_FILE; re-read on SIGHUP and every AIRLOCK_TLS_RELOAD_INTERVAL; empty = plaintext',
+  }),
+  tlsKeyFile: setting({
+    env: 'AIRLOCK_TLS_KEY_FILE',
+    flag: 'tls-key-file',
+    default: '',
+    schema: text,
+    description: 'PEM private key of AIRLOCK_TLS_CERT_FILE',
+  }),
+  tlsListeners: setting({
+    env: 'AIRLOCK_TLS_LISTENERS',
+    flag: 'tls-listeners',
+    default: 'grpc,http,admin',
+    schema: listenerList,
+    description: 'which listeners serve TLS when a certificate is set (comma-separated: grpc, http, admin); the others stay plaintext',
+  }),
+  tlsClientCaFile: setting({
+    env: 'AIRLOCK_TLS_CLIENT_CA_FILE',
+    flag: 'tls-client-ca-file',
+    default: '',
+    schema: text,
+    description:
+      'PEM CA certificate(s) for mTLS: on the listeners named in AIRLOCK_TLS_CLIENT_AUTH_LISTENERS, a client without a certificate signed by one is refused at the handshake; empty = no client certificates',
+  }),
+  tlsClientAuthListeners: setting({
+    env: 'AIRLOCK_TLS_CLIENT_AUTH_LISTENERS',
+    flag: 'tls-client-auth-listeners',
+    default: 'grpc',
+    schema: listenerList,
+    description:
+      "which TLS listeners require a client certificate when AIRLOCK_TLS_CLIENT_CA_FILE is set (http only behind a proxy that presents one: browsers, LiveKit's webhooks and kubelet probes do not)",
+  }),
+  tlsReloadInterval: setting({
+    env: 'AIRLOCK_TLS_RELOAD_INTERVAL',
+    flag: 'tls-reload-interval',
+    default: '1h',
+    schema: duration,
+    description:
+      'how often the TLS files are checked for a new certificate (renewals written by cert-manager or certbot), besides SIGHUP; a bad pair keeps the one in force (0 = SIGHUP only)',
+  }),
+  tlsTerminatedByProxy: setting({
+    env: 'AIRLOCK_TLS_TERMINATED_BY_PROXY',
+    flag: 'tls-terminated-by-proxy',
+    default: 'false',
+    schema: boolean,
+    description:
+      'a proxy or load balancer in front terminates TLS: production mode then accepts plaintext listeners on non-loopback addresses',
   }),
   publicUrl: setting({
     env: 'AIRLOCK_PUBLIC_URL',

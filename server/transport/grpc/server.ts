@@ -12,6 +12,8 @@ import { loggingInterceptor } from './logging-interceptor.ts';
 import { metadataLimitInterceptor } from './metadata-limit-interceptor.ts';
 import { metricsInterceptor } from './metrics-interceptor.ts';
 import { addReflection, DescriptorIndex } from './reflection.ts';
+import type { ServerCertificate } from '../tls/server-certificate.ts';
+import { reloadingServerCredentials } from './tls-credentials.ts';
 
 export interface ServiceBinding {
   /** Fully qualified name, e.g. "airlock.auth.v1.AuthService". */
@@ -27,6 +29,8 @@ export interface GrpcTransportOptions {
   services: ServiceBinding[];
   /** Run after logging and the metadata limit, in order, e.g. the bearer interceptor. */
   interceptors?: ServerInterceptor[];
+  /** Serve TLS with this certificate (it follows reloads); absent = plaintext. */
+  tls?: { certificate: ServerCertificate; requireClientCertificate: boolean };
 }
 
 export class GrpcTransport {
@@ -79,8 +83,12 @@ export class GrpcTransport {
   async listen(): Promise<number> {
     const { host, port } = this.options.settings.grpcAddress;
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const { tls } = this.options;
+    const credentials = tls
+      ? reloadingServerCredentials(tls.certificate, tls.requireClientCertificate)
+      : ServerCredentials.createInsecure();
     this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(target, ServerCredentials.createInsecure(), (error, boundPort) => {
+      this.#server.bindAsync(target, credentials, (error, boundPort) => {
         if (error) reject(invalidSetting('grpcAddress', `cannot listen on ${target}: ${error.message.split('\n')[0]}`));
         else resolve(boundPort);
       });
