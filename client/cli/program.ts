@@ -4,8 +4,11 @@ import open from 'open';
 import ora, { type Ora } from 'ora';
 import { AirlockClient, type LoginProgress } from '../airlock-client.ts';
 import { AirlockClientError, SignedOutError } from '../errors.ts';
-import { FileStore } from '../storage/file-store.ts';
+import { defaultSessionFile, FileStore } from '../storage/file-store.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
+import { recordLoginInProgress } from './login-marker.ts';
+import { terminalQr } from './qr.ts';
+import { formatStatus, statusReport } from './status.ts';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:50051';
 
@@ -26,9 +29,13 @@ interface GlobalOptions {
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let client: AirlockClient | undefined;
   let json = argv.includes('--json');
+  /** Set by a command whose report is not a failure but still tells scripts something (status: not signed in). */
+  let exitCode: number = EXIT.OK;
+  const sessionFileOf = (options: GlobalOptions) =>
+    new FileStore(options.sessionFile || io.env.AIRLOCK_SESSION_FILE || defaultSessionFile()).path;
   const getClient = (options: GlobalOptions) => {
     json = Boolean(options.json);
-    client ??= new AirlockClient({ store: new FileStore(options.sessionFile || io.env.AIRLOCK_SESSION_FILE || undefined) });
+    client ??= new AirlockClient({ store: new FileStore(sessionFileOf(options)) });
     return client;
   };
   const print = (human: string, data: unknown) => {
@@ -59,8 +66,10 @@ Exit codes:
     .argument('<identifier>', 'handle (alice.bsky.social), DID (did:plc:...) or PDS URL (https://...)')
     .addOption(new Option('--server <url>', 'Airlock server (https://host, http://host:port or host:port)').env('AIRLOCK_SERVER'))
     .option('--no-browser', 'print the URL but do not open a browser')
-    .action(async (identifier: string, options: { server?: string; browser: boolean }, command: Command) => {
-      const airlock = getClient(command.optsWithGlobals<GlobalOptions>());
+    .option('--qr', 'also print the URL as a QR code, to sign in on a phone')
+    .action(async (identifier: string, options: { server?: string; browser: boolean; qr?: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const airlock = getClient(globals);
       const stored = await airlock.store.load().catch(() => undefined);
       const server = options.server ?? stored?.loginServerUrl ?? stored?.session?.serverUrl ?? DEFAULT_SERVER;
       const started = await airlock.startLogin(server, identifier, { signal: io.signal });
@@ -74,7 +83,14 @@ Exit codes:
         });
       } else {
         io.stdout.write(`Open this URL in your browser to sign in:\n\n  ${started.authorizeUrl}\n\n`);
+        if (options.qr) io.stdout.write(`Or scan it with your phone:\n\n${terminalQr(started.authorizeUrl)}\n\n`);
       }
+      const forget = await recordLoginInProgress(sessionFileOf(globals), {
+        serverUrl: started.serverUrl,
+        identifier,
+        startedAt: new Date().toISOString(),
+        expiresAt: started.expiresAt.toISOString(),
+      });
       if (options.browser) await openBrowser(started.authorizeUrl, io, json);
 
       // discardStdin off: ora's raw-mode stdin never starts reading here, which
@@ -96,7 +112,22 @@ Exit codes:
       } catch (error) {
         spinner.stop();
         throw error;
+      } finally {
+        await forget();
       }
+    });
+
+  program
+    .command('status')
+    .description('show the server, who is signed in, token expiries and a login in progress (local; exit 3 when not signed in)')
+    .action(async (_options: unknown, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const report = await statusReport(getClient(globals), sessionFileOf(globals), {
+        envServer: io.env.AIRLOCK_SERVER || undefined,
+        defaultServer: DEFAULT_SERVER,
+      });
+      print(formatStatus(report), report);
+      if (!report.signedIn) exitCode = EXIT.NOT_SIGNED_IN;
     });
 
   program
@@ -154,7 +185,7 @@ Exit codes:
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return EXIT.OK;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version exit 0; commander already printed its message.
