@@ -7,7 +7,8 @@
 #   22.18 (the oldest supported) beside it, for the packed client package test.
 # - Debian packages the tests use: chromium, python3-grpcio, python3-grpc-tools,
 #   grpc-proto, tmux, golang-go (when no go), postgresql, protobuf-compiler (protoc
-#   for the Rust client).
+#   for the Rust client), dbus-daemon, gnome-keyring and libsecret-tools (a real
+#   Secret Service for the keychain store test).
 # - PostgreSQL's cluster running on 127.0.0.1:5432 with trust authentication
 #   for local TCP connections (the replica and outage tests create their own databases).
 # - grpcurl, grpc_health_probe, ghz and livekit-server, built by `go install` at the
@@ -46,6 +47,11 @@ command -v tmux >/dev/null || need_pkgs+=(tmux)
 command -v go >/dev/null || need_pkgs+=(golang-go)
 # protoc for the Rust client's build script (tonic-prost-build generates from proto/).
 command -v protoc >/dev/null || need_pkgs+=(protobuf-compiler)
+# A real Secret Service for the keychain store's test: a private session bus (dbus-run-session),
+# GNOME Keyring's secrets component, and libsecret's secret-tool as the independent peer.
+[ -x /usr/bin/dbus-run-session ] || need_pkgs+=(dbus-daemon)
+[ -x /usr/bin/gnome-keyring-daemon ] || need_pkgs+=(gnome-keyring)
+[ -x /usr/bin/secret-tool ] || need_pkgs+=(libsecret-tools)
 # PostgreSQL 15: the shared cluster, and the server binaries for the throwaway-cluster outage tests.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

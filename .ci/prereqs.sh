@@ -3,11 +3,12 @@
 # Sourced by .ci/run and by the README's two commands. The installing is done by
 # install-prereqs.sh in its own bash, so a shell that sources this file keeps its
 # own options (no inherited `set -e`); this file returns non-zero when that fails.
-# install-prereqs.sh brings: Node >= 22.18 (and Node 22.18 itself, kept off PATH); Debian's chromium, python3-grpcio,
-# grpc-proto, tmux, protobuf-compiler and PostgreSQL 15, whose cluster it starts
-# on 127.0.0.1:5432 with trust authentication for local TCP (or reloads when it
-# already runs); and grpcurl, grpc_health_probe, ghz and livekit-server at the
-# versions pinned in tools.env.
+# install-prereqs.sh brings: Node >= 22.18 (and Node 22.18 itself, kept off PATH,
+# for the packed client test); Debian's chromium, python3-grpcio, grpc-proto, tmux,
+# protobuf-compiler, dbus-daemon, gnome-keyring, libsecret-tools and PostgreSQL 15,
+# whose cluster it starts on 127.0.0.1:5432 with trust authentication for local TCP
+# (or reloads when it already runs); and grpcurl, grpc_health_probe, ghz and
+# livekit-server at the versions pinned in tools.env.
 # shellcheck shell=bash
 airlock_ci_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if bash "$airlock_ci_dir/install-prereqs.sh"; then
