@@ -161,9 +161,12 @@ try {
     });
 
     const logout = await inApp(bin, ['logout', '--session-file', sessionFile]);
-    expect(logout, logout.stderr).toMatchObject({ code: 0, stdout: 'Signed out.\n' });
+    // "Signed out." or, when the server's answer misses the 3 s revoke deadline on a loaded machine,
+    // "Signed out here; ...": both are the installed bin working (the revoke itself is cli.test.ts's).
+    expect(logout.code, logout.stderr).toBe(0);
+    expect(logout.stdout).toMatch(/^Signed out/);
     expect((await inApp(bin, ['status', '--session-file', sessionFile])).code).toBe(3);
-  });
+  }, 180_000);
 
   it('type-checks in the app under moduleResolution nodenext and bundler (strict, no skipLibCheck)', async () => {
     writeFileSync(
@@ -204,5 +207,5 @@ console.log(wrong);
     const broken = await inApp(OLDEST_NODE, [TSC, '-p', 'tsconfig.nodenext.json']);
     expect(broken.code).not.toBe(0);
     expect(broken.stdout).toMatch(/check\.ts\(2,7\): error TS2322/);
-  });
+  }, 300_000); // three full compiles (no skipLibCheck) on a shared two-core machine
 });
