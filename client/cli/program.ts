@@ -1,5 +1,5 @@
 // The `airlock` command line, on top of the client library.
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import open from 'open';
 import ora, { type Ora } from 'ora';
 import { AirlockClient, type LoginProgress } from '../airlock-client.ts';
@@ -173,8 +173,14 @@ Exit codes:
   program
     .command('logout')
     .description('sign out here and revoke the session on the server')
-    .action(async (_options: unknown, command: Command) => {
-      const result = await getClient(command.optsWithGlobals<GlobalOptions>()).logout();
+    .addOption(
+      new Option('--timeout <seconds>', 'how long to wait for the server to revoke the session (the local sign-out happens anyway)')
+        .env('AIRLOCK_LOGOUT_TIMEOUT')
+        .default(3)
+        .argParser(parseTimeoutSeconds),
+    )
+    .action(async (options: { timeout: number }, command: Command) => {
+      const result = await getClient(command.optsWithGlobals<GlobalOptions>()).logout({ deadlineMs: options.timeout * 1000 });
       const human = !result.hadSession
         ? 'Not signed in.'
         : result.revoked
@@ -200,6 +206,14 @@ Exit codes:
   } finally {
     client?.close();
   }
+}
+
+/** Seconds, more than 0 and at most 10 minutes. */
+function parseTimeoutSeconds(text: string): number {
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600)
+    throw new InvalidArgumentError('give seconds, more than 0 and at most 600');
+  return seconds;
 }
 
 async function openBrowser(url: string, io: CliIo, json: boolean): Promise<void> {

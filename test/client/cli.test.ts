@@ -118,6 +118,8 @@ beforeAll(async () => {
     HISTFILE: '/dev/null', // bash must not write into the temporary home while it is removed
     TERM: 'xterm-256color',
     LANG: 'C.UTF-8',
+    // The revoke's default 3 s is for people; a loaded test machine may need longer to answer.
+    AIRLOCK_LOGOUT_TIMEOUT: '30',
   };
   tmux = new Tmux(path.join(home.path, 'tmux.sock'), cliEnv);
   tmux.type(`cd ${REPO_ROOT}`);
@@ -201,6 +203,9 @@ describe('airlock CLI in a terminal', () => {
 
     const usage = await tmux.run(`${CLI} token`).done();
     expect(usage.code).toBe(2);
+    const badTimeout = await tmux.run(`${CLI} logout --timeout 0`).done();
+    expect(badTimeout.code).toBe(2);
+    expect(badTimeout.text).toContain('give seconds, more than 0 and at most 600');
 
     const json = await tmux.run(`${CLI} channels --json`).done();
     expect(json.code).toBe(3);

@@ -160,11 +160,9 @@ try {
       session: { did: account.did, handle: account.handle },
     });
 
-    const logout = await inApp(bin, ['logout', '--session-file', sessionFile]);
-    // "Signed out." or, when the server's answer misses the 3 s revoke deadline on a loaded machine,
-    // "Signed out here; ...": both are the installed bin working (the revoke itself is cli.test.ts's).
-    expect(logout.code, logout.stderr).toBe(0);
-    expect(logout.stdout).toMatch(/^Signed out/);
+    // A loaded test machine may need longer than the default 3 s to answer the revoke.
+    const logout = await inApp(bin, ['logout', '--session-file', sessionFile, '--timeout', '30']);
+    expect(logout, logout.stderr).toMatchObject({ code: 0, stdout: 'Signed out.\n' });
     expect((await inApp(bin, ['status', '--session-file', sessionFile])).code).toBe(3);
   }, 180_000);
 
