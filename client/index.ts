@@ -16,6 +16,7 @@ export * from './errors.ts';
 export { type ConnectionOptions, parseServerUrl, type ServerAddress } from './grpc/connection.ts';
 export type { TlsOptions } from './grpc/tls.ts';
 export { defaultSessionFile, FileStore } from './storage/file-store.ts';
+export { KeychainStore, type KeychainStoreOptions, keychainLayeredStore } from './storage/keychain-store.ts';
 export { LayeredStore, type LayeredStoreEvents, type SecureStore } from './storage/layered-store.ts';
 export { MemoryStore } from './storage/memory-store.ts';
 export type { SessionStore, StoredSession, StoredState } from './storage/session-store.ts';
