@@ -4,6 +4,7 @@
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../errors.ts';
 import { metrics } from '../observability/metrics.ts';
+import { tracing } from '../observability/tracing.ts';
 import { parseIdentifier } from './identifier.ts';
 import { LOGIN_PATH, type LoginBrokerOptions } from './login-types.ts';
 import { sealingKeyFor } from './result-sealing.ts';
@@ -67,6 +68,8 @@ export class LoginInitiation {
         expiresAt,
         authorizeUrl: authorizeUrl.href,
         resultKey: sealingKeyFor(loginId),
+        // The callback and the completed event join this call's trace.
+        traceParent: tracing.traceParent(),
       },
       settings.maxPendingLogins,
     );

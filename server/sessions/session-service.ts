@@ -117,6 +117,7 @@ export class SessionService implements SessionStarter {
           revoked_at: null,
           revoked_reason: null,
           upstream_id: user.upstreamId ?? null,
+          client_label: user.clientLabel ?? null,
         })
         .execute();
       await trx
@@ -313,6 +314,7 @@ export class SessionService implements SessionStarter {
         's.revoked_at',
         's.revoked_reason',
         's.upstream_id',
+        's.client_label',
       ])
       .where('t.token_hash', '=', hash)
       .executeTakeFirst();
@@ -337,6 +339,7 @@ export class SessionService implements SessionStarter {
         revoked_at: row.revoked_at,
         revoked_reason: row.revoked_reason,
         upstream_id: row.upstream_id,
+        client_label: row.client_label,
       },
     };
   }
