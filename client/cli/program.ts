@@ -1,4 +1,5 @@
 // The `airlock` command line, on top of the client library.
+import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import open from 'open';
 import ora, { type Ora } from 'ora';
@@ -22,13 +23,26 @@ interface GlobalOptions {
   sessionFile?: string;
 }
 
+/**
+ * How the CLI's sessions are listed (ListSessions, `admin sessions list`):
+ * "airlock-cli on <host>", kept printable and within the server's default
+ * limit of 64 characters.
+ */
+export function cliLabel(hostname: string): string {
+  const host = hostname.replace(/[\p{C}\p{Z}]+/gu, '') || 'unknown host';
+  return [...`airlock-cli on ${host}`].slice(0, 64).join('');
+}
+
 /** Runs the CLI; resolves with the exit code. Never throws. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let client: AirlockClient | undefined;
   let json = argv.includes('--json');
   const getClient = (options: GlobalOptions) => {
     json = Boolean(options.json);
-    client ??= new AirlockClient({ store: new FileStore(options.sessionFile || io.env.AIRLOCK_SESSION_FILE || undefined) });
+    client ??= new AirlockClient({
+      store: new FileStore(options.sessionFile || io.env.AIRLOCK_SESSION_FILE || undefined),
+      clientLabel: cliLabel(os.hostname()),
+    });
     return client;
   };
   const print = (human: string, data: unknown) => {

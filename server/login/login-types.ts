@@ -37,7 +37,9 @@ export type BrokerSettings = Pick<
   | 'upstreamTimeout'
   | 'oauthRequestMaxAge'
   | 'allowHttp'
->;
+> &
+  // Optional so settings built before labels still type; the default is the setting's.
+  Partial<Pick<Settings, 'clientLabelMaxLength'>>;
 
 export interface LoginBrokerOptions {
   store: LoginStore;
