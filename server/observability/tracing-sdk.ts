@@ -18,6 +18,11 @@ import { NodeSDK, resources } from '@opentelemetry/sdk-node';
 import { redactedPath, redactedQuery } from './trace-redaction.ts';
 import { installTracing } from './tracing.ts';
 
+// Probes and scrapes come every few seconds and would each be a trace of their own.
+const UNTRACED_PATHS = new Set(['/livez', '/readyz', '/healthz', '/metrics']);
+// gRPC health (grpc.health.v1.Health), by method name: no Airlock method is called so.
+const UNTRACED_GRPC_METHODS = ['Check', 'Watch'];
+
 // Only these modules are wrapped by the loader hook: wrapping every module would slow the start for nothing.
 const INSTRUMENTED_MODULES = ['@grpc/grpc-js', 'pg', 'pg-pool', 'http', 'https'];
 
@@ -41,6 +46,7 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): RunningTraci
     ...(env.OTEL_NODE_RESOURCE_DETECTORS ? {} : { resourceDetectors: [resources.envDetector, resources.hostDetector] }),
     instrumentations: [
       new HttpInstrumentation({
+        ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.has(redactedPath(request.url ?? '/')),
         startIncomingSpanHook: (request) => urlAttributes(request.url ?? '/'),
         requestHook: (span, request) => {
           // An incoming request has a url; an outgoing one (ClientRequest) a path.
@@ -60,7 +66,7 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): RunningTraci
         redactedQueryParams: [],
         redactedQueryParamsServer: [],
       }),
-      new GrpcInstrumentation(),
+      new GrpcInstrumentation({ ignoreGrpcMethods: UNTRACED_GRPC_METHODS }),
       // Queries outside a traced request (heartbeats, sweepers, liveness pings) would each start a trace of their own.
       new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true }),
     ],

@@ -11,7 +11,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChild, type ChildAirlock } from '../support/airlock.ts';
 import { consentInBrowser, launchBrowser, type TestBrowser } from '../support/consent.ts';
-import { clientsFor } from '../support/grpc.ts';
+import { call, clientsFor } from '../support/grpc.ts';
 import { awaitLogin, initiateLogin } from '../support/login.ts';
 import { attribute, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.ts';
 import { startPds, type TestPds } from '../support/pds.ts';
@@ -149,7 +149,10 @@ describe('when the OTEL_* environment asks for traces', () => {
     expect(server.stderr.some((line) => line.startsWith('otel-import '))).toBe(true);
   });
 
-  it('names InitiateLogin spans for every login: a second login is a second trace', async () => {
+  it('starts a new trace for each login, and none for probes and health checks', async () => {
+    for (const probe of ['/livez', '/readyz', '/healthz'])
+      expect((await fetch(`http://127.0.0.1:${server.httpPort}${probe}`)).status).toBe(200);
+    expect((await call(clients.health, clients.health.check, { service: '' })).status).toBe(1); // SERVING
     const account = await pds.createAccount();
     await initiateLogin(clients.auth, account.handle);
     await until(
@@ -160,6 +163,9 @@ describe('when the OTEL_* environment asks for traces', () => {
       receiver.spans.filter((s) => s.name === 'grpc.airlock.auth.v1.AuthService/InitiateLogin').map((s: ReceivedSpan) => s.traceId),
     );
     expect(traces.size).toBe(2);
+    // Exported in the same batches as the InitiateLogin span (or earlier), had they been traced.
+    const names = receiver.spans.map((s) => s.name);
+    expect(names.filter((name) => /livez|readyz|healthz|Health/.test(name))).toEqual([]);
   });
 });
 
