@@ -72,6 +72,14 @@ export interface AirlockClientOptions {
   appId?: string;
   /** Server used by login() when none is passed and none is stored. */
   serverUrl?: string;
+  /**
+   * What the user would call this app on this device (e.g. "Chat on
+   * alice-laptop"), sent with every login and shown by ListSessions.
+   * Printable characters, at most 64 by default (the server's
+   * AIRLOCK_CLIENT_LABEL_MAX_LENGTH); otherwise login() fails with
+   * INVALID_ARGUMENT. Default: none, and the server shows the user-agent.
+   */
+  clientLabel?: string;
   /** Deadline of each unary call. Default 10 s. */
   callDeadlineMs?: number;
   /** How long logout() waits for the server to revoke before clearing locally anyway. Default 3 s. */
@@ -90,6 +98,7 @@ export interface AirlockClientOptions {
 export class AirlockClient {
   readonly store: SessionStore;
   readonly #defaultServerUrl: string | undefined;
+  readonly #clientLabel: string | undefined;
   readonly #callDeadlineMs: number;
   readonly #logoutDeadlineMs: number;
   readonly #now: () => number;
@@ -106,6 +115,7 @@ export class AirlockClient {
   constructor(options: AirlockClientOptions = {}) {
     this.store = options.store ?? new FileStore(defaultSessionFile(options.appId));
     this.#defaultServerUrl = options.serverUrl;
+    this.#clientLabel = options.clientLabel;
     this.#callDeadlineMs = options.callDeadlineMs ?? 10_000;
     this.#logoutDeadlineMs = options.logoutDeadlineMs ?? 3_000;
     this.#now = options.now ?? Date.now;
@@ -193,7 +203,7 @@ export class AirlockClient {
       const response = await unaryCall(
         connection.auth,
         connection.auth.initiateLogin,
-        { identifier, loginVerifierChallenge: challenge },
+        { identifier, loginVerifierChallenge: challenge, ...(this.#clientLabel ? { clientLabel: this.#clientLabel } : {}) },
         {
           deadlineMs: this.#callDeadlineMs,
           signal: controller.signal,

@@ -9,6 +9,15 @@ import os from 'node:os';
 // the dynamic imports below. NODE_COMPILE_CACHE=<dir> chooses the directory
 // (default: the OS temp dir), NODE_DISABLE_COMPILE_CACHE=1 turns it off.
 module.enableCompileCache?.();
+// Traces, when the OTEL_* environment asks for them (see tracing.ts), start
+// before the app is imported: the instrumentations' loader hook must see
+// @grpc/grpc-js, node:http and pg load. Otherwise no OpenTelemetry module loads.
+const { tracingRequested } = await import('./observability/tracing.ts');
+const command = process.argv[2];
+const tracing =
+  command !== 'migrate' && command !== 'admin' && tracingRequested(process.env)
+    ? (await import('./observability/tracing-sdk.ts')).startTracing(process.env)
+    : undefined;
 const { startAirlock } = await import('./app.ts');
 const { ConfigError, helpText, loadSettings } = await import('./config/load.ts');
 const { createLogger } = await import('./observability/logger.ts');
@@ -106,7 +115,11 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => process.exit(code),
+  async (code) => {
+    // The spans still batched go out before the process ends (bounded by the exporter's own timeout).
+    await tracing?.shutdown().catch(() => {});
+    process.exit(code);
+  },
   (error: unknown) => {
     process.stderr.write(`airlock: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

@@ -1,4 +1,5 @@
 // The `airlock` command line, on top of the client library.
+import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import open from 'open';
 import ora, { type Ora } from 'ora';
@@ -28,6 +29,16 @@ interface GlobalOptions {
   keyFile?: string;
 }
 
+/**
+ * How the CLI's sessions are listed (ListSessions, `admin sessions list`):
+ * "airlock-cli on <host>", kept printable and within the server's default
+ * limit of 64 characters.
+ */
+export function cliLabel(hostname: string): string {
+  const host = hostname.replace(/[\p{C}\p{Z}]+/gu, '') || 'unknown host';
+  return [...`airlock-cli on ${host}`].slice(0, 64).join('');
+}
+
 /** Runs the CLI; resolves with the exit code. Never throws. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let client: AirlockClient | undefined;
@@ -45,6 +56,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         clientCertFile: options.certFile || io.env.AIRLOCK_CLIENT_CERT_FILE || undefined,
         clientKeyFile: options.keyFile || io.env.AIRLOCK_CLIENT_KEY_FILE || undefined,
       },
+      clientLabel: cliLabel(os.hostname()),
     });
     return client;
   };

@@ -381,6 +381,13 @@ export const SETTINGS = {
     schema: positiveInt,
     description: 'logins waiting for a user at once, in total',
   }),
+  clientLabelMaxLength: setting({
+    env: 'AIRLOCK_CLIENT_LABEL_MAX_LENGTH',
+    flag: 'client-label-max-length',
+    default: '64',
+    schema: positiveInt,
+    description: "characters of InitiateLogin's client_label (longer is INVALID_ARGUMENT) and of the user-agent kept in its place",
+  }),
   maxStreamsPerLogin: setting({
     env: 'AIRLOCK_MAX_STREAMS_PER_LOGIN',
     flag: 'max-streams-per-login',

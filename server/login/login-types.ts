@@ -40,7 +40,9 @@ export type BrokerSettings = Pick<
   | 'oauthRequestMaxAge'
   | 'maxParRenewals'
   | 'allowHttp'
->;
+> &
+  // Optional so settings built before labels still type; the default is the setting's.
+  Partial<Pick<Settings, 'clientLabelMaxLength'>>;
 
 export interface LoginBrokerOptions {
   store: LoginStore;

@@ -7,6 +7,7 @@
 // The CLI runs through its shebang, as `npx airlock` would.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import jsQRModule from 'jsqr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { REPO_ROOT } from '../support/airlock.ts';
 import { decideViaApi, deliverCallback, openAuthorizePage } from '../support/consent.ts';
 import type { TestAccount } from '../support/pds.ts';
 import { tempDir } from '../support/settings.ts';
+import { cliLabel } from '../../client/cli/program.ts';
 import { startLoginWorld, type LoginWorld } from './fixtures.ts';
 
 const CLI = path.join(REPO_ROOT, 'client/cli/main.ts');
@@ -157,6 +159,8 @@ describe('airlock CLI in a terminal', () => {
     expect(loggedIn.text).toContain('Open this URL in your browser to sign in:');
     expect(loggedIn.text).toContain(`Signed in as @${account.handle} (${account.did})`);
     expect(statSync(sessionFile).mode & 0o777).toBe(0o600);
+    // The session is listed as the CLI on this host.
+    expect((await world.server.auth.sessions.listLive(account.did)).map((s) => s.clientLabel)).toEqual([cliLabel(os.hostname())]);
 
     const whoami = await tmux.run(`${CLI} whoami`).done();
     expect(whoami).toEqual({ code: 0, text: `@${account.handle} (${account.did}) at ${world.serverUrl}` });

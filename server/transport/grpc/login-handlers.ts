@@ -47,6 +47,8 @@ export function loginHandlers(deps: LoginHandlerDeps): Pick<AuthServiceServer, '
         identifier: request.identifier,
         verifierChallenge: request.loginVerifierChallenge,
         clientAddress: ctx.peerAddress,
+        clientLabel: request.clientLabel,
+        userAgent: ctx.metadata.get('user-agent').find((value): value is string => typeof value === 'string'),
         signal: ctx.signal,
         deadline: ctx.deadline,
       });
