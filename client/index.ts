@@ -13,8 +13,11 @@ export {
   type WhoAmI,
 } from './airlock-client.ts';
 export * from './errors.ts';
+export type { ConnectionOptions } from './grpc/connection.ts';
+export type { TlsOptions } from './grpc/tls.ts';
 export { parseServerUrl, type ServerAddress } from './server-url.ts';
 export { defaultSessionFile, FileStore } from './storage/file-store.ts';
+export { KeychainStore, type KeychainStoreOptions, keychainLayeredStore } from './storage/keychain-store.ts';
 export { LayeredStore, type LayeredStoreEvents, type SecureStore } from './storage/layered-store.ts';
 export { MemoryStore } from './storage/memory-store.ts';
 export type { SessionStore, StoredSession, StoredState } from './storage/session-store.ts';

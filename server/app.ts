@@ -4,7 +4,9 @@ import { loadCatalog } from './channels/catalog.ts';
 import { loadLiveKitSdk } from './channels/livekit-tokens.ts';
 import type { RoomPresence } from './channels/presence.ts';
 import { setUpChannels, setUpPresence } from './channels/setup.ts';
-import type { Settings } from './config/settings.ts';
+import type { ListenerName, Settings } from './config/settings.ts';
+import { requiresClientCertificate, servesTls } from './config/load.ts';
+import { describeCertificate, ServerCertificate } from './transport/tls/server-certificate.ts';
 import type { Logger } from './observability/logger.ts';
 import { addGaugeSource, registry } from './observability/metrics.ts';
 import { loadMasterKeys } from './storage/at-rest.ts';
@@ -62,6 +64,12 @@ export interface RunningAirlock {
    * to its permissions. A bad file throws and changes nothing.
    */
   reloadCatalog(): Promise<void>;
+  /**
+   * Re-reads the TLS certificate, key and client CA (SIGHUP): new handshakes
+   * on every TLS listener present the new pair; a bad pair is logged and the
+   * one in force stays. Resolves true when the certificate changed.
+   */
+  reloadTls(): Promise<boolean>;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -70,8 +78,20 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
   const channels = setUpChannels(settings, logger);
   // The master key first: without it nothing stored can be read.
   const sealer = loadMasterKeys(settings);
+  // And the TLS certificate: a listener must not start with a pair that does not load.
+  const certificate = settings.tlsCertFile
+    ? await ServerCertificate.load(
+        { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, clientCaFile: settings.tlsClientCaFile || undefined },
+        logger,
+      )
+    : undefined;
+  const tlsFor = (listener: ListenerName) =>
+    certificate && servesTls(settings, listener)
+      ? { certificate, requireClientCertificate: requiresClientCertificate(settings, listener) }
+      : undefined;
   const database = openDatabase(settings);
   const cleanups: Array<() => Promise<void>> = [() => database.close()];
+  if (certificate) cleanups.unshift(async () => certificate.stop());
   try {
     await prepareSchema(database, settings, logger);
     // Secrets stored in clear by an earlier version are sealed now.
@@ -87,7 +107,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const text = (status: number, body: string) => ({ status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body });
     const notReady = () => (phase !== 'serving' ? phase : databaseReachable ? undefined : 'database unreachable');
 
-    const http = new HttpTransport(settings.httpAddress, logger, { hsts: settings.mode === 'production' });
+    const http = new HttpTransport(settings.httpAddress, logger, { hsts: settings.mode === 'production', tls: tlsFor('http') });
     http.add(
       // The process is up and its event loop answers: restart it only when this fails.
       { method: 'GET', path: '/livez', handle: () => text(200, 'ok') },
@@ -107,7 +127,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     cleanups.unshift(() => http.close());
     // Metrics go on their own listener, never the public one: what they reveal (traffic, failures) is for operators.
     if (settings.adminAddress) {
-      const admin = new HttpTransport(settings.adminAddress, logger, { setting: 'adminAddress' });
+      const admin = new HttpTransport(settings.adminAddress, logger, { setting: 'adminAddress', tls: tlsFor('admin') });
       admin.add({
         method: 'GET',
         path: '/metrics',
@@ -188,14 +208,16 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
         authService({ ...loginHandlers({ ...deps, broker }), ...sessionHandlers({ ...deps, sessions: auth.sessions }) }),
         channelsService(channelHandlers({ ...deps, channels })),
       ],
-      interceptors: [authInterceptor({ authenticator: auth.authenticator, maxAuthorizationBytes: settings.maxMetadataBytes, logger })],
+      interceptors: [authInterceptor({ authenticator: auth.authenticator, logger })],
+      tls: tlsFor('grpc'),
     });
     // The same procedures, policy and bearer check for browsers and webviews, on the HTTP listener.
     http.mount(
       connectHandler({
         logger,
         tracker,
-        bearer: { authenticator: auth.authenticator, maxAuthorizationBytes: settings.maxMetadataBytes },
+        bearer: { authenticator: auth.authenticator },
+        maxMetadataBytes: settings.maxMetadataBytes,
         maxMessageBytes: settings.maxMessageBytes,
         corsOrigins: settings.corsOrigins,
         auth: { ...loginProcedures(broker), ...sessionProcedures(auth.sessions) },
@@ -208,7 +230,11 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       grpc.health.setAll(healthy ? 'SERVING' : 'NOT_SERVING');
     });
 
+    certificate?.watch(settings.tlsReloadInterval);
+
     phase = 'serving';
+    const listening: ListenerName[] = settings.adminAddress ? ['grpc', 'http', 'admin'] : ['grpc', 'http'];
+    const tlsListeners = listening.filter((listener) => tlsFor(listener));
     logger.info(
       {
         grpc: `${settings.grpcAddress.host}:${grpcPort}`,
@@ -218,6 +244,13 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
         mode: settings.mode,
         engine: database.engine,
         ...(adminPort === undefined ? {} : { adminPort }),
+        tls: certificate
+          ? {
+              listeners: tlsListeners,
+              mtls: tlsListeners.filter((l) => requiresClientCertificate(settings, l)),
+              ...describeCertificate(certificate.current),
+            }
+          : false,
       },
       'airlock is serving',
     );
@@ -239,6 +272,13 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
         channels.replaceCatalog(catalog);
         logger.info({ channels: catalog.all().length, catalog: settings.channelsFile || 'embedded default' }, 'channel catalog reloaded');
         await presence.enforceCatalog();
+      },
+      async reloadTls() {
+        if (!certificate) {
+          logger.info('no TLS certificate configured; nothing to reload');
+          return false;
+        }
+        return certificate.reload('signal');
       },
       async stop(graceMs = settings.shutdownGrace) {
         phase = 'draining';

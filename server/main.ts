@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The server process: read settings, start, and stop gracefully on signals.
 import module from 'node:module';
+import os from 'node:os';
 
 // Node's module compile cache keeps the compiled (and type-stripped) code of
 // our modules and dependencies on disk, so every start after the first skips
@@ -8,6 +9,15 @@ import module from 'node:module';
 // the dynamic imports below. NODE_COMPILE_CACHE=<dir> chooses the directory
 // (default: the OS temp dir), NODE_DISABLE_COMPILE_CACHE=1 turns it off.
 module.enableCompileCache?.();
+// Traces, when the OTEL_* environment asks for them (see tracing.ts), start
+// before the app is imported: the instrumentations' loader hook must see
+// @grpc/grpc-js, node:http and pg load. Otherwise no OpenTelemetry module loads.
+const { tracingRequested } = await import('./observability/tracing.ts');
+const command = process.argv[2];
+const tracing =
+  command !== 'migrate' && command !== 'admin' && tracingRequested(process.env)
+    ? (await import('./observability/tracing-sdk.ts')).startTracing(process.env)
+    : undefined;
 const { startAirlock } = await import('./app.ts');
 const { ConfigError, helpText, loadSettings } = await import('./config/load.ts');
 const { createLogger } = await import('./observability/logger.ts');
@@ -46,17 +56,29 @@ async function main(): Promise<number> {
 
   let running: Awaited<ReturnType<typeof startAirlock>>;
   let started = false;
-  // SIGHUP re-reads the channel catalog; a bad file keeps the one in force (the error is logged).
+  // SIGHUP re-reads the channel catalog and the TLS certificate; a bad file keeps the one in force (the error is logged).
   // Handled from the start, so one that arrives while starting does not end the process.
   process.on('SIGHUP', () => {
     if (!started) {
-      logger.warn('SIGHUP while starting: the catalog being loaded is the one read at start');
+      logger.warn('SIGHUP while starting: the catalog and certificate being loaded are the ones read at start');
       return;
     }
     running
       .reloadCatalog()
       .catch((error: unknown) => logger.error({ err: error }, 'channel catalog not reloaded; the previous one stays in force'));
+    // Never rejects: a pair that does not load is logged inside.
+    void running.reloadTls();
   });
+  // SIGINT/SIGTERM are handled from the start too: with no listener, the OS default would end the
+  // process at once, even in the instant between "airlock is serving" and the drain handler below.
+  // While starting, a stop signal still ends the process at once, with the shell's 128 + signal code.
+  let stop: ((signal: NodeJS.Signals) => void) | undefined;
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (stop) stop(signal);
+    else process.exit(128 + (os.constants.signals[signal] ?? 0));
+  };
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGTERM', onStopSignal);
   try {
     running = await startAirlock(settings, logger);
     started = true;
@@ -71,7 +93,7 @@ async function main(): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
+    stop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal, graceMs: settings.shutdownGrace }, 'shutting down');
@@ -89,13 +111,15 @@ async function main(): Promise<number> {
         },
       );
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
   });
 }
 
 main().then(
-  (code) => process.exit(code),
+  async (code) => {
+    // The spans still batched go out before the process ends (bounded by the exporter's own timeout).
+    await tracing?.shutdown().catch(() => {});
+    process.exit(code);
+  },
   (error: unknown) => {
     process.stderr.write(`airlock: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

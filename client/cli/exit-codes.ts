@@ -1,6 +1,7 @@
 // The CLI's exit codes, one per thing a script may want to act on.
 import {
   InvalidServerUrlError,
+  InvalidTlsOptionsError,
   LoginCancelledError,
   LoginDeniedError,
   LoginExpiredError,
@@ -19,7 +20,7 @@ export const EXIT = {
   OK: 0,
   /** Anything unexpected. */
   FAILURE: 1,
-  /** Bad command line (unknown command or option, missing argument, bad server URL). */
+  /** Bad command line (unknown command or option, missing argument, bad server URL, unreadable CA or client certificate file). */
   USAGE: 2,
   /** Not signed in, or the session ended (revoked, expired): run `airlock login`. */
   NOT_SIGNED_IN: 3,
@@ -47,7 +48,7 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof LoginFailedError || error instanceof LoginSupersededError) return EXIT.LOGIN_FAILED;
   if (error instanceof RequestFailedError || error instanceof RateLimitedError) return EXIT.REFUSED;
   if (error instanceof SessionStorageError) return EXIT.STORAGE;
-  if (error instanceof InvalidServerUrlError) return EXIT.USAGE;
+  if (error instanceof InvalidServerUrlError || error instanceof InvalidTlsOptionsError) return EXIT.USAGE;
   if (error instanceof LoginCancelledError) return EXIT.CANCELLED;
   return EXIT.FAILURE;
 }

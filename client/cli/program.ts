@@ -1,11 +1,15 @@
 // The `airlock` command line, on top of the client library.
-import { Command, CommanderError, Option } from 'commander';
+import os from 'node:os';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import open from 'open';
 import ora, { type Ora } from 'ora';
 import { AirlockClient, type LoginProgress } from '../airlock-client.ts';
 import { AirlockClientError, SignedOutError } from '../errors.ts';
-import { FileStore } from '../storage/file-store.ts';
+import { defaultSessionFile, FileStore } from '../storage/file-store.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
+import { recordLoginInProgress } from './login-marker.ts';
+import { terminalQr } from './qr.ts';
+import { formatStatus, statusReport } from './status.ts';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:50051';
 
@@ -20,15 +24,40 @@ export interface CliIo {
 interface GlobalOptions {
   json?: boolean;
   sessionFile?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+/**
+ * How the CLI's sessions are listed (ListSessions, `admin sessions list`):
+ * "airlock-cli on <host>", kept printable and within the server's default
+ * limit of 64 characters.
+ */
+export function cliLabel(hostname: string): string {
+  const host = hostname.replace(/[\p{C}\p{Z}]+/gu, '') || 'unknown host';
+  return [...`airlock-cli on ${host}`].slice(0, 64).join('');
 }
 
 /** Runs the CLI; resolves with the exit code. Never throws. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let client: AirlockClient | undefined;
   let json = argv.includes('--json');
+  /** Set by a command whose report is not a failure but still tells scripts something (status: not signed in). */
+  let exitCode: number = EXIT.OK;
+  const sessionFileOf = (options: GlobalOptions) =>
+    new FileStore(options.sessionFile || io.env.AIRLOCK_SESSION_FILE || defaultSessionFile()).path;
   const getClient = (options: GlobalOptions) => {
     json = Boolean(options.json);
-    client ??= new AirlockClient({ store: new FileStore(options.sessionFile || io.env.AIRLOCK_SESSION_FILE || undefined) });
+    client ??= new AirlockClient({
+      store: new FileStore(sessionFileOf(options)),
+      connection: {
+        caFile: options.caFile || io.env.AIRLOCK_CA_FILE || undefined,
+        clientCertFile: options.certFile || io.env.AIRLOCK_CLIENT_CERT_FILE || undefined,
+        clientKeyFile: options.keyFile || io.env.AIRLOCK_CLIENT_KEY_FILE || undefined,
+      },
+      clientLabel: cliLabel(os.hostname()),
+    });
     return client;
   };
   const print = (human: string, data: unknown) => {
@@ -39,6 +68,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .description('Sign in to an Airlock server with your ATProto identity and get LiveKit channel tokens.')
     .option('--json', 'print machine-readable JSON (one object per line) instead of text')
     .option('--session-file <path>', 'where the session is kept (env AIRLOCK_SESSION_FILE; default: the user config directory)')
+    .option('--ca-file <path>', 'PEM CA certificate(s) to trust for an https server signed by a private CA (env AIRLOCK_CA_FILE)')
+    .option('--cert-file <path>', 'PEM client certificate for a server that requires mTLS (env AIRLOCK_CLIENT_CERT_FILE)')
+    .option('--key-file <path>', 'PEM private key of --cert-file (env AIRLOCK_CLIENT_KEY_FILE)')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
@@ -59,8 +91,10 @@ Exit codes:
     .argument('<identifier>', 'handle (alice.bsky.social), DID (did:plc:...) or PDS URL (https://...)')
     .addOption(new Option('--server <url>', 'Airlock server (https://host, http://host:port or host:port)').env('AIRLOCK_SERVER'))
     .option('--no-browser', 'print the URL but do not open a browser')
-    .action(async (identifier: string, options: { server?: string; browser: boolean }, command: Command) => {
-      const airlock = getClient(command.optsWithGlobals<GlobalOptions>());
+    .option('--qr', 'also print the URL as a QR code, to sign in on a phone')
+    .action(async (identifier: string, options: { server?: string; browser: boolean; qr?: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const airlock = getClient(globals);
       const stored = await airlock.store.load().catch(() => undefined);
       const server = options.server ?? stored?.loginServerUrl ?? stored?.session?.serverUrl ?? DEFAULT_SERVER;
       const started = await airlock.startLogin(server, identifier, { signal: io.signal });
@@ -74,7 +108,14 @@ Exit codes:
         });
       } else {
         io.stdout.write(`Open this URL in your browser to sign in:\n\n  ${started.authorizeUrl}\n\n`);
+        if (options.qr) io.stdout.write(`Or scan it with your phone:\n\n${terminalQr(started.authorizeUrl)}\n\n`);
       }
+      const forget = await recordLoginInProgress(sessionFileOf(globals), {
+        serverUrl: started.serverUrl,
+        identifier,
+        startedAt: new Date().toISOString(),
+        expiresAt: started.expiresAt.toISOString(),
+      });
       if (options.browser) await openBrowser(started.authorizeUrl, io, json);
 
       // discardStdin off: ora's raw-mode stdin never starts reading here, which
@@ -96,7 +137,22 @@ Exit codes:
       } catch (error) {
         spinner.stop();
         throw error;
+      } finally {
+        await forget();
       }
+    });
+
+  program
+    .command('status')
+    .description('show the server, who is signed in, token expiries and a login in progress (local; exit 3 when not signed in)')
+    .action(async (_options: unknown, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const report = await statusReport(getClient(globals), sessionFileOf(globals), {
+        envServer: io.env.AIRLOCK_SERVER || undefined,
+        defaultServer: DEFAULT_SERVER,
+      });
+      print(formatStatus(report), report);
+      if (!report.signedIn) exitCode = EXIT.NOT_SIGNED_IN;
     });
 
   program
@@ -142,8 +198,14 @@ Exit codes:
   program
     .command('logout')
     .description('sign out here and revoke the session on the server')
-    .action(async (_options: unknown, command: Command) => {
-      const result = await getClient(command.optsWithGlobals<GlobalOptions>()).logout();
+    .addOption(
+      new Option('--timeout <seconds>', 'how long to wait for the server to revoke the session (the local sign-out happens anyway)')
+        .env('AIRLOCK_LOGOUT_TIMEOUT')
+        .default(3)
+        .argParser(parseTimeoutSeconds),
+    )
+    .action(async (options: { timeout: number }, command: Command) => {
+      const result = await getClient(command.optsWithGlobals<GlobalOptions>()).logout({ deadlineMs: options.timeout * 1000 });
       const human = !result.hadSession
         ? 'Not signed in.'
         : result.revoked
@@ -154,7 +216,7 @@ Exit codes:
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return EXIT.OK;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version exit 0; commander already printed its message.
@@ -169,6 +231,14 @@ Exit codes:
   } finally {
     client?.close();
   }
+}
+
+/** Seconds, more than 0 and at most 10 minutes. */
+function parseTimeoutSeconds(text: string): number {
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600)
+    throw new InvalidArgumentError('give seconds, more than 0 and at most 600');
+  return seconds;
 }
 
 async function openBrowser(url: string, io: CliIo, json: boolean): Promise<void> {

@@ -12,14 +12,15 @@ import {
 import { AuthServiceClient } from '../../proto/gen/airlock/auth/v1/auth.ts';
 import { ChannelsServiceClient } from '../../proto/gen/airlock/channels/v1/channels.ts';
 import type { ServerAddress } from '../server-url.ts';
+import { tlsCredentials, type TlsOptions } from './tls.ts';
 
 // Parsing lives beside the core (the browser build parses URLs too); re-exported for existing imports.
 export { parseServerUrl, type ServerAddress } from '../server-url.ts';
 
-export interface ConnectionOptions {
+export interface ConnectionOptions extends TlsOptions {
   /** Extra grpc-js channel options; merged over the defaults below. */
   channelOptions?: Partial<ClientOptions>;
-  /** Credentials to use for https servers (default: system roots). */
+  /** Credentials to use for https servers, instead of those made from the TLS options (default: system roots). */
   tlsCredentials?: ChannelCredentials;
 }
 
@@ -38,7 +39,7 @@ export class Connection {
 
   constructor(address: ServerAddress, options: ConnectionOptions = {}) {
     this.address = address;
-    const creds = address.tls ? (options.tlsCredentials ?? credentials.createSsl()) : credentials.createInsecure();
+    const creds = address.tls ? (options.tlsCredentials ?? tlsCredentials(options)) : credentials.createInsecure();
     const channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...options.channelOptions };
     this.auth = new AuthServiceClient(address.target, creds, channelOptions);
     // Share the auth client's channel so both services use one connection.

@@ -10,6 +10,7 @@ import { AirlockClientError, RateLimitedError, RequestFailedError, ServerUnavail
 import { RpcStatus as status, statusName } from '../rpc-codes.ts';
 import { TransportError } from '../transport.ts';
 import { isAuthReason, type AuthReason } from './auth-reasons.ts';
+import { CLIENT_CERTIFICATE_REFUSED, UNTRUSTED_CERTIFICATE } from './tls-errors.ts';
 
 export const ERROR_DOMAIN = 'airlock.dev';
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
@@ -67,6 +68,17 @@ export function toClientError(error: unknown): Error {
   const details = error.details || statusName(error.code);
   switch (error.code) {
     case status.UNAVAILABLE:
+      if (UNTRUSTED_CERTIFICATE.test(details)) {
+        return new ServerUnavailableError(
+          `cannot reach the server: its TLS certificate is not trusted (${tidy(details)}); if a private CA signed it, pass that CA (the ca or caFile option, airlock --ca-file or AIRLOCK_CA_FILE)`,
+        );
+      }
+      if (CLIENT_CERTIFICATE_REFUSED.test(details)) {
+        const alert = CLIENT_CERTIFICATE_REFUSED.exec(details)![1]!.toLowerCase();
+        return new ServerUnavailableError(
+          `cannot reach the server: it refused our TLS client certificate (${alert}); it requires one signed by its client CA (the clientCert/clientKey options, airlock --cert-file/--key-file)`,
+        );
+      }
       return new ServerUnavailableError(`cannot reach the server: ${tidy(details)}`);
     case status.DEADLINE_EXCEEDED:
       return new ServerUnavailableError('the server did not answer in time');

@@ -25,7 +25,17 @@ export async function runSessionsCommand(ctx: AdminContext): Promise<number> {
     }
     const rows = await db
       .selectFrom('sessions')
-      .select(['id', 'handle', 'created_at', 'refreshed_at', 'idle_expires_at', 'absolute_expires_at', 'revoked_at', 'revoked_reason'])
+      .select([
+        'id',
+        'handle',
+        'created_at',
+        'refreshed_at',
+        'idle_expires_at',
+        'absolute_expires_at',
+        'revoked_at',
+        'revoked_reason',
+        'client_label',
+      ])
       .where('did', '=', did)
       .orderBy('created_at', 'desc')
       .orderBy('id')
@@ -40,6 +50,8 @@ export async function runSessionsCommand(ctx: AdminContext): Promise<number> {
         lastUsedAt: iso(r.refreshed_at),
         endsAt: new Date(ends).toISOString(),
         state,
+        // Checked or cleaned when stored (printable, bounded), so it is safe in a terminal.
+        clientLabel: r.client_label ?? '',
       };
     });
     await audit.append({ event: 'admin-sessions-list', actor: `admin:${ctx.operator}`, did });
@@ -47,8 +59,8 @@ export async function runSessionsCommand(ctx: AdminContext): Promise<number> {
     else if (sessions.length === 0) io.out(`no sessions for ${did}`);
     else
       for (const line of table(
-        ['SESSION', 'HANDLE', 'SIGNED IN', 'LAST USED', 'ENDS', 'STATE'],
-        sessions.map((s) => [s.sessionId, s.handle, s.createdAt, s.lastUsedAt, s.endsAt, s.state]),
+        ['SESSION', 'HANDLE', 'SIGNED IN', 'LAST USED', 'ENDS', 'STATE', 'CLIENT'],
+        sessions.map((s) => [s.sessionId, s.handle, s.createdAt, s.lastUsedAt, s.endsAt, s.state, s.clientLabel]),
       ))
         io.out(line);
     return 0;

@@ -6,6 +6,7 @@
 // (same sid): with one identity per DID, a newer device must not be removed
 // for an older session's revocation.
 import { RoomServiceClient, ServerError } from 'livekit-server-sdk';
+import { metrics } from '../observability/metrics.ts';
 import type { MediaPermissions } from './catalog.ts';
 
 export interface ConnectedParticipant {
@@ -36,10 +37,21 @@ export function liveKitRooms(config: LiveKitApiConfig): RoomControl {
     requestTimeout: Math.max(1, Math.ceil(config.timeoutMs / 1000)),
   });
 
+  // Every room-service call is counted by operation; an answer (even "not found") is not a failure.
+  async function counted<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    metrics.livekitCalls.inc({ operation });
+    try {
+      return await send();
+    } catch (error) {
+      if (!isNotFound(error)) metrics.livekitCallFailures.inc({ operation });
+      throw error;
+    }
+  }
+
   // The participant currently holding the identity, when it is the one we mean.
   async function current(participant: ConnectedParticipant): Promise<boolean> {
     try {
-      const info = await client.getParticipant(participant.room, participant.identity);
+      const info = await counted('get_participant', () => client.getParticipant(participant.room, participant.identity));
       return info.sid === participant.sid;
     } catch (error) {
       if (isNotFound(error)) return false;
@@ -51,7 +63,7 @@ export function liveKitRooms(config: LiveKitApiConfig): RoomControl {
     async remove(participant) {
       if (!(await current(participant))) return 'gone';
       try {
-        await client.removeParticipant(participant.room, participant.identity);
+        await counted('remove_participant', () => client.removeParticipant(participant.room, participant.identity));
         return 'done';
       } catch (error) {
         if (isNotFound(error)) return 'gone';
@@ -61,14 +73,16 @@ export function liveKitRooms(config: LiveKitApiConfig): RoomControl {
     async restrict(participant, permissions) {
       if (!(await current(participant))) return 'gone';
       try {
-        await client.updateParticipant(participant.room, participant.identity, {
-          permission: {
-            canPublish: permissions.publish,
-            canSubscribe: permissions.subscribe,
-            canPublishData: permissions.publishData,
-            canUpdateMetadata: false,
-          },
-        });
+        await counted('update_participant', () =>
+          client.updateParticipant(participant.room, participant.identity, {
+            permission: {
+              canPublish: permissions.publish,
+              canSubscribe: permissions.subscribe,
+              canPublishData: permissions.publishData,
+              canUpdateMetadata: false,
+            },
+          }),
+        );
         return 'done';
       } catch (error) {
         if (isNotFound(error)) return 'gone';

@@ -1,7 +1,8 @@
 // Reads settings from flags (first) and environment variables, validates them
 // and checks the combinations that only make sense together.
 import { parseArgs } from 'node:util';
-import { SETTINGS, type Settings } from './settings.ts';
+import ipaddr from 'ipaddr.js';
+import { SETTINGS, type ListenerName, type Settings } from './settings.ts';
 
 /** A setting that cannot be used; the message is one line naming it. */
 export class ConfigError extends Error {
@@ -56,7 +57,9 @@ function checkCombinations(settings: Settings): void {
   if (settings.databaseUrl && settings.databasePoolSize < 2) {
     throw invalidSetting('databasePoolSize', 'PostgreSQL needs at least 2 connections per replica');
   }
+  checkTls(settings);
   if (settings.mode !== 'production') return;
+  checkNoPlaintextExposed(settings);
   if (settings.allowHttp) {
     throw invalidSetting('allowHttp', 'http is allowed only in development mode');
   }
@@ -77,6 +80,67 @@ function checkCombinations(settings: Settings): void {
     if (value && !value.startsWith('https://')) {
       throw invalidSetting(key, 'production mode needs https');
     }
+  }
+}
+
+/** Whether this listener serves TLS with these settings. */
+export function servesTls(settings: Settings, listener: ListenerName): boolean {
+  return settings.tlsCertFile !== '' && settings.tlsListeners.has(listener);
+}
+
+/** Whether this listener asks for, and requires, a client certificate signed by the client CA. */
+export function requiresClientCertificate(settings: Settings, listener: ListenerName): boolean {
+  return servesTls(settings, listener) && settings.tlsClientCaFile !== '' && settings.tlsClientAuthListeners.has(listener);
+}
+
+const ADDRESS_SETTING = { grpc: 'grpcAddress', http: 'httpAddress', admin: 'adminAddress' } as const;
+
+function checkTls(settings: Settings): void {
+  if ((settings.tlsCertFile === '') !== (settings.tlsKeyFile === '')) {
+    throw invalidSetting(['tlsCertFile', 'tlsKeyFile'], 'set both the certificate and its private key, or neither');
+  }
+  if (settings.tlsClientCaFile && !settings.tlsCertFile) {
+    throw invalidSetting('tlsClientCaFile', 'client certificates need TLS: set AIRLOCK_TLS_CERT_FILE and AIRLOCK_TLS_KEY_FILE too');
+  }
+  if (settings.tlsCertFile && settings.tlsListeners.size === 0) {
+    throw invalidSetting('tlsListeners', 'names no listener, so the certificate would serve nothing');
+  }
+  if (settings.tlsClientCaFile) {
+    for (const listener of settings.tlsClientAuthListeners) {
+      if (!settings.tlsListeners.has(listener)) {
+        throw invalidSetting(
+          'tlsClientAuthListeners',
+          `${listener} requires client certificates but does not serve TLS (AIRLOCK_TLS_LISTENERS)`,
+        );
+      }
+    }
+  }
+  // Browsers are sent to the public URL: it must speak what the HTTP listener speaks.
+  if (servesTls(settings, 'http') && !settings.publicUrl?.startsWith('https://')) {
+    throw invalidSetting(
+      'publicUrl',
+      'the HTTP listener serves TLS: set the https URL browsers reach it at (e.g. https://airlock.example.com)',
+    );
+  }
+}
+
+/** A loopback address cannot be reached from another machine, so plaintext there stays on this host. */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  if (!ipaddr.isValid(host)) return false;
+  const ip = ipaddr.process(host);
+  return ip.range() === 'loopback';
+}
+
+function checkNoPlaintextExposed(settings: Settings): void {
+  if (settings.tlsTerminatedByProxy) return;
+  for (const listener of ['grpc', 'http', 'admin'] as const) {
+    const address = settings[ADDRESS_SETTING[listener]];
+    if (!address || servesTls(settings, listener) || isLoopbackHost(address.host)) continue;
+    throw invalidSetting(
+      ADDRESS_SETTING[listener],
+      `production mode refuses a plaintext ${listener} listener on ${address.host}, a non-loopback address: set AIRLOCK_TLS_CERT_FILE and AIRLOCK_TLS_KEY_FILE, or AIRLOCK_TLS_TERMINATED_BY_PROXY=true when a proxy in front terminates TLS`,
+    );
   }
 }
 

@@ -105,6 +105,22 @@ const originList = z.string().transform((text, ctx) => {
 });
 
 const text = z.string();
+
+/** The listeners TLS settings can name. */
+export type ListenerName = 'grpc' | 'http' | 'admin';
+const LISTENERS: ListenerName[] = ['grpc', 'http', 'admin'];
+const listenerList = z.string().transform((text, ctx) => {
+  const names = text
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const unknown = names.filter((name) => !LISTENERS.includes(name as ListenerName));
+  if (unknown.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `"${unknown.join(',')}" is not a listener (a comma-separated list of grpc, http, admin)` });
+    return z.NEVER;
+  }
+  return new Set(names as ListenerName[]);
+});
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 interface SettingSpec<S extends z.ZodType> {
@@ -156,6 +172,60 @@ export const SETTINGS = {
     schema: optional(hostPort),
     description:
       'admin HTTP listen address serving Prometheus /metrics (HOST:PORT, e.g. 127.0.0.1:9464; keep it loopback or on a private network); empty = off',
+  }),
+  tlsCertFile: setting({
+    env: 'AIRLOCK_TLS_CERT_FILE',
+    flag: 'tls-cert-file',
+    default: '',
+    schema: text,
+    description:
+      'PEM certificate chain (leaf first) the listeners named in AIRLOCK_TLS_LISTENERS serve; with AIRLOCK_TLS_KEY_FILE; re-read on SIGHUP and every AIRLOCK_TLS_RELOAD_INTERVAL; empty = plaintext',
+  }),
+  tlsKeyFile: setting({
+    env: 'AIRLOCK_TLS_KEY_FILE',
+    flag: 'tls-key-file',
+    default: '',
+    schema: text,
+    description: 'PEM private key of AIRLOCK_TLS_CERT_FILE',
+  }),
+  tlsListeners: setting({
+    env: 'AIRLOCK_TLS_LISTENERS',
+    flag: 'tls-listeners',
+    default: 'grpc,http,admin',
+    schema: listenerList,
+    description: 'which listeners serve TLS when a certificate is set (comma-separated: grpc, http, admin); the others stay plaintext',
+  }),
+  tlsClientCaFile: setting({
+    env: 'AIRLOCK_TLS_CLIENT_CA_FILE',
+    flag: 'tls-client-ca-file',
+    default: '',
+    schema: text,
+    description:
+      'PEM CA certificate(s) for mTLS: on the listeners named in AIRLOCK_TLS_CLIENT_AUTH_LISTENERS, a client without a certificate signed by one is refused at the handshake; empty = no client certificates',
+  }),
+  tlsClientAuthListeners: setting({
+    env: 'AIRLOCK_TLS_CLIENT_AUTH_LISTENERS',
+    flag: 'tls-client-auth-listeners',
+    default: 'grpc',
+    schema: listenerList,
+    description:
+      "which TLS listeners require a client certificate when AIRLOCK_TLS_CLIENT_CA_FILE is set (http only behind a proxy that presents one: browsers, LiveKit's webhooks and kubelet probes do not)",
+  }),
+  tlsReloadInterval: setting({
+    env: 'AIRLOCK_TLS_RELOAD_INTERVAL',
+    flag: 'tls-reload-interval',
+    default: '1h',
+    schema: duration,
+    description:
+      'how often the TLS files are checked for a new certificate (renewals written by cert-manager or certbot), besides SIGHUP; a bad pair keeps the one in force (0 = SIGHUP only)',
+  }),
+  tlsTerminatedByProxy: setting({
+    env: 'AIRLOCK_TLS_TERMINATED_BY_PROXY',
+    flag: 'tls-terminated-by-proxy',
+    default: 'false',
+    schema: boolean,
+    description:
+      'a proxy or load balancer in front terminates TLS: production mode then accepts plaintext listeners on non-loopback addresses',
   }),
   publicUrl: setting({
     env: 'AIRLOCK_PUBLIC_URL',
@@ -291,8 +361,10 @@ export const SETTINGS = {
     env: 'AIRLOCK_MAX_METADATA_BYTES',
     flag: 'max-metadata-bytes',
     default: '16384',
-    schema: positiveInt,
-    description: 'largest gRPC request metadata (headers) accepted',
+    // Above 64 KiB Node's HTTP/2 layer may close the connection before the limit could answer (metadata-limit-interceptor.ts).
+    schema: positiveInt.refine((value) => value <= 65_536, 'at most 65536 (larger headers close the HTTP/2 connection first)'),
+    description:
+      'largest request metadata accepted (gRPC metadata, Connect and gRPC-Web request headers): all headers, keys and values (at most 65536); a call over it ends RESOURCE_EXHAUSTED, reason METADATA_TOO_LARGE',
   }),
   reflection: setting({
     env: 'AIRLOCK_REFLECTION',
@@ -343,6 +415,13 @@ export const SETTINGS = {
     schema: positiveInt,
     description: 'logins waiting for a user at once, in total',
   }),
+  clientLabelMaxLength: setting({
+    env: 'AIRLOCK_CLIENT_LABEL_MAX_LENGTH',
+    flag: 'client-label-max-length',
+    default: '64',
+    schema: positiveInt,
+    description: "characters of InitiateLogin's client_label (longer is INVALID_ARGUMENT) and of the user-agent kept in its place",
+  }),
   maxStreamsPerLogin: setting({
     env: 'AIRLOCK_MAX_STREAMS_PER_LOGIN',
     flag: 'max-streams-per-login',
@@ -364,6 +443,15 @@ export const SETTINGS = {
     schema: duration,
     description:
       'a pushed authorization request older than this is made again when the login link is opened (PDSes keep one about 5 minutes)',
+  }),
+  maxParRenewals: setting({
+    env: 'AIRLOCK_MAX_PAR_RENEWALS',
+    flag: 'max-par-renewals',
+    // 3: a stale first visit, a second browser or a link preview, and a reload; more is someone replaying the link.
+    default: '3',
+    schema: wholeNumber,
+    description:
+      "pushed authorization requests the login link may make per login after InitiateLogin's (a stale first visit, a second browser, a link preview); beyond them the link answers 429 and the login stays pending",
   }),
   oauthScope: setting({
     env: 'AIRLOCK_OAUTH_SCOPE',

@@ -6,6 +6,7 @@
 // notifications may have been missed), so no completion is ever lost.
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from '../observability/logger.ts';
+import { metrics } from '../observability/metrics.ts';
 import type { Database } from '../storage/schema.ts';
 import type { PgListener } from '../storage/postgres/listener.ts';
 import type { LoginEvent, LoginEventBus } from './login-events.ts';
@@ -22,6 +23,8 @@ interface Wire {
   t: LoginEvent['type'];
   /** browser-opened time, epoch ms. */
   at?: number;
+  /** When it was sent, epoch ms: receivers measure the NOTIFY lag (older senders leave it out). */
+  s?: number;
 }
 
 export class PgLoginEventBus implements LoginEventBus {
@@ -44,8 +47,11 @@ export class PgLoginEventBus implements LoginEventBus {
   }
 
   async publish(loginRef: string, event: LoginEvent): Promise<void> {
+    const sent = Date.now();
     const wire: Wire =
-      event.type === 'browser-opened' ? { r: loginRef, t: event.type, at: event.at.getTime() } : { r: loginRef, t: event.type };
+      event.type === 'browser-opened'
+        ? { r: loginRef, t: event.type, at: event.at.getTime(), s: sent }
+        : { r: loginRef, t: event.type, s: sent };
     // Delivered to this replica's own listeners too, through the LISTEN connection.
     await sql`select pg_notify(${LOGIN_EVENTS_CHANNEL}, ${JSON.stringify(wire)})`.execute(this.#db);
   }
@@ -67,7 +73,10 @@ export class PgLoginEventBus implements LoginEventBus {
       this.#logger.warn('ignored a malformed login event notification');
       return;
     }
-    if (typeof wire.r !== 'string') return;
+    if (typeof wire !== 'object' || wire === null || typeof wire.r !== 'string') return;
+    // Another host's clock may run ahead: a negative lag counts as none.
+    if (typeof wire.s === 'number')
+      metrics.notifyLagSeconds.observe({ channel: LOGIN_EVENTS_CHANNEL }, Math.max(0, Date.now() - wire.s) / 1000);
     let event: LoginEvent;
     if (wire.t === 'finished') event = { type: 'finished' };
     else if (wire.t === 'browser-opened' && typeof wire.at === 'number') event = { type: 'browser-opened', at: new Date(wire.at) };

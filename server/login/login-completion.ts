@@ -3,7 +3,8 @@
 // and a result that meets a database fault is stored again until it lands.
 import { AirlockError, UnavailableError } from '../errors.ts';
 import { metrics } from '../observability/metrics.ts';
-import type { FailureReason, StoredResult } from './login-store.ts';
+import { tracing } from '../observability/tracing.ts';
+import type { FailureReason, LoginRecord, StoredResult } from './login-store.ts';
 import { CANCELLED_MESSAGE, type CallbackOutcome, findLogin, isCancelled, type LoginBrokerOptions } from './login-types.ts';
 import { seal } from './result-sealing.ts';
 import { INTERRUPTED, UpstreamDeniedError, UpstreamFailedError } from './upstream.ts';
@@ -94,48 +95,50 @@ export class LoginCompletion {
       if (this.#unstored.has(ref) || (await this.#o.upstream.requestOf(params))?.consumed) {
         throw new UnavailableError('this sign-in is still being finished');
       }
-
-      let result: StoredResult;
-      let outcome: CallbackOutcome;
-      try {
-        // An UnavailableError here spent nothing: it reaches the browser as "reload".
-        const user = await this.#o.upstream.complete(params);
-        try {
-          const session = await this.#o.sessions.start(user);
-          result = {
-            type: 'completed',
-            sealed: await seal(record.resultKey!, JSON.stringify(session)),
-            did: session.did,
-            handle: session.handle,
-          };
-          outcome = { kind: 'completed', handle: session.handle, did: session.did };
-          metrics.loginSeconds.observe((Date.now() - record.createdAt) / 1000);
-        } catch (error) {
-          // The code is spent: no reload can resume this login.
-          throw error instanceof UnavailableError ? new UpstreamFailedError(INTERRUPTED, { cause: error }) : error;
-        }
-      } catch (error) {
-        if (error instanceof UnavailableError) throw error;
-        const reason: FailureReason = error instanceof UpstreamDeniedError ? 'access-denied' : 'error';
-        const expected = error instanceof UpstreamDeniedError || error instanceof UpstreamFailedError;
-        // Upstream and domain errors carry messages meant for users; anything else is hidden.
-        const message = expected || error instanceof AirlockError ? (error as Error).message : 'The sign-in could not be completed.';
-        if (!expected || message === INTERRUPTED) this.#o.logger.error({ err: error, login: ref.slice(0, 8) }, 'login completion failed');
-        result = { type: 'failed', reason, message };
-        outcome = { kind: 'failed', reason, message };
-      }
-      try {
-        await this.#store(ref, result);
-      } catch (error) {
-        if (!(error instanceof UnavailableError)) throw error;
-        this.#o.logger.warn(
-          { err: error, login: ref.slice(0, 8) },
-          'could not store a finished login; retrying until the database is back',
-        );
-        this.#storeLater(ref, result, record.expiresAt);
-      }
-      return outcome;
+      // Part of the login's trace, begun by InitiateLogin.
+      return tracing.inSpan('airlock.login.callback', record.traceParent, () => this.#complete(ref, record, params));
     });
+  }
+
+  // The code exchange, the session and the stored result of a pending login's callback.
+  async #complete(ref: string, record: LoginRecord, params: URLSearchParams): Promise<CallbackOutcome> {
+    let result: StoredResult;
+    let outcome: CallbackOutcome;
+    try {
+      // An UnavailableError here spent nothing: it reaches the browser as "reload".
+      const user = await this.#o.upstream.complete(params);
+      try {
+        const session = await this.#o.sessions.start(record.clientLabel ? { ...user, clientLabel: record.clientLabel } : user);
+        result = {
+          type: 'completed',
+          sealed: await seal(record.resultKey!, JSON.stringify(session)),
+          did: session.did,
+          handle: session.handle,
+        };
+        outcome = { kind: 'completed', handle: session.handle, did: session.did };
+        metrics.loginSeconds.observe((Date.now() - record.createdAt) / 1000);
+      } catch (error) {
+        // The code is spent: no reload can resume this login.
+        throw error instanceof UnavailableError ? new UpstreamFailedError(INTERRUPTED, { cause: error }) : error;
+      }
+    } catch (error) {
+      if (error instanceof UnavailableError) throw error;
+      const reason: FailureReason = error instanceof UpstreamDeniedError ? 'access-denied' : 'error';
+      const expected = error instanceof UpstreamDeniedError || error instanceof UpstreamFailedError;
+      // Upstream and domain errors carry messages meant for users; anything else is hidden.
+      const message = expected || error instanceof AirlockError ? (error as Error).message : 'The sign-in could not be completed.';
+      if (!expected || message === INTERRUPTED) this.#o.logger.error({ err: error, login: ref.slice(0, 8) }, 'login completion failed');
+      result = { type: 'failed', reason, message };
+      outcome = { kind: 'failed', reason, message };
+    }
+    try {
+      await this.#store(ref, result);
+    } catch (error) {
+      if (!(error instanceof UnavailableError)) throw error;
+      this.#o.logger.warn({ err: error, login: ref.slice(0, 8) }, 'could not store a finished login; retrying until the database is back');
+      this.#storeLater(ref, result, record.expiresAt);
+    }
+    return outcome;
   }
 
   // The result is stored and delivered already: an audit write that fails is logged, not retried.

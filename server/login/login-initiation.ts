@@ -4,6 +4,8 @@
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../errors.ts';
 import { metrics } from '../observability/metrics.ts';
+import { tracing } from '../observability/tracing.ts';
+import { clientLabelOf, DEFAULT_CLIENT_LABEL_MAX_LENGTH } from './client-label.ts';
 import { parseIdentifier } from './identifier.ts';
 import { LOGIN_PATH, type LoginBrokerOptions } from './login-types.ts';
 import { sealingKeyFor } from './result-sealing.ts';
@@ -25,6 +27,10 @@ export class LoginInitiation {
     identifier: string;
     verifierChallenge: string;
     clientAddress: string;
+    /** The app's optional client_label ('' when absent). */
+    clientLabel?: string;
+    /** The call's user-agent, the label when the app sent none. */
+    userAgent?: string;
     signal: AbortSignal;
     /** Epoch ms by which the caller needs an answer, if it set one. */
     deadline?: number;
@@ -40,6 +46,11 @@ export class LoginInitiation {
       );
     }
     const identifier = parseIdentifier(input.identifier, { allowHttp: settings.allowHttp });
+    const clientLabel = clientLabelOf({
+      label: input.clientLabel ?? '',
+      userAgent: input.userAgent,
+      maxLength: settings.clientLabelMaxLength ?? DEFAULT_CLIENT_LABEL_MAX_LENGTH,
+    });
     if (!isVerifierChallenge(input.verifierChallenge)) {
       throw new InvalidArgumentError(
         'login_verifier_challenge must be the base64url (no padding) SHA-256 of a 43 to 128 character verifier (43 characters)',
@@ -67,6 +78,9 @@ export class LoginInitiation {
         expiresAt,
         authorizeUrl: authorizeUrl.href,
         resultKey: sealingKeyFor(loginId),
+        // The callback and the completed event join this call's trace.
+        traceParent: tracing.traceParent(),
+        clientLabel,
       },
       settings.maxPendingLogins,
     );

@@ -2,6 +2,7 @@
 // timer, query or subscription of its own: the login's watch
 // (login-watches.ts) feeds every stream of the login.
 import { ResourceExhaustedError } from '../errors.ts';
+import { tracing } from '../observability/tracing.ts';
 import type { IssuedSession } from '../sessions/session-types.ts';
 import type { LoginWatches, WatchEvent } from './login-watches.ts';
 import { findLogin, type LoginBrokerOptions, type LoginUpdate } from './login-types.ts';
@@ -58,7 +59,7 @@ export class LoginProgress {
         yield { type: 'browser-opened', openedAt: new Date(record.browserOpenedAt) };
       }
       if (record.result) {
-        yield await this.#terminal(loginId, record.result);
+        yield await this.#terminal(loginId, record.result, record.traceParent);
         return;
       }
 
@@ -74,7 +75,7 @@ export class LoginProgress {
           } else if (event.type === 'heartbeat') {
             yield { type: 'heartbeat', serverTime: event.at };
           } else if (event.type === 'result') {
-            yield await this.#terminal(loginId, event.result);
+            yield await this.#terminal(loginId, event.result, record.traceParent);
             return;
           } else {
             yield { type: 'failed', reason: 'expired', message: EXPIRED_MESSAGE };
@@ -90,7 +91,12 @@ export class LoginProgress {
     }
   }
 
-  async #terminal(loginId: string, result: StoredResult): Promise<LoginUpdate> {
+  // The terminal event, as a span of the login's trace (begun by InitiateLogin).
+  #terminal(loginId: string, result: StoredResult, traceParent: string | null): Promise<LoginUpdate> {
+    return tracing.inSpan(`airlock.login.${result.type}`, traceParent, () => this.#open(loginId, result));
+  }
+
+  async #open(loginId: string, result: StoredResult): Promise<LoginUpdate> {
     if (result.type === 'failed') return { type: 'failed', reason: result.reason, message: result.message };
     try {
       const session = JSON.parse(await openSealed(loginId, result.sealed)) as IssuedSession & {

@@ -27,6 +27,9 @@ export interface LoginRecord {
   authorizeUrl: string | null;
   authorizeUrlAt: number | null;
   resultKey: string | null;
+  /** W3C traceparent of the InitiateLogin call, when tracing was on. */
+  traceParent: string | null;
+  clientLabel: string | null;
 }
 
 /** What a waiting stream may have missed: the browser opening, the result. */
@@ -46,6 +49,8 @@ export interface NewLogin {
   expiresAt: number;
   authorizeUrl: string;
   resultKey: string;
+  traceParent?: string;
+  clientLabel?: string;
 }
 
 function toRecord(row: Selectable<LoginsTable>): LoginRecord {
@@ -61,6 +66,8 @@ function toRecord(row: Selectable<LoginsTable>): LoginRecord {
     authorizeUrl: row.authorize_url,
     authorizeUrlAt: row.authorize_url_at === null ? null : Number(row.authorize_url_at),
     resultKey: row.result_key,
+    traceParent: row.trace_parent,
+    clientLabel: row.client_label,
   };
 }
 
@@ -110,6 +117,8 @@ export class LoginStore {
         authorize_url: login.authorizeUrl,
         authorize_url_at: login.createdAt,
         result_key: login.resultKey,
+        trace_parent: login.traceParent ?? null,
+        client_label: login.clientLabel ?? null,
       })
       .execute();
   }
@@ -171,6 +180,21 @@ export class LoginStore {
       .set({ browser_opened_at: at })
       .where('id', '=', ref)
       .where('browser_opened_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Claims one of the login's `cap` renewals of its pushed request; false
+   * when they are spent. One conditional update, so concurrent visits (or
+   * replicas) cannot claim more than the cap together.
+   */
+  async claimParRenewal(ref: string, cap: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('logins')
+      .set((eb) => ({ par_renewals: eb('par_renewals', '+', 1) }))
+      .where('id', '=', ref)
+      .where('par_renewals', '<', cap)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }

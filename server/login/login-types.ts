@@ -21,6 +21,8 @@ export type LoginUpdate =
 export type LinkOutcome =
   | { kind: 'redirect'; url: string }
   | { kind: 'gone'; reason: 'unknown-or-expired' | 'finished' | 'cancelled' }
+  /** The link made as many pushed requests as allowed; the login itself stays pending. */
+  | { kind: 'renewals-exhausted'; limit: number }
   | { kind: 'error'; message: string };
 
 export type CallbackOutcome =
@@ -36,8 +38,11 @@ export type BrokerSettings = Pick<
   | 'maxStreamsPerLogin'
   | 'upstreamTimeout'
   | 'oauthRequestMaxAge'
+  | 'maxParRenewals'
   | 'allowHttp'
->;
+> &
+  // Optional so settings built before labels still type; the default is the setting's.
+  Partial<Pick<Settings, 'clientLabelMaxLength'>>;
 
 export interface LoginBrokerOptions {
   store: LoginStore;

@@ -139,6 +139,18 @@ export const metrics = {
     help: 'Rotated refresh tokens presented again (the session is revoked as stolen).',
     registers: [registry],
   }),
+  livekitCalls: new Counter({
+    name: 'airlock_livekit_room_service_calls_total',
+    help: 'Calls to the LiveKit room service (get_participant, remove_participant, update_participant), answered or not.',
+    labelNames: ['operation'],
+    registers: [registry],
+  }),
+  livekitCallFailures: new Counter({
+    name: 'airlock_livekit_room_service_failures_total',
+    help: 'Calls to the LiveKit room service that failed (unreachable, timed out, refused); "not found" is an answer, not a failure.',
+    labelNames: ['operation'],
+    registers: [registry],
+  }),
   revocations: new Counter({
     name: 'airlock_session_revocations_total',
     help: 'Sessions revoked, by reason (logout, refresh-token-reuse, upstream-revoked, user, admin).',
@@ -150,5 +162,12 @@ export const metrics = {
   databaseUp: liveGauge('airlock_database_up', '1 when the database answered its last liveness check, 0 when not.'),
   poolTotal: liveGauge('airlock_database_pool_connections_total', 'PostgreSQL connections open in the main pool.'),
   poolIdle: liveGauge('airlock_database_pool_connections_idle', 'PostgreSQL connections of the main pool that are idle.'),
+  notifyLagSeconds: new Histogram({
+    name: 'airlock_notify_lag_seconds',
+    help: "Time from a replica's NOTIFY to this replica's receipt on its LISTEN connection, by channel (clocks of different hosts included).",
+    labelNames: ['channel'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  }),
   poolWaiting: liveGauge('airlock_database_pool_waiting_clients', 'Queries waiting for a connection of the main pool.'),
 };

@@ -3,6 +3,8 @@
 // live answer is trusted for `ttlMs`; revoking through this process
 // invalidates its entry at once, and other replicas learn of it through
 // `invalidate` (revocation events) or at the latest when their entry ages out.
+// Each answer carries the session's DID, so a token naming another account's
+// session is caught without another query.
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../storage/schema.ts';
@@ -14,11 +16,17 @@ export interface RevocationCheckOptions {
   now?: () => number;
 }
 
+export interface SessionStatus {
+  revoked: boolean;
+  /** The account the session belongs to; undefined when no such session exists. */
+  did: string | undefined;
+}
+
 export class RevocationCheck {
   readonly #db: Kysely<Database>;
   readonly #ttlMs: number;
-  readonly #cache: LRUCache<string, { revoked: boolean }>;
-  readonly #inFlight = new Map<string, Promise<boolean>>();
+  readonly #cache: LRUCache<string, SessionStatus>;
+  readonly #inFlight = new Map<string, Promise<SessionStatus>>();
   /** Bumped by every invalidation so a lookup that raced one is not cached. */
   #generation = 0;
 
@@ -32,15 +40,20 @@ export class RevocationCheck {
 
   /** True when the session is revoked, or unknown to this deployment. */
   async isRevoked(sessionId: string): Promise<boolean> {
+    return (await this.statusOf(sessionId)).revoked;
+  }
+
+  /** Whether the session is revoked (or unknown), and whose it is. */
+  async statusOf(sessionId: string): Promise<SessionStatus> {
     const cached = this.#cache.get(sessionId);
-    if (cached) return cached.revoked;
+    if (cached) return cached;
     const pending = this.#inFlight.get(sessionId);
     if (pending) return pending;
     const generation = this.#generation;
     const lookup = this.#lookup(sessionId)
-      .then((revoked) => {
-        if (generation === this.#generation) this.#remember(sessionId, revoked);
-        return revoked;
+      .then((found) => {
+        if (generation === this.#generation) this.#remember(sessionId, found);
+        return found;
       })
       .finally(() => this.#inFlight.delete(sessionId));
     this.#inFlight.set(sessionId, lookup);
@@ -65,14 +78,14 @@ export class RevocationCheck {
     return this.#cache.size;
   }
 
-  async #lookup(sessionId: string): Promise<boolean> {
-    const row = await this.#db.selectFrom('sessions').select(['revoked_at']).where('id', '=', sessionId).executeTakeFirst();
-    return !row || row.revoked_at !== null;
+  async #lookup(sessionId: string): Promise<SessionStatus> {
+    const row = await this.#db.selectFrom('sessions').select(['revoked_at', 'did']).where('id', '=', sessionId).executeTakeFirst();
+    return Object.freeze({ revoked: !row || row.revoked_at !== null, did: row?.did });
   }
 
-  #remember(sessionId: string, revoked: boolean): void {
+  #remember(sessionId: string, found: SessionStatus): void {
     // A revoked answer never changes: kept until evicted (lru-cache's ttl 0 is "no expiry").
-    if (revoked) this.#cache.set(sessionId, { revoked }, { ttl: 0 });
-    else if (this.#ttlMs > 0) this.#cache.set(sessionId, { revoked }, { ttl: this.#ttlMs });
+    if (found.revoked) this.#cache.set(sessionId, found, { ttl: 0 });
+    else if (this.#ttlMs > 0) this.#cache.set(sessionId, found, { ttl: this.#ttlMs });
   }
 }

@@ -34,6 +34,8 @@ export interface LiveSession {
   createdAt: Date;
   lastUsedAt: Date;
   expiresAt: Date;
+  /** The app or device that signed in ('' for sessions from before labels). */
+  clientLabel: string;
 }
 
 export type RevocationReason = 'logout' | 'refresh-token-reuse' | 'upstream-revoked' | 'admin';
@@ -117,6 +119,7 @@ export class SessionService implements SessionStarter {
           revoked_at: null,
           revoked_reason: null,
           upstream_id: user.upstreamId ?? null,
+          client_label: user.clientLabel ?? null,
         })
         .execute();
       await trx
@@ -173,7 +176,7 @@ export class SessionService implements SessionStarter {
     const now = this.#now();
     const rows = await this.#db
       .selectFrom('sessions')
-      .select(['id', 'handle', 'created_at', 'refreshed_at', 'idle_expires_at', 'absolute_expires_at'])
+      .select(['id', 'handle', 'created_at', 'refreshed_at', 'idle_expires_at', 'absolute_expires_at', 'client_label'])
       .where('did', '=', did)
       .where('revoked_at', 'is', null)
       .where('idle_expires_at', '>', now)
@@ -187,6 +190,7 @@ export class SessionService implements SessionStarter {
       createdAt: new Date(Number(row.created_at)),
       lastUsedAt: new Date(Number(row.refreshed_at)),
       expiresAt: new Date(Math.min(Number(row.idle_expires_at), Number(row.absolute_expires_at))),
+      clientLabel: row.client_label ?? '',
     }));
   }
 
@@ -313,6 +317,7 @@ export class SessionService implements SessionStarter {
         's.revoked_at',
         's.revoked_reason',
         's.upstream_id',
+        's.client_label',
       ])
       .where('t.token_hash', '=', hash)
       .executeTakeFirst();
@@ -337,6 +342,7 @@ export class SessionService implements SessionStarter {
         revoked_at: row.revoked_at,
         revoked_reason: row.revoked_reason,
         upstream_id: row.upstream_id,
+        client_label: row.client_label,
       },
     };
   }

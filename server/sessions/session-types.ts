@@ -14,6 +14,8 @@ export interface SessionUser {
 export interface SignedInUser extends SessionUser {
   /** Names the upstream session stored for this login; the Airlock session keeps it. */
   upstreamId?: string;
+  /** The app's client label (or its user-agent) from InitiateLogin, shown by ListSessions. */
+  clientLabel?: string;
 }
 
 export interface IssuedSession extends SessionUser {

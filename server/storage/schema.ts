@@ -52,6 +52,12 @@ export interface LoginsTable {
   authorize_url_at: number | null;
   /** Public JWK that seals the completed session in `result`; only the login id holder can open it. */
   result_key: string | null;
+  /** Pushed authorization requests the login link made after InitiateLogin's (capped by AIRLOCK_MAX_PAR_RENEWALS). */
+  par_renewals: Generated<number>;
+  /** W3C traceparent of the InitiateLogin call, when tracing was on: the callback and completed event join that trace. */
+  trace_parent: string | null;
+  /** The app's client label (or its sanitised user-agent), handed to the session the login starts. */
+  client_label: string | null;
 }
 
 export interface SessionsTable {
@@ -67,6 +73,8 @@ export interface SessionsTable {
   revoked_reason: string | null;
   /** This session's own upstream ATProto session (oauth_sessions "<did>#<upstream_id>"); NULL: the DID's shared one, from before. */
   upstream_id: string | null;
+  /** What the app called itself at InitiateLogin, else its gRPC user-agent (sanitised); NULL from before 0032. */
+  client_label: string | null;
 }
 
 export interface RefreshTokensTable {

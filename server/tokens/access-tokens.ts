@@ -63,6 +63,11 @@ export class AccessTokens {
     return this.#verified.size;
   }
 
+  /** Drops a token from the verified-token cache (it was refused for a reason found after verification). */
+  forget(token: string): void {
+    this.#verified.forget(token);
+  }
+
   get issuer(): string {
     return this.#issuer;
   }

@@ -72,6 +72,10 @@ export class VerifiedTokenCache {
     return this.#entries?.has(hashOf(token)) ?? false;
   }
 
+  forget(token: string): void {
+    this.#entries?.delete(hashOf(token));
+  }
+
   delete(hash: string): void {
     this.#entries?.delete(hash);
   }

@@ -73,11 +73,12 @@ describe.each(['sqlite', 'postgres'] as const)('the admin command on %s', (engin
     expect(listed.stderr).toBe('');
     expect(listed.code).toBe(0);
     const lines = listed.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^SESSION\s+HANDLE\s+SIGNED IN\s+LAST USED\s+ENDS\s+STATE$/);
+    expect(lines[0]).toMatch(/^SESSION\s+HANDLE\s+SIGNED IN\s+LAST USED\s+ENDS\s+STATE\s+CLIENT$/);
     expect(lines).toHaveLength(3);
     for (const s of [first, second])
       expect(listed.stdout).toMatch(
-        new RegExp(`^${s.sessionId}\\s+${alice.handle.replace(/\./g, '\\.')}\\s+\\S+\\s+\\S+\\s+\\S+\\s+live$`, 'm'),
+        // No client_label sent: the label is grpc-js's user-agent.
+        new RegExp(`^${s.sessionId}\\s+${alice.handle.replace(/\./g, '\\.')}\\s+\\S+\\s+\\S+\\s+\\S+\\s+live\\s+grpc-node-js/\\S+$`, 'm'),
       );
     expect(listed.stdout).not.toContain(bobs.sessionId);
 

@@ -1,12 +1,14 @@
 // `admin keys`: rotate-master re-encrypts every stored secret under a new
 // master key (old and new listed together meanwhile), after which the old key
 // is no longer needed; rotate publishes a new signing key; list shows them.
+// On SQLite and on PostgreSQL.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { masterKeyId } from '../../server/storage/at-rest.ts';
 import { REPO_ROOT, startInProcess } from '../support/airlock.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { tempDir } from '../support/settings.ts';
 
 function admin(args: string[], env: Record<string, string>): string {
@@ -17,13 +19,23 @@ function admin(args: string[], env: Record<string, string>): string {
   });
 }
 
-describe('admin keys', () => {
+const databases: TestDatabase[] = [];
+afterAll(async () => {
+  for (const database of databases) await database.drop();
+});
+
+describe.each(['SQLite', 'PostgreSQL'] as const)('admin keys (%s)', (kind) => {
   it('rotate-master re-encrypts under the new key; rotate adds a signing key; the server then runs on the new key alone', async () => {
     const dir = tempDir();
     try {
       const oldKey = randomBytes(32);
       const newKey = randomBytes(32);
-      const base = { AIRLOCK_DATA_DIR: dir.path };
+      const base: Record<string, string> = { AIRLOCK_DATA_DIR: dir.path };
+      if (kind === 'PostgreSQL') {
+        const database = await createTestDatabase();
+        databases.push(database);
+        base.AIRLOCK_DATABASE_URL = database.url;
+      }
       const first = await startInProcess({ ...base, AIRLOCK_MASTER_KEY: oldKey.toString('base64') });
       await first.close();
 

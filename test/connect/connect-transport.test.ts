@@ -5,6 +5,7 @@
 import http from 'node:http';
 import { Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
+import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthService } from '../../proto/gen-es/airlock/auth/v1/auth_pb.js';
 import { registry } from '../../server/observability/metrics.ts';
@@ -56,6 +57,7 @@ describe('Connect and gRPC-Web on the HTTP listener', () => {
       AIRLOCK_CORS_ORIGINS: ALLOWED_ORIGIN,
       AIRLOCK_MAX_MESSAGE_BYTES: '4096',
       AIRLOCK_MAX_STREAMS_PER_LOGIN: '2',
+      AIRLOCK_MAX_METADATA_BYTES: '8192',
     });
     const baseUrl = world.airlock.publicUrl;
     connect = createConnectTransport({ baseUrl, httpVersion: '1.1' });
@@ -68,7 +70,11 @@ describe('Connect and gRPC-Web on the HTTP listener', () => {
   it('signs in over Connect (AwaitLogin streamed over HTTP/1.1), then gets a channel token with the bearer', async () => {
     const auth = createClient(AuthService, connect);
     const { verifier, challenge } = newVerifier();
-    const started = await auth.initiateLogin({ identifier: world.account.handle, loginVerifierChallenge: challenge });
+    // No client_label: the session is labelled with the request's user-agent header, as gRPC's user-agent on gRPC.
+    const started = await auth.initiateLogin(
+      { identifier: world.account.handle, loginVerifierChallenge: challenge },
+      { headers: { 'user-agent': 'ConnectTestApp/1.0 (webview)' } },
+    );
     expect(started.authorizeUrl).toMatch(/\/login\//);
 
     const events: string[] = [];
@@ -98,6 +104,8 @@ describe('Connect and gRPC-Web on the HTTP listener', () => {
     expect(me.did).toBe(session.did);
     const refreshed = await overGrpcWeb.refreshSession({ refreshToken: session.refreshToken });
     expect(refreshed.session?.sessionId).toBe(session.sessionId);
+    const { sessions } = await overGrpcWeb.listSessions({}, bearer);
+    expect(sessions.find((s) => s.sessionId === session.sessionId)?.clientLabel).toBe('ConnectTestApp/1.0 (webview)');
 
     // Counted in the same RPC metrics as gRPC calls (no gRPC call of these methods ran in this file).
     const handled = await registry.getSingleMetricAsString('grpc_server_handled_total');
@@ -126,6 +134,34 @@ describe('Connect and gRPC-Web on the HTTP listener', () => {
       }
     } finally {
       grpc.close();
+    }
+  });
+
+  it('refuses request headers over AIRLOCK_MAX_METADATA_BYTES before authentication, as gRPC does: RESOURCE_EXHAUSTED, METADATA_TOO_LARGE', async () => {
+    const filler = 'a'.repeat(9000);
+    const grpc = clientsFor(world.airlock.grpcTarget);
+    try {
+      const metadata = new Metadata();
+      metadata.set('x-filler', filler);
+      const overGrpc = await grpcFailure(call(grpc.auth, grpc.auth.whoAmI, {}, { metadata }));
+      expect(overGrpc).toMatchObject({ code: Code.ResourceExhausted, reason: 'METADATA_TOO_LARGE' });
+    } finally {
+      grpc.close();
+    }
+    for (const transport of [connect, grpcWeb]) {
+      const auth = createClient(AuthService, transport);
+      // A guarded call without a bearer, and a public one: the size is checked first on both.
+      expect(await connectFailure(auth.whoAmI({}, { headers: { 'x-filler': filler } }))).toEqual({
+        code: Code.ResourceExhausted,
+        reason: 'METADATA_TOO_LARGE',
+        domain: 'airlock.dev',
+      });
+      const { challenge } = newVerifier();
+      expect(
+        await connectFailure(
+          auth.initiateLogin({ identifier: world.account.handle, loginVerifierChallenge: challenge }, { headers: { 'x-filler': filler } }),
+        ),
+      ).toMatchObject({ code: Code.ResourceExhausted, reason: 'METADATA_TOO_LARGE' });
     }
   });
 

@@ -1,5 +1,6 @@
 // Limits on logins: InitiateLogin rate per client address and pending logins
-// in total give RESOURCE_EXHAUSTED; 1,000 AwaitLogin streams cost no timer
+// in total give RESOURCE_EXHAUSTED (the cap exact under concurrency, on
+// SQLite and across two PostgreSQL replicas); 1,000 AwaitLogin streams cost no timer
 // each, and once cancelled leave no listener and no timer behind.
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -8,6 +9,7 @@ import { consentViaApi } from '../support/consent.ts';
 import { clientsFor, grpcFailure } from '../support/grpc.ts';
 import { awaitLogin, initiateLogin, type LoginStream } from '../support/login.ts';
 import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
+import { createTestDatabase } from '../support/postgres.ts';
 
 let pds: TestPds;
 let account: TestAccount;
@@ -70,6 +72,35 @@ test('concurrent InitiateLogin calls cannot overshoot the pending-login cap (the
       expect(refused.map((f) => f.code)).toEqual(Array(20).fill(status.RESOURCE_EXHAUSTED));
     },
   );
+});
+
+test('PostgreSQL: concurrent InitiateLogin calls spread over two replicas cannot overshoot the pending-login cap', async () => {
+  const database = await createTestDatabase();
+  const env = {
+    ...pds.airlockEnv(),
+    AIRLOCK_DATABASE_URL: database.url,
+    AIRLOCK_MAX_PENDING_LOGINS: '40',
+    AIRLOCK_LOGIN_RATE_PER_MINUTE: '1000',
+    AIRLOCK_UPSTREAM_TIMEOUT: '60s',
+  };
+  const replicas = [await startInProcess(env), await startInProcess(env)];
+  const clients = replicas.map((replica) => clientsFor(replica.grpcTarget));
+  try {
+    // 30 calls on each replica at once: the count and the insert are one step across replicas (an advisory lock).
+    const results = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => initiateLogin(clients[i % 2]!.auth, account.handle)));
+    const refused = await Promise.all(results.filter((r) => r.status === 'rejected').map((r) => grpcFailure(Promise.reject(r.reason))));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(40);
+    expect(refused.map((f) => f.code)).toEqual(Array(20).fill(status.RESOURCE_EXHAUSTED));
+    const stored = await replicas[0]!.database.db
+      .selectFrom('logins')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(Number(stored.n)).toBe(40);
+  } finally {
+    for (const c of clients) c.close();
+    for (const replica of replicas) await replica.close();
+    await database.drop();
+  }
 });
 
 function activeTimeouts(): number {

@@ -16,7 +16,7 @@ import { clientsFor } from '../support/grpc.ts';
 import { initiateLogin, loginViaApi } from '../support/login.ts';
 import { startPds, type TestPds } from '../support/pds.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
-import { tempDir } from '../support/settings.ts';
+import { TEST_MASTER_KEY, tempDir } from '../support/settings.ts';
 
 // What would give a usable credential if it appeared in clear.
 const SECRETS_IN_CLEAR = ['"access_token"', '"refresh_token"', 'dpopJwk', '"verifier"', '"d":"'];
@@ -122,31 +122,40 @@ describe('a copy of the database', () => {
     }
   });
 
-  it('secrets an earlier version stored in clear are sealed at the next start', async () => {
-    const dir = tempDir();
-    let airlock: InProcessAirlock | undefined;
-    try {
-      airlock = await startInProcess({ ...pds.airlockEnv(), AIRLOCK_DATA_DIR: dir.path });
-      const sealer = loadMasterKeys({ dataDir: dir.path, masterKeyFile: '', masterKey: '' });
-      const session = '{"dpopJwk":{"d":"x"},"tokenSet":{"refresh_token":"r"}}';
-      await airlock.database.db
-        .insertInto('oauth_sessions')
-        .values({ sub: 'did:plc:legacy', value: session, updated_at: Date.now() })
-        .execute();
-      // What the start-up pass does (the server ran it already for its own rows).
-      expect(await sealStoredSecrets(airlock.database.db, sealer, { onlyPlaintext: true })).toBe(1);
-      const row = await airlock.database.db
-        .selectFrom('oauth_sessions')
-        .select('value')
-        .where('sub', '=', 'did:plc:legacy')
-        .executeTakeFirstOrThrow();
-      expect(isSealed(row.value)).toBe(true);
-      expect(sealer.open('oauth_sessions:did:plc:legacy', row.value)).toBe(session);
-    } finally {
-      await airlock?.close();
-      dir.remove();
-    }
-  });
+  it.each(['SQLite', 'PostgreSQL'] as const)(
+    '%s: secrets an earlier version stored in clear are sealed at the next start',
+    async (kind) => {
+      const dir = tempDir();
+      const database = kind === 'PostgreSQL' ? await createTestDatabase() : undefined;
+      let airlock: InProcessAirlock | undefined;
+      try {
+        airlock = await startInProcess({
+          ...pds.airlockEnv(),
+          AIRLOCK_DATA_DIR: dir.path,
+          ...(database ? { AIRLOCK_DATABASE_URL: database.url, AIRLOCK_MASTER_KEY: TEST_MASTER_KEY } : {}),
+        });
+        const sealer = loadMasterKeys({ dataDir: dir.path, masterKeyFile: '', masterKey: database ? TEST_MASTER_KEY : '' });
+        const session = '{"dpopJwk":{"d":"x"},"tokenSet":{"refresh_token":"r"}}';
+        await airlock.database.db
+          .insertInto('oauth_sessions')
+          .values({ sub: 'did:plc:legacy', value: session, updated_at: Date.now() })
+          .execute();
+        // What the start-up pass does (the server ran it already for its own rows).
+        expect(await sealStoredSecrets(airlock.database.db, sealer, { onlyPlaintext: true })).toBe(1);
+        const row = await airlock.database.db
+          .selectFrom('oauth_sessions')
+          .select('value')
+          .where('sub', '=', 'did:plc:legacy')
+          .executeTakeFirstOrThrow();
+        expect(isSealed(row.value)).toBe(true);
+        expect(sealer.open('oauth_sessions:did:plc:legacy', row.value)).toBe(session);
+      } finally {
+        await airlock?.close();
+        await database?.drop();
+        dir.remove();
+      }
+    },
+  );
 
   it('production refuses to start without an explicit master key', () => {
     const env = {

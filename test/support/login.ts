@@ -25,13 +25,13 @@ export interface StartedLogin extends InitiateLoginResponse {
 export async function initiateLogin(
   auth: AuthServiceClient,
   identifier: string,
-  options: { deadlineMs?: number; verifier?: Verifier } = {},
+  options: { deadlineMs?: number; verifier?: Verifier; clientLabel?: string } = {},
 ): Promise<StartedLogin> {
   const v = options.verifier ?? newVerifier();
   const response = await call(
     auth,
     auth.initiateLogin,
-    { identifier, loginVerifierChallenge: v.challenge },
+    { identifier, loginVerifierChallenge: v.challenge, ...(options.clientLabel === undefined ? {} : { clientLabel: options.clientLabel }) },
     { deadlineMs: options.deadlineMs },
   );
   return { ...response, verifier: v.verifier };
@@ -116,7 +116,7 @@ export interface ApiLogin {
 export async function loginViaApi(
   airlock: { grpcTarget: string },
   account: TestAccount,
-  options: { identifier?: string; auth?: AuthServiceClient } = {},
+  options: { identifier?: string; auth?: AuthServiceClient; clientLabel?: string } = {},
 ): Promise<Session> {
   return (await loginViaApiDetailed(airlock, account, options)).session;
 }
@@ -124,12 +124,12 @@ export async function loginViaApi(
 export async function loginViaApiDetailed(
   airlock: { grpcTarget: string },
   account: TestAccount,
-  options: { identifier?: string; auth?: AuthServiceClient; decision?: Decision } = {},
+  options: { identifier?: string; auth?: AuthServiceClient; decision?: Decision; clientLabel?: string } = {},
 ): Promise<ApiLogin> {
   const clients = options.auth ? undefined : clientsFor(airlock.grpcTarget);
   const auth = options.auth ?? clients!.auth;
   try {
-    const started = await initiateLogin(auth, options.identifier ?? account.handle);
+    const started = await initiateLogin(auth, options.identifier ?? account.handle, { clientLabel: options.clientLabel });
     const stream = awaitLogin(auth, started.loginId, started.verifier);
     await stream.next('pending');
     const { callbackUrl, page } = await consentViaApi(started.authorizeUrl, account, options.decision ?? 'approve');

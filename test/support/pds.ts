@@ -31,6 +31,8 @@ export interface TestPds {
   airlockEnv(): Record<string, string>;
   /** The OAuth grants (token families) the authorization server holds for the account: one per upstream session. */
   grantsOf(did: string): Promise<number>;
+  /** Pushed authorization requests the authorization server holds (its own table): what PAR calls made. */
+  pushedRequests(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,13 @@ export async function startPds(): Promise<TestPds> {
       const provider = network.pds.ctx.oauthProvider;
       if (!provider) throw new Error('the PDS runs without its OAuth provider');
       return (await provider.tokenManager.listAccountTokens(did as `did:${string}:${string}`)).length;
+    },
+    async pushedRequests() {
+      const row = await network.pds.ctx.accountManager.db.db
+        .selectFrom('authorization_request')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
     },
     async stop() {
       if (stopped) return;

@@ -1,19 +1,38 @@
 // AIRLOCK_SIGNING_KEY_ROTATION: a generated signing key that reached the
 // configured age is replaced in operation. The new key is in the JWKS before
 // it signs, two replicas on one database publish one successor between them,
-// and the old key verifies until every token it signed has expired.
-import { describe, expect, it } from 'vitest';
+// and the old key verifies until every token it signed has expired. On SQLite
+// (two handles on one file) and on PostgreSQL (two pools on one database).
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadMasterKeys } from '../../server/storage/at-rest.ts';
 import { migrateToLatest, openDatabase } from '../../server/storage/database.ts';
 import { SigningKeyRing } from '../../server/tokens/signing-keys.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { tempDir, testSettings } from '../support/settings.ts';
 
 const DAY = 86_400_000;
 
-describe('scheduled signing-key rotation', () => {
+const databases: TestDatabase[] = [];
+afterAll(async () => {
+  for (const database of databases) await database.drop();
+});
+
+async function databaseEnv(kind: 'SQLite' | 'PostgreSQL'): Promise<Record<string, string>> {
+  if (kind === 'SQLite') return {};
+  const database = await createTestDatabase();
+  databases.push(database);
+  return { AIRLOCK_DATABASE_URL: database.url };
+}
+
+describe.each(['SQLite', 'PostgreSQL'] as const)('scheduled signing-key rotation (%s)', (kind) => {
   it('publishes the next key before it signs, once across replicas, and retires the old one after the longest token lifetime', async () => {
     const dir = tempDir();
-    const settings = testSettings({ AIRLOCK_DATA_DIR: dir.path, AIRLOCK_SIGNING_KEY_ROTATION: '30d', AIRLOCK_ACCESS_TOKEN_TTL: '15m' });
+    const settings = testSettings({
+      AIRLOCK_DATA_DIR: dir.path,
+      AIRLOCK_SIGNING_KEY_ROTATION: '30d',
+      AIRLOCK_ACCESS_TOKEN_TTL: '15m',
+      ...(await databaseEnv(kind)),
+    });
     const sealer = loadMasterKeys(settings);
     const replicas = [openDatabase(settings), openDatabase(settings)];
     try {

@@ -45,6 +45,9 @@ pub struct ClientOptions {
     pub backoff_max: Duration,
     /// Re-attach a login stream that delivered nothing (not even a heartbeat) for this long.
     pub stream_idle_timeout: Duration,
+    /// What the user would call this app on this device, shown by ListSessions
+    /// (printable, at most 64 characters by default). None: the server shows the user-agent.
+    pub client_label: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -56,6 +59,7 @@ impl Default for ClientOptions {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(2),
             stream_idle_timeout: Duration::from_secs(45),
+            client_label: None,
         }
     }
 }
@@ -265,6 +269,7 @@ impl AirlockClient {
         let request = self.request(pb::InitiateLoginRequest {
             identifier: identifier.to_string(),
             login_verifier_challenge: challenge,
+            client_label: self.inner.options.client_label.clone(),
         });
         inner.initiate_calls.fetch_add(1, Ordering::Relaxed);
         let response = tokio::select! {

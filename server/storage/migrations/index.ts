@@ -7,6 +7,8 @@ import { refreshSuccessor } from './0004_refresh_successor.ts';
 import { upstreamIds } from './0005_upstream_ids.ts';
 import { livekitPresence } from './0006_livekit_presence.ts';
 import { auditLog } from './0020_audit_log.ts';
+import { parRenewals } from './0031_par_renewals.ts';
+import { loginTraceAndClientLabel } from './0032_login_trace_and_client_label.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
@@ -16,6 +18,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005_upstream_ids': upstreamIds,
   '0006_livekit_presence': livekitPresence,
   '0020_audit_log': auditLog,
+  '0031_par_renewals': parRenewals,
+  '0032_login_trace_and_client_label': loginTraceAndClientLabel,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -14,7 +14,7 @@ import { AuthService } from '../../../proto/gen-es/airlock/auth/v1/auth_pb.js';
 import { ChannelsService } from '../../../proto/gen-es/airlock/channels/v1/channels_pb.js';
 import { UnauthenticatedError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
-import { authenticateBearer, type BearerCheckOptions } from '../rpc/bearer.ts';
+import { authenticateBearer, checkMetadataSize, type BearerCheckOptions } from '../rpc/bearer.ts';
 import type { CallContext, Identity, StreamProcedure, UnaryProcedure } from '../rpc/call-context.ts';
 import type { ChannelProcedures } from '../rpc/channel-procedures.ts';
 import type { LoginProcedures } from '../rpc/login-procedures.ts';
@@ -35,6 +35,8 @@ export interface ConnectHandlerOptions {
   logger: Logger;
   tracker: StreamTracker;
   bearer: BearerCheckOptions;
+  /** Largest request headers accepted, all keys and values, in bytes (settings.maxMetadataBytes, as on gRPC). */
+  maxMetadataBytes: number;
   /** Largest request message accepted, in bytes (settings.maxMessageBytes, as on gRPC). */
   maxMessageBytes: number;
   /** Origins allowed to call from a browser (settings.corsOrigins). */
@@ -179,11 +181,14 @@ class BoundCall {
   }
 
   async #contextOf(ctx: HandlerContext, signal: AbortSignal): Promise<CallContext> {
+    // Before authentication, as on gRPC: an oversized call costs no token check.
+    checkMetadataSize(ctx.requestHeader, this.#options.maxMetadataBytes);
     const timeoutMs = ctx.timeoutMs();
     return {
       signal,
       peerAddress: ctx.values.get(PEER_ADDRESS),
       identity: await this.#authenticate(ctx),
+      userAgent: ctx.requestHeader.get('user-agent') ?? undefined,
       deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
     };
   }

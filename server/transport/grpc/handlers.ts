@@ -40,6 +40,7 @@ function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStrea
     signal,
     peerAddress: peerAddressOf(call.getPeer()),
     identity: identityOf(call.metadata),
+    userAgent: call.metadata.get('user-agent').find((value): value is string => typeof value === 'string'),
     deadline: deadlineMs,
   };
 }

@@ -9,8 +9,11 @@ import type { Logger } from '../../observability/logger.ts';
 import type { CallTracker } from './call-tracker.ts';
 import { Health } from './health.ts';
 import { loggingInterceptor } from './logging-interceptor.ts';
+import { metadataLimitInterceptor } from './metadata-limit-interceptor.ts';
 import { metricsInterceptor } from './metrics-interceptor.ts';
 import { addReflection, DescriptorIndex } from './reflection.ts';
+import type { ServerCertificate } from '../tls/server-certificate.ts';
+import { reloadingServerCredentials } from './tls-credentials.ts';
 
 export interface ServiceBinding {
   /** Fully qualified name, e.g. "airlock.auth.v1.AuthService". */
@@ -24,8 +27,10 @@ export interface GrpcTransportOptions {
   logger: Logger;
   tracker: CallTracker;
   services: ServiceBinding[];
-  /** Run after logging, in order, e.g. the bearer interceptor. */
+  /** Run after logging and the metadata limit, in order, e.g. the bearer interceptor. */
   interceptors?: ServerInterceptor[];
+  /** Serve TLS with this certificate (it follows reloads); absent = plaintext. */
+  tls?: { certificate: ServerCertificate; requireClientCertificate: boolean };
 }
 
 export class GrpcTransport {
@@ -41,7 +46,14 @@ export class GrpcTransport {
     // grpc-js writes its own diagnostics to stderr; keep them in our structured log.
     setLogger({ error: (...args: unknown[]) => logger.debug({ source: 'grpc-js' }, format(...args)) });
     this.#server = new Server({
-      interceptors: [metricsInterceptor(), loggingInterceptor(logger), options.tracker.interceptor(), ...(options.interceptors ?? [])],
+      interceptors: [
+        metricsInterceptor(),
+        loggingInterceptor(logger),
+        options.tracker.interceptor(),
+        // Before authentication: an oversized call costs no token check.
+        metadataLimitInterceptor(settings.maxMetadataBytes),
+        ...(options.interceptors ?? []),
+      ],
       'grpc.max_receive_message_length': settings.maxMessageBytes,
       'grpc.keepalive_time_ms': settings.keepaliveTime,
       'grpc.keepalive_timeout_ms': settings.keepaliveTimeout,
@@ -71,8 +83,12 @@ export class GrpcTransport {
   async listen(): Promise<number> {
     const { host, port } = this.options.settings.grpcAddress;
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const { tls } = this.options;
+    const credentials = tls
+      ? reloadingServerCredentials(tls.certificate, tls.requireClientCertificate)
+      : ServerCredentials.createInsecure();
     this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(target, ServerCredentials.createInsecure(), (error, boundPort) => {
+      this.#server.bindAsync(target, credentials, (error, boundPort) => {
         if (error) reject(invalidSetting('grpcAddress', `cannot listen on ${target}: ${error.message.split('\n')[0]}`));
         else resolve(boundPort);
       });

@@ -61,6 +61,14 @@ export function linkPage(outcome: Exclude<LinkOutcome, { kind: 'redirect' }>): H
       detail: `${outcome.message} Try again from the app.`,
     });
   }
+  if (outcome.kind === 'renewals-exhausted') {
+    return page(429, {
+      ok: false,
+      title: 'Link opened too often',
+      headline: 'This sign-in link was opened too many times.',
+      detail: 'Continue in the browser window where you first opened it, or start again from the app.',
+    });
+  }
   if (outcome.reason === 'cancelled') {
     return page(410, {
       ok: false,

@@ -1,10 +1,13 @@
 // The HTTP listener: OAuth callback, client metadata, JWKS and the login
 // redirect. A small exact-path router; each capability contributes routes.
+// Plaintext, or https with a certificate that is replaced without a restart.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { invalidSetting } from '../../config/load.ts';
 import { UnavailableError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
+import type { ServerCertificate, TlsMaterial } from '../tls/server-certificate.ts';
 
 export interface HttpRequest {
   method: string;
@@ -63,8 +66,20 @@ const SECURITY_HEADERS: Record<string, string> = {
 // Two years, the preload list's minimum; subdomains included, as a login origin should be.
 const HSTS = 'max-age=63072000; includeSubDomains';
 
+export interface HttpTransportOptions {
+  /** The deployment is reached over https (production), so browsers must never use http for it. */
+  hsts?: boolean;
+  /** The setting an error to listen names. */
+  setting?: 'httpAddress' | 'adminAddress';
+  /** Serve https with this certificate (it follows reloads); absent = plaintext. */
+  tls?: { certificate: ServerCertificate; requireClientCertificate: boolean };
+}
+
+const contextOf = (material: TlsMaterial) => ({ cert: material.cert, key: material.key, ca: material.clientCa });
+
 export class HttpTransport {
-  readonly #server: http.Server;
+  readonly #server: http.Server | https.Server;
+  #stopFollowingCertificate: (() => void) | undefined;
   readonly #routes: Route[] = [];
   readonly #mounted: MountedHandler[] = [];
   // Requests whose answer has not been sent yet: shutdown waits for them.
@@ -78,20 +93,38 @@ export class HttpTransport {
   readonly #extraHeaders: Record<string, string>;
   readonly #setting: 'httpAddress' | 'adminAddress';
 
-  /** `hsts`: the deployment is reached over https (production), so browsers must never use http for it. */
-  constructor(
-    address: { host: string; port: number },
-    logger: Logger,
-    options: { hsts?: boolean; setting?: 'httpAddress' | 'adminAddress' } = {},
-  ) {
+  constructor(address: { host: string; port: number }, logger: Logger, options: HttpTransportOptions = {}) {
     this.address = address;
     this.logger = logger;
     this.#setting = options.setting ?? 'httpAddress';
     this.#extraHeaders = options.hsts ? { 'strict-transport-security': HSTS } : {};
-    this.#server = http.createServer((req, res) => void this.#dispatch(req, res));
+    this.#server = this.#createServer(options.tls);
     this.#server.requestTimeout = 30_000;
     this.#server.headersTimeout = 10_000;
     this.#server.maxHeadersCount = 100;
+  }
+
+  #createServer(tls: HttpTransportOptions['tls']): http.Server | https.Server {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.#dispatch(req, res);
+    if (!tls) return http.createServer(handler);
+    const { certificate, requireClientCertificate } = tls;
+    const server = https.createServer(
+      {
+        ...contextOf(certificate.current),
+        requestCert: requireClientCertificate,
+        rejectUnauthorized: requireClientCertificate,
+        // As headersTimeout below: a client that stalls its handshake does not hold a socket for Node's default 2 minutes.
+        handshakeTimeout: 10_000,
+      },
+      handler,
+    );
+    // New handshakes present the new certificate; open connections keep theirs.
+    this.#stopFollowingCertificate = certificate.onChange((material) => server.setSecureContext(contextOf(material)));
+    // A refused or broken handshake (no client certificate, a scanner) is the client's problem, not an error of ours.
+    server.on('tlsClientError', (error: NodeJS.ErrnoException) =>
+      this.logger.debug({ code: error.code, reason: error.message }, 'TLS handshake failed'),
+    );
+    return server;
   }
 
   add(...routes: Route[]): void {
@@ -128,6 +161,7 @@ export class HttpTransport {
    */
   async drain(graceMs: number): Promise<void> {
     this.#draining = true;
+    this.#stopFollowingCertificate?.();
     if (this.#inFlight.size > 0) this.logger.info({ requests: this.#inFlight.size, graceMs }, 'letting HTTP requests in flight finish');
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
@@ -148,6 +182,7 @@ export class HttpTransport {
   /** Closes at once, cutting whatever is left (after drain(), nothing is). */
   async close(): Promise<void> {
     this.#draining = true;
+    this.#stopFollowingCertificate?.();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();

@@ -3,15 +3,44 @@
 // (our keys only, session alive) and returns the identity it proves.
 // Failures are UnauthenticatedError with a reason; messages never contain
 // the token.
-import { UnauthenticatedError } from '../../errors.ts';
+//
+// Before it, every call (public ones too) passes the request metadata limit
+// (settings.maxMetadataBytes over all headers, keys and values): on gRPC the
+// metadata-limit interceptor applies it, on Connect and gRPC-Web
+// checkMetadataSize below, both answering RESOURCE_EXHAUSTED with ErrorInfo
+// reason METADATA_TOO_LARGE.
+import { ResourceExhaustedError, UnauthenticatedError } from '../../errors.ts';
 import type { Authenticator } from '../../sessions/authenticator.ts';
 import type { Identity } from './call-context.ts';
 import type { MethodAccess } from './method-policy.ts';
 
 export interface BearerCheckOptions {
   authenticator: Authenticator;
-  /** Longest authorization value accepted, in bytes (settings.maxMetadataBytes). */
-  maxAuthorizationBytes: number;
+}
+
+export const METADATA_TOO_LARGE = 'METADATA_TOO_LARGE';
+
+/** A call whose request headers exceed the metadata limit (RESOURCE_EXHAUSTED, reason METADATA_TOO_LARGE). */
+export class MetadataTooLargeError extends ResourceExhaustedError {
+  override name = 'MetadataTooLargeError';
+  readonly limitBytes: number;
+  constructor(size: number, limitBytes: number) {
+    super(`the request metadata is ${size} bytes, more than the ${limitBytes} bytes this server accepts`);
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** Bytes of the request headers as sent: every key and value. */
+export function metadataBytes(headers: Iterable<readonly [string, string | Uint8Array]>): number {
+  let size = 0;
+  for (const [key, value] of headers) size += key.length + (typeof value === 'string' ? Buffer.byteLength(value) : value.length);
+  return size;
+}
+
+/** Throws MetadataTooLargeError when the headers exceed `maxBytes`. */
+export function checkMetadataSize(headers: Iterable<readonly [string, string | Uint8Array]>, maxBytes: number): void {
+  const size = metadataBytes(headers);
+  if (size > maxBytes) throw new MetadataTooLargeError(size, maxBytes);
 }
 
 /** `values`: every authorization header of the call (none, one, or several). */
@@ -24,11 +53,10 @@ export async function authenticateBearer(
     if (access === 'optional-bearer') return undefined;
     throw new UnauthenticatedError('TOKEN_MISSING', 'this call needs an access token: send "authorization: Bearer <access token>"');
   }
-  let size = 0;
-  for (const value of values) size += typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-  if (size > options.maxAuthorizationBytes) {
-    throw new UnauthenticatedError('TOKEN_INVALID', `the authorization metadata is larger than ${options.maxAuthorizationBytes} bytes`);
-  }
+  // The size was checked for all headers before (checkMetadataSize, or the
+  // gRPC metadata-limit interceptor). Node's HTTP/2 layer keeps only the
+  // first of several authorization fields, and the Connect handler reads one
+  // header; refusing several here still holds if that ever changes.
   if (values.length > 1) throw new UnauthenticatedError('TOKEN_INVALID', 'send exactly one authorization header');
   // No Bearer credential at all (another scheme, or nothing after "Bearer")
   // is TOKEN_MISSING: the client should attach its access token. A Bearer

@@ -16,6 +16,12 @@ export interface CallContext {
   peerAddress: string;
   /** The caller proven by the bearer check; absent on methods the policy does not guard. */
   identity: Identity | undefined;
+  /**
+   * The client's user-agent (the gRPC user-agent metadata, or the HTTP
+   * request's user-agent header on Connect and gRPC-Web), when it sent one:
+   * the session's client label when the client gives none.
+   */
+  userAgent: string | undefined;
   /** Epoch ms of the call's deadline, when the client set one (to answer before it passes). */
   deadline: number | undefined;
 }

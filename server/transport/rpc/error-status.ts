@@ -5,6 +5,7 @@
 // with a generic message.
 import { AuthErrorReason } from '../../../proto/gen/airlock/auth/v1/auth.ts';
 import { AirlockError, ResourceExhaustedError, UnauthenticatedError, type AuthFailureReason } from '../../errors.ts';
+import { METADATA_TOO_LARGE, MetadataTooLargeError } from './bearer.ts';
 
 export const ERROR_DOMAIN = 'airlock.dev';
 
@@ -64,6 +65,14 @@ export function rpcFailureOf(error: unknown): RpcFailure {
       code: RpcCode.UNAUTHENTICATED,
       message: error.message,
       errorInfo: { reason: wireAuthReason(error.reason), metadata: {} },
+      expected: true,
+    };
+  }
+  if (error instanceof MetadataTooLargeError) {
+    return {
+      code: RpcCode.RESOURCE_EXHAUSTED,
+      message: error.message,
+      errorInfo: { reason: METADATA_TOO_LARGE, metadata: { limitBytes: String(error.limitBytes) } },
       expected: true,
     };
   }

@@ -48,6 +48,8 @@ export function loginProcedures(broker: LoginBroker): LoginProcedures {
         identifier: request.identifier,
         verifierChallenge: request.loginVerifierChallenge,
         clientAddress: ctx.peerAddress,
+        clientLabel: request.clientLabel,
+        userAgent: ctx.userAgent,
         signal: ctx.signal,
         deadline: ctx.deadline,
       });

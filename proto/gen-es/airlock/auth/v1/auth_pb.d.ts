@@ -35,6 +35,18 @@ export declare type InitiateLoginRequest = Message<"airlock.auth.v1.InitiateLogi
    * @generated from field: string login_verifier_challenge = 2;
    */
   loginVerifierChallenge: string;
+
+  /**
+   * Optional: what the user would call this app on this device, shown by
+   * ListSessions (e.g. "Airlock Desktop on alice-laptop"). Printable
+   * characters only, at most AIRLOCK_CLIENT_LABEL_MAX_LENGTH characters
+   * (64 by default); anything else is INVALID_ARGUMENT. Empty: the call's
+   * user-agent is shown instead, cut to that length and with anything
+   * unprintable replaced.
+   *
+   * @generated from field: optional string client_label = 3;
+   */
+  clientLabel?: string | undefined;
 };
 
 /**
@@ -584,6 +596,14 @@ export declare type SessionSummary = Message<"airlock.auth.v1.SessionSummary"> &
    * @generated from field: bool current = 6;
    */
   current: boolean;
+
+  /**
+   * The app or device that signed in: the client_label of InitiateLogin,
+   * else its user-agent. Empty for sessions from before labels existed.
+   *
+   * @generated from field: string client_label = 7;
+   */
+  clientLabel: string;
 };
 
 /**

@@ -109,6 +109,15 @@ export interface InitiateLoginRequest {
    * AwaitLogin must present the verifier itself.
    */
   loginVerifierChallenge: string;
+  /**
+   * Optional: what the user would call this app on this device, shown by
+   * ListSessions (e.g. "Airlock Desktop on alice-laptop"). Printable
+   * characters only, at most AIRLOCK_CLIENT_LABEL_MAX_LENGTH characters
+   * (64 by default); anything else is INVALID_ARGUMENT. Empty: the call's
+   * user-agent is shown instead, cut to that length and with anything
+   * unprintable replaced.
+   */
+  clientLabel?: string | undefined;
 }
 
 /** Output of InitiateLogin. */
@@ -302,6 +311,11 @@ export interface SessionSummary {
     | undefined;
   /** True for the session of the access token that made this call. */
   current: boolean;
+  /**
+   * The app or device that signed in: the client_label of InitiateLogin,
+   * else its user-agent. Empty for sessions from before labels existed.
+   */
+  clientLabel: string;
 }
 
 /** Output of ListSessions. */
@@ -321,7 +335,7 @@ export interface RevokeSessionResponse {
 }
 
 function createBaseInitiateLoginRequest(): InitiateLoginRequest {
-  return { identifier: "", loginVerifierChallenge: "" };
+  return { identifier: "", loginVerifierChallenge: "", clientLabel: undefined };
 }
 
 export const InitiateLoginRequest: MessageFns<InitiateLoginRequest> = {
@@ -331,6 +345,9 @@ export const InitiateLoginRequest: MessageFns<InitiateLoginRequest> = {
     }
     if (message.loginVerifierChallenge !== "") {
       writer.uint32(18).string(message.loginVerifierChallenge);
+    }
+    if (message.clientLabel !== undefined) {
+      writer.uint32(26).string(message.clientLabel);
     }
     return writer;
   },
@@ -364,6 +381,14 @@ export const InitiateLoginRequest: MessageFns<InitiateLoginRequest> = {
             message.loginVerifierChallenge = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clientLabel = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -383,6 +408,7 @@ export const InitiateLoginRequest: MessageFns<InitiateLoginRequest> = {
     const message = createBaseInitiateLoginRequest();
     message.identifier = object.identifier ?? "";
     message.loginVerifierChallenge = object.loginVerifierChallenge ?? "";
+    message.clientLabel = object.clientLabel ?? undefined;
     return message;
   },
 };
@@ -1619,6 +1645,7 @@ function createBaseSessionSummary(): SessionSummary {
     lastUsedAt: undefined,
     expiresAt: undefined,
     current: false,
+    clientLabel: "",
   };
 }
 
@@ -1641,6 +1668,9 @@ export const SessionSummary: MessageFns<SessionSummary> = {
     }
     if (message.current !== false) {
       writer.uint32(48).bool(message.current);
+    }
+    if (message.clientLabel !== "") {
+      writer.uint32(58).string(message.clientLabel);
     }
     return writer;
   },
@@ -1706,6 +1736,14 @@ export const SessionSummary: MessageFns<SessionSummary> = {
             message.current = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.clientLabel = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1729,6 +1767,7 @@ export const SessionSummary: MessageFns<SessionSummary> = {
     message.lastUsedAt = object.lastUsedAt ?? undefined;
     message.expiresAt = object.expiresAt ?? undefined;
     message.current = object.current ?? false;
+    message.clientLabel = object.clientLabel ?? "";
     return message;
   },
 };
