@@ -1,6 +1,7 @@
 // Every setting of the server, declared once: its environment variable, its
 // flag, its default and how it is validated. `--help`, the README table and
 // the loader all read this list.
+import ipaddr from 'ipaddr.js';
 import ms from 'ms';
 import { z } from 'zod';
 
@@ -77,6 +78,25 @@ const optional = <T extends z.ZodType>(schema: T) =>
     }
     return result.data;
   });
+
+const cidrList = z.string().transform((text, ctx) => {
+  const items = text.split(/[\s,]+/).filter(Boolean);
+  for (const item of items) {
+    const v6 = item.includes(':');
+    const valid = item.includes('/')
+      ? v6
+        ? ipaddr.IPv6.isValidCIDR(item)
+        : ipaddr.IPv4.isValidCIDRFourPartDecimal(item)
+      : v6
+        ? ipaddr.IPv6.isValid(item)
+        : ipaddr.IPv4.isValidFourPartDecimal(item);
+    if (!valid) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not an IP address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)` });
+      return z.NEVER;
+    }
+  }
+  return items;
+});
 
 const text = z.string();
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -246,6 +266,14 @@ export const SETTINGS = {
     schema: duration,
     description: 'how long in-flight calls may finish after SIGINT/SIGTERM before the process exits',
   }),
+  trustedProxies: setting({
+    env: 'AIRLOCK_TRUSTED_PROXIES',
+    flag: 'trusted-proxies',
+    default: '',
+    schema: cidrList,
+    description:
+      'CIDRs of the proxies and load balancers in front of Airlock, comma-separated; only from these peers is x-forwarded-for (HTTP header, gRPC metadata) believed for the client address; empty = the direct peer is the client',
+  }),
   maxMessageBytes: setting({
     env: 'AIRLOCK_MAX_MESSAGE_BYTES',
     flag: 'max-message-bytes',
@@ -330,6 +358,28 @@ export const SETTINGS = {
     schema: duration,
     description:
       'a pushed authorization request older than this is made again when the login link is opened (PDSes keep one about 5 minutes)',
+  }),
+  appName: setting({
+    env: 'AIRLOCK_APP_NAME',
+    flag: 'app-name',
+    default: 'Airlock',
+    schema: text.min(1).max(100),
+    description: 'the name of the app users sign in to, shown on the login confirmation page',
+  }),
+  loginConfirmation: setting({
+    env: 'AIRLOCK_LOGIN_CONFIRMATION',
+    flag: 'login-confirmation',
+    default: 'cross-network',
+    schema: z.enum(['always', 'cross-network', 'never']),
+    description:
+      "when the login link shows a confirmation page (app name, when and from which network the login started, its code) before the PDS: always, cross-network (only when the browser's network is not the app's: IPv4 address, IPv6 /64) or never",
+  }),
+  loginFormMaxBytes: setting({
+    env: 'AIRLOCK_LOGIN_FORM_MAX_BYTES',
+    flag: 'login-form-max-bytes',
+    default: '4096',
+    schema: positiveInt,
+    description: 'largest body accepted from the login confirmation page (its POST to /login/<ref>)',
   }),
   oauthScope: setting({
     env: 'AIRLOCK_OAUTH_SCOPE',

@@ -8,6 +8,8 @@ import { CANCELLED_MESSAGE, type CallbackOutcome, findLogin, isCancelled, type L
 import { seal } from './result-sealing.ts';
 import { INTERRUPTED, UpstreamDeniedError, UpstreamFailedError } from './upstream.ts';
 
+export const DECLINED_MESSAGE = 'The user cancelled this sign-in on the confirmation page.';
+
 // Backoff of storing a finished login after a database fault.
 const STORE_RETRY_FIRST_MS = 250;
 const STORE_RETRY_MAX_MS = 5_000;
@@ -52,6 +54,16 @@ export class LoginCompletion {
       await this.#audit(result);
       return true;
     });
+  }
+
+  /**
+   * The user pressed Cancel on the login link's confirmation page: the login
+   * fails (access denied) under the same lock as the callback, and the app
+   * that started it is told so and gets no session.
+   */
+  async decline(ref: string): Promise<void> {
+    const result: StoredResult = { type: 'failed', reason: 'access-denied', message: DECLINED_MESSAGE };
+    await this.#o.requestLock(`airlock-login:${ref}`, () => this.#store(ref, result));
   }
 
   /**

@@ -3,7 +3,9 @@
 // server, and the login stored with only hashes of its id and link ref.
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../errors.ts';
+import { networkKey } from '../network/client-address.ts';
 import { metrics } from '../observability/metrics.ts';
+import { newConfirmationCode } from './confirmation-code.ts';
 import { parseIdentifier } from './identifier.ts';
 import { LOGIN_PATH, type LoginBrokerOptions } from './login-types.ts';
 import { sealingKeyFor } from './result-sealing.ts';
@@ -24,14 +26,16 @@ export class LoginInitiation {
   async initiate(input: {
     identifier: string;
     verifierChallenge: string;
+    /** The client's address as the transport resolved it (behind trusted proxies, the forwarded one); '' when unknown. */
     clientAddress: string;
     signal: AbortSignal;
     /** Epoch ms by which the caller needs an answer, if it set one. */
     deadline?: number;
-  }): Promise<{ loginId: string; authorizeUrl: string; expiresAt: Date }> {
+  }): Promise<{ loginId: string; authorizeUrl: string; expiresAt: Date; confirmationCode: string }> {
     const { settings } = this.#o;
     try {
-      await this.#limiter.consume(input.clientAddress || 'unknown');
+      // Per network: an IPv6 client has a whole /64 to pick addresses from.
+      await this.#limiter.consume(networkKey(input.clientAddress));
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) throw error;
       throw new ResourceExhaustedError(
@@ -53,6 +57,7 @@ export class LoginInitiation {
     const ref = randomSecret();
     const loginId = randomSecret();
     const linkRef = randomSecret();
+    const confirmationCode = newConfirmationCode();
     const authorizeUrl = await this.authorize(identifier, ref, input.signal, input.deadline);
     const createdAt = Date.now();
     const expiresAt = createdAt + settings.loginTtl;
@@ -67,6 +72,7 @@ export class LoginInitiation {
         expiresAt,
         authorizeUrl: authorizeUrl.href,
         resultKey: sealingKeyFor(loginId),
+        confirmation: { code: confirmationCode, initiatorAddress: input.clientAddress },
       },
       settings.maxPendingLogins,
     );
@@ -75,7 +81,12 @@ export class LoginInitiation {
       throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
     this.#o.logger.info({ login: ref.slice(0, 8), identifierKind: identifier.kind }, 'login initiated');
     metrics.loginsInitiated.inc();
-    return { loginId, authorizeUrl: `${this.#o.publicUrl.replace(/\/$/, '')}${LOGIN_PATH}${linkRef}`, expiresAt: new Date(expiresAt) };
+    return {
+      loginId,
+      authorizeUrl: `${this.#o.publicUrl.replace(/\/$/, '')}${LOGIN_PATH}${linkRef}`,
+      expiresAt: new Date(expiresAt),
+      confirmationCode,
+    };
   }
 
   /**

@@ -5,6 +5,7 @@
 import { Mutex } from 'async-mutex';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import { AuditLog } from '../storage/audit-log.ts';
+import type { Sealer } from '../storage/at-rest.ts';
 import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, LoginsTable } from '../storage/schema.ts';
 
@@ -27,6 +28,19 @@ export interface LoginRecord {
   authorizeUrl: string | null;
   authorizeUrlAt: number | null;
   resultKey: string | null;
+  /** The code and the initiator's address for the confirmation page; null for logins from before it existed. */
+  confirmation: LoginConfirmation | null;
+  /** SHA-256 of the CSRF token of the confirmation page last shown. */
+  confirmTokenHash: string | null;
+  /** When the pushed request in authorizeUrl was first sent to a browser. */
+  authorizeUrlClaimedAt: number | null;
+}
+
+/** What the confirmation page shows and compares; stored sealed (personal data, and the code is the app's). */
+export interface LoginConfirmation {
+  code: string;
+  /** The initiator's address as the transport resolved it ('' when unknown). */
+  initiatorAddress: string;
 }
 
 /** What a waiting stream may have missed: the browser opening, the result. */
@@ -46,9 +60,17 @@ export interface NewLogin {
   expiresAt: number;
   authorizeUrl: string;
   resultKey: string;
+  confirmation: LoginConfirmation;
 }
 
-function toRecord(row: Selectable<LoginsTable>): LoginRecord {
+const confirmationContext = (ref: string) => `logins:confirmation:${ref}`;
+
+function toRecord(row: Selectable<LoginsTable>, sealer: Sealer | undefined): LoginRecord {
+  let confirmation: LoginConfirmation | null = null;
+  if (row.confirmation !== null) {
+    if (!sealer) throw new Error('this login store has no master key to open login confirmations');
+    confirmation = JSON.parse(sealer.open(confirmationContext(row.id), row.confirmation)) as LoginConfirmation;
+  }
   return {
     ref: row.id,
     verifierChallenge: row.verifier_challenge,
@@ -61,16 +83,22 @@ function toRecord(row: Selectable<LoginsTable>): LoginRecord {
     authorizeUrl: row.authorize_url,
     authorizeUrlAt: row.authorize_url_at === null ? null : Number(row.authorize_url_at),
     resultKey: row.result_key,
+    confirmation,
+    confirmTokenHash: row.confirm_token_hash,
+    authorizeUrlClaimedAt: row.authorize_url_claimed_at === null ? null : Number(row.authorize_url_claimed_at),
   };
 }
 
 export class LoginStore {
   private readonly db: Kysely<Database>;
-  /** Where finished logins are recorded for operators. */
+  readonly #sealer: Sealer | undefined;
+  /** Where finished logins and confirmation page decisions are recorded for operators. */
   readonly audit: AuditLog;
 
-  constructor(db: Kysely<Database>) {
+  /** `sealer`: seals each login's confirmation (code, initiator address); needed to store or read one. */
+  constructor(db: Kysely<Database>, options: { sealer?: Sealer } = {}) {
     this.db = db;
+    this.#sealer = options.sealer;
     this.audit = new AuditLog(db);
   }
 
@@ -93,6 +121,8 @@ export class LoginStore {
   readonly #capLock = new Mutex();
 
   async insert(login: NewLogin): Promise<void> {
+    if (!this.#sealer) throw new Error('this login store has no master key to seal login confirmations');
+    const confirmation = this.#sealer.seal(confirmationContext(login.ref), JSON.stringify(login.confirmation));
     await this.db
       .insertInto('logins')
       .values({
@@ -110,23 +140,26 @@ export class LoginStore {
         authorize_url: login.authorizeUrl,
         authorize_url_at: login.createdAt,
         result_key: login.resultKey,
+        confirmation,
+        confirm_token_hash: null,
+        authorize_url_claimed_at: null,
       })
       .execute();
   }
 
   async byLoginIdHash(hash: string): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('login_id_hash', '=', hash).executeTakeFirst();
-    return row && toRecord(row);
+    return row && toRecord(row, this.#sealer);
   }
 
   async byLinkRefHash(hash: string): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('link_ref_hash', '=', hash).executeTakeFirst();
-    return row && toRecord(row);
+    return row && toRecord(row, this.#sealer);
   }
 
   async byRef(ref: string): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('id', '=', ref).executeTakeFirst();
-    return row && toRecord(row);
+    return row && toRecord(row, this.#sealer);
   }
 
   /**
@@ -175,8 +208,44 @@ export class LoginStore {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  /** Stores a renewed pushed request, handed to a browser at once. */
   async setAuthorizeUrl(ref: string, url: string, at: number): Promise<void> {
-    await this.db.updateTable('logins').set({ authorize_url: url, authorize_url_at: at }).where('id', '=', ref).execute();
+    await this.db
+      .updateTable('logins')
+      .set({ authorize_url: url, authorize_url_at: at, authorize_url_claimed_at: at })
+      .where('id', '=', ref)
+      .execute();
+  }
+
+  /**
+   * Claims the stored pushed request for the browser being sent on: true
+   * for the first claim only (the PDS binds a request to the first browser
+   * that loads it, so a second browser needs its own).
+   */
+  async claimAuthorizeUrl(ref: string, at: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('logins')
+      .set({ authorize_url_claimed_at: at })
+      .where('id', '=', ref)
+      .where('authorize_url_claimed_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Spends the confirmation page's token: true for the first POST that holds it only. */
+  async spendConfirmToken(ref: string, hash: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('logins')
+      .set({ confirm_token_hash: null })
+      .where('id', '=', ref)
+      .where('confirm_token_hash', '=', hash)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Records the CSRF token (its hash) of the confirmation page just shown; a page shown before it no longer confirms. */
+  async setConfirmTokenHash(ref: string, hash: string): Promise<void> {
+    await this.db.updateTable('logins').set({ confirm_token_hash: hash }).where('id', '=', ref).execute();
   }
 
   /** Records the terminal result; false when the login had already finished. */

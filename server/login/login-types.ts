@@ -18,8 +18,25 @@ export type LoginUpdate =
   | { type: 'completed'; session: IssuedSession }
   | { type: 'failed'; reason: FailureReason; message: string };
 
+/** What the confirmation page shows, and the CSRF token its form posts back. */
+export interface ConfirmationPage {
+  appName: string;
+  startedAt: Date;
+  /** A coarse description of the initiator's network (never the exact address). */
+  startedFrom: string;
+  code: string;
+  csrfToken: string;
+  /** Origin of the authorization server the page's form leads to (its CSP form-action). */
+  authorizationOrigin: string;
+}
+
 export type LinkOutcome =
   | { kind: 'redirect'; url: string }
+  | { kind: 'confirm'; page: ConfirmationPage }
+  /** A confirmation POST that is not the page's own (CSRF token missing, wrong, or used). */
+  | { kind: 'refused'; message: string }
+  /** The user pressed Cancel on the confirmation page: the login failed (access-denied). */
+  | { kind: 'declined' }
   | { kind: 'gone'; reason: 'unknown-or-expired' | 'finished' | 'cancelled' }
   | { kind: 'error'; message: string };
 
@@ -37,6 +54,8 @@ export type BrokerSettings = Pick<
   | 'upstreamTimeout'
   | 'oauthRequestMaxAge'
   | 'allowHttp'
+  | 'appName'
+  | 'loginConfirmation'
 >;
 
 export interface LoginBrokerOptions {

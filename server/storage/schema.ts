@@ -52,6 +52,12 @@ export interface LoginsTable {
   authorize_url_at: number | null;
   /** Public JWK that seals the completed session in `result`; only the login id holder can open it. */
   result_key: string | null;
+  /** The confirmation code and the initiator's address, sealed under the master key (JSON; see login-store.ts). */
+  confirmation: string | null;
+  /** SHA-256 of the CSRF token of the confirmation page last shown for this login. */
+  confirm_token_hash: string | null;
+  /** When the pushed authorization request in authorize_url was first sent to a browser (null: not yet). */
+  authorize_url_claimed_at: number | null;
 }
 
 export interface SessionsTable {

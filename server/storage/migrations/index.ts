@@ -7,6 +7,7 @@ import { refreshSuccessor } from './0004_refresh_successor.ts';
 import { upstreamIds } from './0005_upstream_ids.ts';
 import { livekitPresence } from './0006_livekit_presence.ts';
 import { auditLog } from './0020_audit_log.ts';
+import { loginConfirmation } from './0030_login_confirmation.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005_upstream_ids': upstreamIds,
   '0006_livekit_presence': livekitPresence,
   '0020_audit_log': auditLog,
+  '0030_login_confirmation': loginConfirmation,
 };
 
 export const migrationProvider: MigrationProvider = {

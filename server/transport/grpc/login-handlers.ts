@@ -46,11 +46,16 @@ export function loginHandlers(deps: LoginHandlerDeps): Pick<AuthServiceServer, '
       const started = await broker.initiate({
         identifier: request.identifier,
         verifierChallenge: request.loginVerifierChallenge,
-        clientAddress: ctx.peerAddress,
+        clientAddress: ctx.clientAddress,
         signal: ctx.signal,
         deadline: ctx.deadline,
       });
-      return { loginId: started.loginId, authorizeUrl: started.authorizeUrl, expiresAt: started.expiresAt };
+      return {
+        loginId: started.loginId,
+        authorizeUrl: started.authorizeUrl,
+        expiresAt: started.expiresAt,
+        confirmationCode: started.confirmationCode,
+      };
     }),
     awaitLogin: serverStream<AwaitLoginRequest, AwaitLoginResponse>(deps, async function* (request, ctx) {
       for await (const update of broker.awaitLogin({ loginId: request.loginId, verifier: request.loginVerifier, signal: ctx.signal })) {

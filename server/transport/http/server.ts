@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { invalidSetting } from '../../config/load.ts';
 import { UnavailableError } from '../../errors.ts';
+import { ClientAddressResolver } from '../../network/client-address.ts';
 import type { Logger } from '../../observability/logger.ts';
 
 export interface HttpRequest {
@@ -11,6 +12,8 @@ export interface HttpRequest {
   url: URL;
   headers: http.IncomingHttpHeaders;
   remoteAddress: string;
+  /** The client's address: the peer's, or behind a trusted proxy the one x-forwarded-for names (client-address.ts). */
+  clientAddress: string;
   /** The request body, read only for routes that declare maxBodyBytes. */
   body?: Buffer;
 }
@@ -70,15 +73,20 @@ export class HttpTransport {
 
   readonly #extraHeaders: Record<string, string>;
   readonly #setting: 'httpAddress' | 'adminAddress';
+  readonly #addresses: ClientAddressResolver;
 
-  /** `hsts`: the deployment is reached over https (production), so browsers must never use http for it. */
+  /**
+   * `hsts`: the deployment is reached over https (production), so browsers must never use http for it.
+   * `addresses`: resolves the client address behind trusted proxies; without it, the peer is the client.
+   */
   constructor(
     address: { host: string; port: number },
     logger: Logger,
-    options: { hsts?: boolean; setting?: 'httpAddress' | 'adminAddress' } = {},
+    options: { hsts?: boolean; setting?: 'httpAddress' | 'adminAddress'; addresses?: ClientAddressResolver } = {},
   ) {
     this.address = address;
     this.logger = logger;
+    this.#addresses = options.addresses ?? new ClientAddressResolver([]);
     this.#setting = options.setting ?? 'httpAddress';
     this.#extraHeaders = options.hsts ? { 'strict-transport-security': HSTS } : {};
     this.#server = http.createServer((req, res) => void this.#dispatch(req, res));
@@ -197,6 +205,7 @@ export class HttpTransport {
             url,
             headers: req.headers,
             remoteAddress: req.socket.remoteAddress ?? '',
+            clientAddress: this.#addresses.resolve(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']),
             body,
           })
         : { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'not found' };
