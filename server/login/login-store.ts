@@ -5,7 +5,7 @@
 import { Mutex } from 'async-mutex';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import { AuditLog } from '../storage/audit-log.ts';
-import type { Sealer } from '../storage/at-rest.ts';
+import { loginConfirmationContext, type Sealer } from '../storage/at-rest.ts';
 import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, LoginsTable } from '../storage/schema.ts';
 
@@ -63,13 +63,11 @@ export interface NewLogin {
   confirmation: LoginConfirmation;
 }
 
-const confirmationContext = (ref: string) => `logins:confirmation:${ref}`;
-
 function toRecord(row: Selectable<LoginsTable>, sealer: Sealer | undefined): LoginRecord {
   let confirmation: LoginConfirmation | null = null;
   if (row.confirmation !== null) {
     if (!sealer) throw new Error('this login store has no master key to open login confirmations');
-    confirmation = JSON.parse(sealer.open(confirmationContext(row.id), row.confirmation)) as LoginConfirmation;
+    confirmation = JSON.parse(sealer.open(loginConfirmationContext(row.id), row.confirmation)) as LoginConfirmation;
   }
   return {
     ref: row.id,
@@ -122,7 +120,7 @@ export class LoginStore {
 
   async insert(login: NewLogin): Promise<void> {
     if (!this.#sealer) throw new Error('this login store has no master key to seal login confirmations');
-    const confirmation = this.#sealer.seal(confirmationContext(login.ref), JSON.stringify(login.confirmation));
+    const confirmation = this.#sealer.seal(loginConfirmationContext(login.ref), JSON.stringify(login.confirmation));
     await this.db
       .insertInto('logins')
       .values({

@@ -1,7 +1,8 @@
 // Envelope encryption of the secrets Airlock keeps in its database: the
 // signing keys' and the OAuth client's private JWKs, and every value of the
 // ATProto OAuth session and state stores (PDS tokens, DPoP keys, PKCE
-// verifiers). Each value is sealed with AES-256-GCM under a master key
+// verifiers), and each pending login's confirmation code and initiator
+// address. Each value is sealed with AES-256-GCM under a master key
 // (key-encryption key) that never enters the database: it comes from
 // AIRLOCK_MASTER_KEY_FILE or AIRLOCK_MASTER_KEY, or in development from a
 // key file generated in the data directory.
@@ -163,4 +164,9 @@ export function privateFile(file: string): void {
 /** The context (additional authenticated data) of a signing_keys row's private JWK. */
 export function privateKeyContext(purpose: string, kid: string): string {
   return `signing_keys:${purpose}:${kid}`;
+}
+
+/** The context of a login's sealed confirmation (its code and the initiator's address). */
+export function loginConfirmationContext(ref: string): string {
+  return `logins:confirmation:${ref}`;
 }
