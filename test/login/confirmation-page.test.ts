@@ -10,6 +10,7 @@ import { Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { LoginFailureReason } from '../../proto/gen/airlock/auth/v1/auth.ts';
 import { registry } from '../../server/observability/metrics.ts';
+import { isSealed } from '../../server/storage/at-rest.ts';
 import { AuditLog } from '../../server/storage/audit-log.ts';
 import { REPO_ROOT, startInProcess, type InProcessAirlock } from '../support/airlock.ts';
 import {
@@ -26,6 +27,7 @@ import {
 import { call, clientsFor } from '../support/grpc.ts';
 import { awaitLogin, newVerifier, type StartedLogin } from '../support/login.ts';
 import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
+import { createTestDatabase } from '../support/postgres.ts';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'test/.artifacts');
 // Markup and quotes in the configured name must come out as text.
@@ -84,8 +86,8 @@ function pageToken(page: RawResponse): { csrf: string; cookie: string } {
   return { csrf, cookie: setCookie.split(';')[0]! };
 }
 
-async function auditEvents(): Promise<string[]> {
-  const entries = await new AuditLog(airlock.database.db).read({ limit: 1000 });
+async function auditEvents(server: InProcessAirlock = airlock): Promise<string[]> {
+  const entries = await new AuditLog(server.database.db).read({ limit: 1000 });
   return entries.map((e) => e.event).filter((e) => e.startsWith('login-confirmation-'));
 }
 
@@ -245,4 +247,45 @@ describe('AIRLOCK_LOGIN_CONFIRMATION', () => {
       expect((await openLink(started.authorizeUrl, OTHER_NETWORK)).status).toBe(302);
     });
   });
+});
+
+test('on PostgreSQL: the code is stored sealed, the page is shown, a forged POST refused, the real one sent on once, Cancel fails the login', async () => {
+  const database = await createTestDatabase();
+  const server = await startInProcess({ ...pds.airlockEnv(), AIRLOCK_DATABASE_URL: database.url, AIRLOCK_TRUSTED_PROXIES: '127.0.0.1' });
+  const own = clientsFor(server.grpcTarget);
+  try {
+    const started = await initiateFrom(own.auth, APP_NETWORK);
+    const rows = await server.database.db.selectFrom('logins').select('confirmation').execute();
+    expect(rows).toHaveLength(1);
+    expect(isSealed(rows[0]!.confirmation!)).toBe(true);
+    expect(rows[0]!.confirmation).not.toContain(started.confirmationCode);
+
+    const shown = await openLink(started.authorizeUrl, OTHER_NETWORK);
+    expect(shown.status).toBe(200);
+    expect(shown.body).toContain(started.confirmationCode);
+    const { csrf, cookie } = pageToken(shown);
+    expect((await postForm(started.authorizeUrl, { action: 'continue', csrf: newVerifier().verifier }, { cookie })).status).toBe(403);
+    const confirmed = await postForm(started.authorizeUrl, { action: 'continue', csrf }, { cookie });
+    expect(confirmed.status).toBe(303);
+    expect((await postForm(started.authorizeUrl, { action: 'continue', csrf }, { cookie })).status).toBe(403);
+
+    const declined = await initiateFrom(own.auth, APP_NETWORK);
+    const stream = awaitLogin(own.auth, declined.loginId, declined.verifier);
+    const page = pageToken(await openLink(declined.authorizeUrl, OTHER_NETWORK));
+    expect((await postForm(declined.authorizeUrl, { action: 'cancel', csrf: page.csrf }, { cookie: page.cookie })).status).toBe(200);
+    expect((await stream.next('failed')).reason).toBe(LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED);
+
+    expect((await auditEvents(server)).sort()).toEqual([
+      'login-confirmation-cancelled',
+      'login-confirmation-confirmed',
+      'login-confirmation-refused',
+      'login-confirmation-refused',
+      'login-confirmation-shown',
+      'login-confirmation-shown',
+    ]);
+  } finally {
+    own.close();
+    await server.close();
+    await database.drop();
+  }
 });
