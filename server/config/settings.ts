@@ -337,6 +337,14 @@ export const SETTINGS = {
     schema: positiveInt,
     description: 'logins waiting for a user at once, in total',
   }),
+  maxPendingLoginsPerNetwork: setting({
+    env: 'AIRLOCK_MAX_PENDING_LOGINS_PER_NETWORK',
+    flag: 'max-pending-logins-per-network',
+    default: '100',
+    schema: positiveInt,
+    description:
+      'logins waiting for a user at once that were started from one client network (an IPv4 address, an IPv6 /64; behind a trusted proxy the forwarded address), so one network cannot fill AIRLOCK_MAX_PENDING_LOGINS',
+  }),
   maxStreamsPerLogin: setting({
     env: 'AIRLOCK_MAX_STREAMS_PER_LOGIN',
     flag: 'max-streams-per-login',

@@ -61,7 +61,8 @@ export class LoginInitiation {
     const authorizeUrl = await this.authorize(identifier, ref, input.signal, input.deadline);
     const createdAt = Date.now();
     const expiresAt = createdAt + settings.loginTtl;
-    const inserted = await this.#o.store.insertWithinCap(
+    const network = networkKey(input.clientAddress);
+    const capReached = await this.#o.store.insertWithinCap(
       {
         ref,
         loginIdHash: sha256(loginId),
@@ -73,12 +74,18 @@ export class LoginInitiation {
         authorizeUrl: authorizeUrl.href,
         resultKey: sealingKeyFor(loginId),
         confirmation: { code: confirmationCode, initiatorAddress: input.clientAddress },
+        initiatorNetwork: network,
       },
-      settings.maxPendingLogins,
+      { total: settings.maxPendingLogins, perNetwork: settings.maxPendingLoginsPerNetwork },
     );
     // The count above is a cheap early refusal; this one, taken with the insert, is the cap.
-    if (!inserted)
+    if (capReached === 'total')
       throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
+    if (capReached === 'network') {
+      throw new ResourceExhaustedError(
+        `too many logins started from this network are waiting for users (limit ${settings.maxPendingLoginsPerNetwork}); finish or cancel one, or retry later`,
+      );
+    }
     this.#o.logger.info({ login: ref.slice(0, 8), identifierKind: identifier.kind }, 'login initiated');
     metrics.loginsInitiated.inc();
     return {

@@ -61,7 +61,12 @@ export interface NewLogin {
   authorizeUrl: string;
   resultKey: string;
   confirmation: LoginConfirmation;
+  /** The initiator's network key (IPv4 address, IPv6 /64); stored only as a keyed fingerprint. */
+  initiatorNetwork: string;
 }
+
+/** Why insertWithinCap did not insert: the cap in total, or the initiator network's. */
+export type CapReached = 'total' | 'network';
 
 function toRecord(row: Selectable<LoginsTable>, sealer: Sealer | undefined): LoginRecord {
   let confirmation: LoginConfirmation | null = null;
@@ -104,16 +109,35 @@ export class LoginStore {
    * Inserts a login unless `cap` logins are already pending, atomically: the
    * count and the insert run under one lock (in this process a mutex, across
    * PostgreSQL replicas an advisory lock), so concurrent callers cannot all
-   * pass the count. False when the cap is reached.
+   * pass the count. The cap reached, or undefined once inserted.
    */
-  async insertWithinCap(login: NewLogin, cap: number): Promise<boolean> {
+  async insertWithinCap(login: NewLogin, caps: { total: number; perNetwork: number }): Promise<CapReached | undefined> {
     return this.#capLock.runExclusive(() =>
       withBootstrapLock(this.db, 'logins:pending-cap', async () => {
-        if ((await this.countPending(Date.now())) >= cap) return false;
+        const now = Date.now();
+        if ((await this.countPending(now)) >= caps.total) return 'total';
+        if ((await this.countPendingFrom(login.initiatorNetwork, now)) >= caps.perNetwork) return 'network';
         await this.insert(login);
-        return true;
+        return undefined;
       }),
     );
+  }
+
+  /** Logins still waiting for a user that were started from this network (its network key). */
+  async countPendingFrom(network: string, now: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('logins')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('initiator_network', '=', this.#networkFingerprint(network))
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', now)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  #networkFingerprint(network: string): string {
+    if (!this.#sealer) throw new Error('this login store has no master key to fingerprint networks');
+    return this.#sealer.fingerprint('login-network', network);
   }
 
   readonly #capLock = new Mutex();
@@ -141,6 +165,7 @@ export class LoginStore {
         confirmation,
         confirm_token_hash: null,
         authorize_url_claimed_at: null,
+        initiator_network: this.#networkFingerprint(login.initiatorNetwork),
       })
       .execute();
   }

@@ -50,6 +50,7 @@ export type BrokerSettings = Pick<
   | 'heartbeatInterval'
   | 'loginRatePerMinute'
   | 'maxPendingLogins'
+  | 'maxPendingLoginsPerNetwork'
   | 'maxStreamsPerLogin'
   | 'upstreamTimeout'
   | 'oauthRequestMaxAge'

@@ -12,7 +12,7 @@
 // know both keys read values sealed under either; the first configured key
 // seals. Each value is bound to its row (additional authenticated data), so
 // a sealed value copied to another row does not open.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { invalidSetting } from '../config/load.ts';
@@ -75,6 +75,17 @@ export class Sealer {
     } catch {
       throw new Error('a stored secret does not open with its master key (tampered with, or copied to another row)');
     }
+  }
+
+  /**
+   * A keyed fingerprint of a value that is only ever compared, never read
+   * back (HMAC-SHA256 under a key derived from the sealing master key): a
+   * copy of the database cannot test guesses against it (e.g. all IPv4
+   * addresses). After a master-key rotation, new values no longer match old ones.
+   */
+  fingerprint(purpose: string, value: string): string {
+    const key = createHmac('sha256', this.#current.key).update(`airlock-fingerprint:${purpose}`).digest();
+    return createHmac('sha256', key).update(value, 'utf8').digest('base64url');
   }
 
   /** Whether a stored value is sealed under the key that seals now. */

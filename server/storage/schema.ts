@@ -58,6 +58,8 @@ export interface LoginsTable {
   confirm_token_hash: string | null;
   /** When the pushed authorization request in authorize_url was first sent to a browser (null: not yet). */
   authorize_url_claimed_at: number | null;
+  /** Keyed fingerprint (Sealer.fingerprint) of the initiator's network key: pending logins are capped per network. */
+  initiator_network: string | null;
 }
 
 export interface SessionsTable {

@@ -36,6 +36,7 @@ function newLogin(i: number, expiresAt = Date.now() + 600_000) {
     authorizeUrl: 'http://127.0.0.1:1/authorize',
     resultKey: 'key',
     confirmation: { code: 'ABCD-EFGH', initiatorAddress: '127.0.0.1' },
+    initiatorNetwork: '127.0.0.1',
   };
 }
 
