@@ -28,7 +28,11 @@ export interface LoginRecord {
   authorizeUrl: string | null;
   authorizeUrlAt: number | null;
   resultKey: string | null;
-  /** The code and the initiator's address for the confirmation page; null for logins from before it existed. */
+  /**
+   * The code and the initiator's address for the confirmation page: opened
+   * only when the record is read by its link ref (byLinkRefHash), the one
+   * use; null otherwise and for logins from before it existed.
+   */
   confirmation: LoginConfirmation | null;
   /** SHA-256 of the CSRF token of the confirmation page last shown. */
   confirmTokenHash: string | null;
@@ -68,10 +72,9 @@ export interface NewLogin {
 /** Why insertWithinCap did not insert: the cap in total, or the initiator network's. */
 export type CapReached = 'total' | 'network';
 
-function toRecord(row: Selectable<LoginsTable>, sealer: Sealer | undefined): LoginRecord {
+function toRecord(row: Selectable<LoginsTable>, sealer?: Sealer): LoginRecord {
   let confirmation: LoginConfirmation | null = null;
-  if (row.confirmation !== null) {
-    if (!sealer) throw new Error('this login store has no master key to open login confirmations');
+  if (row.confirmation !== null && sealer) {
     confirmation = JSON.parse(sealer.open(loginConfirmationContext(row.id), row.confirmation)) as LoginConfirmation;
   }
   return {
@@ -172,17 +175,19 @@ export class LoginStore {
 
   async byLoginIdHash(hash: string): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('login_id_hash', '=', hash).executeTakeFirst();
-    return row && toRecord(row, this.#sealer);
+    return row && toRecord(row);
   }
 
+  /** The login of a link, with its confirmation opened. */
   async byLinkRefHash(hash: string): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('link_ref_hash', '=', hash).executeTakeFirst();
+    if (row?.confirmation && !this.#sealer) throw new Error('this login store has no master key to open login confirmations');
     return row && toRecord(row, this.#sealer);
   }
 
   async byRef(ref: string): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('id', '=', ref).executeTakeFirst();
-    return row && toRecord(row, this.#sealer);
+    return row && toRecord(row);
   }
 
   /**
