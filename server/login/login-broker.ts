@@ -13,10 +13,18 @@ import { LoginCompletion } from './login-completion.ts';
 import { LoginInitiation } from './login-initiation.ts';
 import { type ConfirmationPost, LoginLink } from './login-link.ts';
 import { LoginProgress } from './login-progress.ts';
-import type { CallbackOutcome, LinkOutcome, LoginBrokerOptions, LoginUpdate } from './login-types.ts';
+import type { CallbackBrowser, CallbackOutcome, LinkOutcome, LoginBrokerOptions, LoginUpdate } from './login-types.ts';
 import { LoginWatches } from './login-watches.ts';
 
-export type { BrokerSettings, CallbackOutcome, ConfirmationPage, LinkOutcome, LoginBrokerOptions, LoginUpdate } from './login-types.ts';
+export type {
+  BrokerSettings,
+  CallbackBrowser,
+  CallbackOutcome,
+  ConfirmationPage,
+  LinkOutcome,
+  LoginBrokerOptions,
+  LoginUpdate,
+} from './login-types.ts';
 export type { ConfirmationPost } from './login-link.ts';
 export { CANCELLED_MESSAGE, LOGIN_PATH } from './login-types.ts';
 
@@ -102,7 +110,8 @@ export class LoginBroker {
     return this.#link.confirm(linkRef, post, signal);
   }
 
-  completeCallback(params: URLSearchParams): Promise<CallbackOutcome> {
-    return this.#completion.completeCallback(params);
+  /** `browser`: the callback browser's address and the tokens it presents (browser-binding.ts). */
+  completeCallback(params: URLSearchParams, browser?: CallbackBrowser): Promise<CallbackOutcome> {
+    return this.#completion.completeCallback(params, browser);
   }
 }

@@ -3,11 +3,11 @@
 // page (app name, when and from which network the login started, its code)
 // comes first and only its own POST goes on; then the browser is sent on to
 // the authorization server with a pushed request it can still use.
-import { timingSafeEqual } from 'node:crypto';
 import { AirlockError } from '../errors.ts';
-import { describeNetwork, sameNetwork } from '../network/client-address.ts';
+import { describeNetwork } from '../network/client-address.ts';
 import { metrics } from '../observability/metrics.ts';
 import type { AuditEvent } from '../storage/audit-log.ts';
+import { browserTokenKey, needsConfirmation, sameToken, tokenMatches } from './browser-binding.ts';
 import { parseIdentifier } from './identifier.ts';
 import type { LoginCompletion } from './login-completion.ts';
 import type { LoginInitiation } from './login-initiation.ts';
@@ -16,7 +16,6 @@ import { isCancelled, type LinkOutcome, type LoginBrokerOptions } from './login-
 import { randomSecret, sha256 } from './secrets.ts';
 
 const LINK_REF = /^[A-Za-z0-9_-]{43}$/;
-const CSRF_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 export type ConfirmationDecision = 'shown' | 'confirmed' | 'cancelled' | 'skipped-same-network' | 'refused';
 
@@ -36,12 +35,6 @@ export interface ConfirmationPost {
   cookieToken: string;
   action: 'continue' | 'cancel';
   browserAddress: string;
-}
-
-function sameToken(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 export class LoginLink {
@@ -79,7 +72,7 @@ export class LoginLink {
     const confirmation = record.confirmation;
     const mode = this.#o.settings.loginConfirmation;
     if (confirmation && mode !== 'never') {
-      if (mode === 'cross-network' && sameNetwork(confirmation.initiatorAddress, browserAddress)) {
+      if (!needsConfirmation(mode, confirmation, browserAddress)) {
         await this.#record('skipped-same-network', record, browserAddress);
       } else {
         const csrfToken = randomSecret();
@@ -98,7 +91,7 @@ export class LoginLink {
         };
       }
     }
-    return this.#sendOn(record, signal);
+    return this.#sendOn(record, signal, confirmation !== null && mode !== 'never');
   }
 
   /**
@@ -112,11 +105,9 @@ export class LoginLink {
     const record = await this.#pending(linkRef);
     if (!('ref' in record)) return record;
     const valid =
-      CSRF_TOKEN.test(post.formToken) &&
       sameToken(post.formToken, post.cookieToken) &&
-      record.confirmTokenHash !== null &&
-      sameToken(sha256(post.formToken), record.confirmTokenHash) &&
-      (await this.#o.store.spendConfirmToken(record.ref, record.confirmTokenHash));
+      tokenMatches(post.formToken, record.confirmTokenHash) &&
+      (await this.#o.store.spendConfirmToken(record.ref, record.confirmTokenHash!));
     if (!valid) {
       await this.#record('refused', record, post.browserAddress);
       return {
@@ -130,14 +121,23 @@ export class LoginLink {
       return { kind: 'declined' };
     }
     await this.#record('confirmed', record, post.browserAddress);
-    return this.#sendOn(record, signal);
+    return this.#sendOn(record, signal, true);
   }
 
   // The stored pushed request goes to the first browser sent on while it is
   // fresh. Any later one gets its own: the PDS binds a request to the first
   // browser that loads it and refuses it (access_denied) elsewhere, so a
   // link preview or a second browser must not spend the user's.
-  async #sendOn(record: LoginRecord, signal: AbortSignal): Promise<LinkOutcome> {
+  // With `bindBrowser`, the browser also gets a token for the callback (browser-binding.ts).
+  async #sendOn(record: LoginRecord, signal: AbortSignal, bindBrowser: boolean): Promise<LinkOutcome> {
+    const outcome = await this.#authorizationFor(record, signal);
+    if (outcome.kind !== 'redirect' || !bindBrowser) return outcome;
+    const value = randomSecret();
+    await this.#o.store.setBrowserTokenHash(record.ref, sha256(value));
+    return { ...outcome, browserToken: { key: browserTokenKey(record.ref), value } };
+  }
+
+  async #authorizationFor(record: LoginRecord, signal: AbortSignal): Promise<LinkOutcome> {
     const now = Date.now();
     const fresh = record.authorizeUrlAt !== null && now - record.authorizeUrlAt < this.#o.settings.oauthRequestMaxAge;
     if (fresh && record.authorizeUrlClaimedAt === null && (await this.#o.store.claimAuthorizeUrl(record.ref, now))) {

@@ -38,6 +38,8 @@ export interface LoginRecord {
   confirmTokenHash: string | null;
   /** When the pushed request in authorizeUrl was first sent to a browser. */
   authorizeUrlClaimedAt: number | null;
+  /** SHA-256 of the token of the last browser the link sent on to the PDS. */
+  browserTokenHash: string | null;
 }
 
 /** What the confirmation page shows and compares; stored sealed (personal data, and the code is the app's). */
@@ -92,6 +94,7 @@ function toRecord(row: Selectable<LoginsTable>, sealer?: Sealer): LoginRecord {
     confirmation,
     confirmTokenHash: row.confirm_token_hash,
     authorizeUrlClaimedAt: row.authorize_url_claimed_at === null ? null : Number(row.authorize_url_claimed_at),
+    browserTokenHash: row.browser_token_hash,
   };
 }
 
@@ -169,6 +172,7 @@ export class LoginStore {
         confirm_token_hash: null,
         authorize_url_claimed_at: null,
         initiator_network: this.#networkFingerprint(login.initiatorNetwork),
+        browser_token_hash: null,
       })
       .execute();
   }
@@ -181,12 +185,18 @@ export class LoginStore {
   /** The login of a link, with its confirmation opened. */
   async byLinkRefHash(hash: string): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('link_ref_hash', '=', hash).executeTakeFirst();
-    if (row?.confirmation && !this.#sealer) throw new Error('this login store has no master key to open login confirmations');
-    return row && toRecord(row, this.#sealer);
+    return row && this.#withConfirmation(row);
   }
 
-  async byRef(ref: string): Promise<LoginRecord | undefined> {
+  #withConfirmation(row: Selectable<LoginsTable>): LoginRecord {
+    if (row.confirmation && !this.#sealer) throw new Error('this login store has no master key to open login confirmations');
+    return toRecord(row, this.#sealer);
+  }
+
+  /** `withConfirmation`: open the sealed confirmation too (the callback's browser check needs it). */
+  async byRef(ref: string, options: { withConfirmation?: boolean } = {}): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('id', '=', ref).executeTakeFirst();
+    if (options.withConfirmation) return row && this.#withConfirmation(row);
     return row && toRecord(row);
   }
 
@@ -258,6 +268,11 @@ export class LoginStore {
       .where('authorize_url_claimed_at', 'is', null)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Records the token (its hash) of the browser the link sends on now; the callback checks it. */
+  async setBrowserTokenHash(ref: string, hash: string): Promise<void> {
+    await this.db.updateTable('logins').set({ browser_token_hash: hash }).where('id', '=', ref).execute();
   }
 
   /** Spends the confirmation page's token: true for the first POST that holds it only. */

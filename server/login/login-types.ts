@@ -30,8 +30,23 @@ export interface ConfirmationPage {
   authorizationOrigin: string;
 }
 
+/**
+ * A token for the browser the link sends on, kept by the browser (a cookie)
+ * under a name derived from `key` and presented back at the callback.
+ */
+export interface BrowserToken {
+  key: string;
+  value: string;
+}
+
+/** The browser at the OAuth callback: its address and the tokens it presents. */
+export interface CallbackBrowser {
+  address: string;
+  token(key: string): string;
+}
+
 export type LinkOutcome =
-  | { kind: 'redirect'; url: string }
+  | { kind: 'redirect'; url: string; browserToken?: BrowserToken }
   | { kind: 'confirm'; page: ConfirmationPage }
   /** A confirmation POST that is not the page's own (CSRF token missing, wrong, or used). */
   | { kind: 'refused'; message: string }

@@ -60,6 +60,8 @@ export interface LoginsTable {
   authorize_url_claimed_at: number | null;
   /** Keyed fingerprint (Sealer.fingerprint) of the initiator's network key: pending logins are capped per network. */
   initiator_network: string | null;
+  /** SHA-256 of the token of the last browser the link sent on (confirmed, or on the app's network); the callback checks it. */
+  browser_token_hash: string | null;
 }
 
 export interface SessionsTable {

@@ -16,7 +16,6 @@ import { REPO_ROOT, startInProcess, type InProcessAirlock } from '../support/air
 import {
   consentInBrowser,
   decideViaApi,
-  deliverCallback,
   launchBrowser,
   NAVIGATION_HEADERS,
   openAuthorizePage,
@@ -177,10 +176,36 @@ test('a POST without, with a wrong, or with a cross-site CSRF token is refused w
     'login-confirmation-confirmed',
     ...Array<string>(6).fill('login-confirmation-refused'),
   ]);
-  // The pushed request the 303 named is the user's: signing in there completes the login.
+  // The confirmed browser gets its own token for the callback (Lax: the PDS's redirect is cross-site).
+  const browserCookie = confirmed.headers['set-cookie']?.[0] ?? '';
+  expect(browserCookie).toMatch(/^airlock-browser-[A-Za-z0-9_-]{16}=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax$/);
+  // The pushed request the 303 named is the user's: signing in there completes the login, even
+  // from yet another network (the phone changed networks): the browser holds the token.
   const authorize = await openAuthorizePage(confirmed.headers.location!);
-  await deliverCallback(await decideViaApi(authorize, account));
+  const callbackUrl = await decideViaApi(authorize, account);
+  const landed = await rawRequest(callbackUrl, {
+    headers: { ...NAVIGATION_HEADERS, 'x-forwarded-for': '192.0.2.44', cookie: browserCookie.split(';')[0]! },
+  });
+  expect(landed.status).toBe(200);
   expect((await stream.next('completed')).session?.did).toBe(account.did);
+});
+
+test('the PDS URL behind the link, sent to someone else, cannot skip the page: their callback from another network is refused', async () => {
+  // The attacker starts a login for the victim's handle and opens the link on their own network:
+  // one click, and the redirect names the PDS authorization URL, which they send on instead of the link.
+  const started = await initiateFrom(clients.auth, APP_NETWORK);
+  const stream = awaitLogin(clients.auth, started.loginId, started.verifier);
+  const attackerView = await openLink(started.authorizeUrl, APP_NETWORK);
+  expect(attackerView.status).toBe(302);
+  // The victim signs in there from another network, without the token the link gave the attacker.
+  const authorize = await openAuthorizePage(attackerView.headers.location!);
+  const callbackUrl = await decideViaApi(authorize, account);
+  const landed = await rawRequest(callbackUrl, { headers: { ...NAVIGATION_HEADERS, 'x-forwarded-for': OTHER_NETWORK } });
+  expect(landed.status).toBe(403);
+  expect(landed.body).toContain('This sign-in was not confirmed in this browser');
+  const failed = await stream.next('failed');
+  expect(failed.reason).toBe(LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED);
+  expect(stream.cases()).not.toContain('completed');
 });
 
 test('Cancel on the page fails the login (access denied): the app that started it gets no session', async () => {

@@ -34,11 +34,24 @@ function cookieValue(request: HttpRequest, name: string): string {
 }
 
 export function loginRoutes(broker: LoginBroker, options: LoginRouteOptions): Route[] {
-  const cookieName = options.secureCookies ? '__Host-airlock-login' : 'airlock-login';
-  const cookieFor = (token: string) =>
-    `${cookieName}=${token}; Path=/; Max-Age=${Math.ceil(options.loginTtlMs / 1000)}; HttpOnly; SameSite=Strict${options.secureCookies ? '; Secure' : ''}`;
+  const prefix = options.secureCookies ? '__Host-' : '';
+  const cookieName = `${prefix}airlock-login`;
+  const cookie = (name: string, token: string, sameSite: 'Strict' | 'Lax') =>
+    `${name}=${token}; Path=/; Max-Age=${Math.ceil(options.loginTtlMs / 1000)}; HttpOnly; SameSite=${sameSite}${options.secureCookies ? '; Secure' : ''}`;
+  const cookieFor = (token: string) => cookie(cookieName, token, 'Strict');
+  // The browser token comes back on the PDS's redirect to the callback, a cross-site navigation: Lax, not Strict.
+  const browserCookieName = (key: string) => `${prefix}airlock-browser-${key}`;
+  const redirect = (status: 302 | 303, outcome: Extract<Awaited<ReturnType<LoginBroker['openLink']>>, { kind: 'redirect' }>) => ({
+    status,
+    headers: {
+      location: outcome.url,
+      ...(outcome.browserToken
+        ? { 'set-cookie': cookie(browserCookieName(outcome.browserToken.key), outcome.browserToken.value, 'Lax') }
+        : {}),
+    },
+  });
   const send = (outcome: Awaited<ReturnType<LoginBroker['openLink']>>, ref: string) => {
-    if (outcome.kind === 'redirect') return { status: 303, headers: { location: outcome.url } };
+    if (outcome.kind === 'redirect') return redirect(303, outcome);
     if (outcome.kind === 'confirm') return confirmationPage(outcome.page, ref, cookieFor(outcome.page.csrfToken));
     return linkPage(outcome);
   };
@@ -52,7 +65,7 @@ export function loginRoutes(broker: LoginBroker, options: LoginRouteOptions): Ro
         const ref = request.url.pathname.slice(LOGIN_PATH.length);
         const outcome = await broker.openLink(ref, AbortSignal.timeout(options.upstreamTimeoutMs), request.clientAddress);
         // A GET's redirect stays a 302, as before the confirmation page existed.
-        if (outcome.kind === 'redirect') return { status: 302, headers: { location: outcome.url } };
+        if (outcome.kind === 'redirect') return redirect(302, outcome);
         return send(outcome, ref);
       },
     },
@@ -85,7 +98,8 @@ export function loginRoutes(broker: LoginBroker, options: LoginRouteOptions): Ro
       path: CALLBACK_PATH,
       async handle(request) {
         if (request.method === 'HEAD') return { status: 200 };
-        return callbackPage(await broker.completeCallback(request.url.searchParams));
+        const browser = { address: request.clientAddress, token: (key: string) => cookieValue(request, browserCookieName(key)) };
+        return callbackPage(await broker.completeCallback(request.url.searchParams, browser));
       },
     },
   ];
