@@ -114,8 +114,9 @@ async fn main() -> ExitCode {
                 Ok(started) => {
                     // A Tauri app opens this with the opener plugin; a terminal prints it.
                     println!("Open this link to sign in:\n{}", started.authorize_url);
+                    // On stderr with the progress: stdout stays the link, then the session's JSON.
                     if !started.confirmation_code.is_empty() {
-                        println!(
+                        eprintln!(
                             "Your code: {} (if the browser asks, continue only if it shows this code)",
                             started.confirmation_code
                         );
