@@ -123,6 +123,7 @@ export class LoginCompletion {
       if (!mayComplete(record, this.#o.settings.loginConfirmation, browser)) {
         await this.#o.upstream.discard(params);
         this.#o.logger.warn({ login: ref.slice(0, 8) }, 'callback from a browser that did not pass the login link; login refused');
+        metrics.loginConfirmations.inc({ decision: 'callback-refused' });
         const refused: StoredResult = { type: 'failed', reason: 'access-denied', message: UNCONFIRMED_MESSAGE };
         await this.#store(ref, refused);
         return { kind: 'failed', reason: 'access-denied', message: UNCONFIRMED_MESSAGE };

@@ -103,7 +103,7 @@ export const metrics = {
   }),
   loginConfirmations: new Counter({
     name: 'airlock_login_confirmations_total',
-    help: "Decisions at the login confirmation page: shown, confirmed, cancelled, skipped-same-network (no page: the browser is on the app's network), refused (a POST without the page's CSRF token).",
+    help: "Decisions at the login confirmation page: shown, confirmed, cancelled, skipped-same-network (no page: the browser is on the app's network), refused (a POST without the page's CSRF token), callback-refused (a callback from a browser the link never sent on, from another network).",
     labelNames: ['decision'],
     registers: [registry],
   }),

@@ -195,6 +195,7 @@ test('the PDS URL behind the link, sent to someone else, cannot skip the page: t
   // one click, and the redirect names the PDS authorization URL, which they send on instead of the link.
   const started = await initiateFrom(clients.auth, APP_NETWORK);
   const stream = awaitLogin(clients.auth, started.loginId, started.verifier);
+  const before = await decisions();
   const attackerView = await openLink(started.authorizeUrl, APP_NETWORK);
   expect(attackerView.status).toBe(302);
   // The victim signs in there from another network, without the token the link gave the attacker.
@@ -206,6 +207,9 @@ test('the PDS URL behind the link, sent to someone else, cannot skip the page: t
   const failed = await stream.next('failed');
   expect(failed.reason).toBe(LoginFailureReason.LOGIN_FAILURE_REASON_ACCESS_DENIED);
   expect(stream.cases()).not.toContain('completed');
+  const after = await decisions();
+  expect((after['callback-refused'] ?? 0) - (before['callback-refused'] ?? 0)).toBe(1);
+  expect((after['skipped-same-network'] ?? 0) - (before['skipped-same-network'] ?? 0)).toBe(1);
 });
 
 test('Cancel on the page fails the login (access denied): the app that started it gets no session', async () => {
