@@ -328,7 +328,8 @@ export const SETTINGS = {
     flag: 'login-rate-per-minute',
     default: '30',
     schema: positiveInt,
-    description: 'InitiateLogin calls allowed per client address per minute',
+    description:
+      'InitiateLogin calls allowed per client network per minute (an IPv4 address, an IPv6 /64; behind a trusted proxy the forwarded address)',
   }),
   maxPendingLogins: setting({
     env: 'AIRLOCK_MAX_PENDING_LOGINS',
