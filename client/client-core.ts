@@ -155,7 +155,7 @@ export class AirlockClientCore {
   }
 
   /** The login that awaitLogin can currently follow, if any. */
-  get currentLogin(): Omit<StartedLogin, 'authorizeUrl'> | undefined {
+  get currentLogin(): Omit<StartedLogin, 'authorizeUrl' | 'confirmationCode'> | undefined {
     const attempt = this.#attempts.current;
     return attempt && { loginId: attempt.loginId, expiresAt: attempt.expiresAt, serverUrl: attempt.serverUrl };
   }
@@ -215,7 +215,13 @@ export class AirlockClientCore {
       // The superseded login is ended on the server before this one is handed
       // out, so its old browser tab can no longer finish it.
       await cancelled;
-      return { loginId: response.loginId, authorizeUrl: response.authorizeUrl, expiresAt, serverUrl: address.url };
+      return {
+        loginId: response.loginId,
+        authorizeUrl: response.authorizeUrl,
+        expiresAt,
+        serverUrl: address.url,
+        confirmationCode: response.confirmationCode,
+      };
     } catch (error) {
       throw controller.signal.aborted ? controller.signal.reason : toClientError(error);
     } finally {

@@ -6,6 +6,12 @@ export interface StartedLogin {
   authorizeUrl: string;
   expiresAt: Date;
   serverUrl: string;
+  /**
+   * Show this to the user while they sign in ("K7QM-3XHP"): when the link
+   * opens on another network, the browser shows the same code and asks the
+   * user to continue only if both match. Empty from servers without it.
+   */
+  confirmationCode: string;
 }
 
 export type LoginProgress =

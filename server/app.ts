@@ -6,6 +6,7 @@ import type { RoomPresence } from './channels/presence.ts';
 import { setUpChannels, setUpPresence } from './channels/setup.ts';
 import type { ListenerName, Settings } from './config/settings.ts';
 import { requiresClientCertificate, servesTls } from './config/load.ts';
+import { ClientAddressResolver } from './network/client-address.ts';
 import { describeCertificate, ServerCertificate } from './transport/tls/server-certificate.ts';
 import type { Logger } from './observability/logger.ts';
 import { addGaugeSource, registry } from './observability/metrics.ts';
@@ -107,7 +108,13 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     const text = (status: number, body: string) => ({ status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body });
     const notReady = () => (phase !== 'serving' ? phase : databaseReachable ? undefined : 'database unreachable');
 
-    const http = new HttpTransport(settings.httpAddress, logger, { hsts: settings.mode === 'production', tls: tlsFor('http') });
+    // One view of who the client is, for both listeners: the peer, or behind a trusted proxy the forwarded address.
+    const addresses = new ClientAddressResolver(settings.trustedProxies);
+    const http = new HttpTransport(settings.httpAddress, logger, {
+      hsts: settings.mode === 'production',
+      tls: tlsFor('http'),
+      addresses,
+    });
     http.add(
       // The process is up and its event loop answers: restart it only when this fails.
       { method: 'GET', path: '/livez', handle: () => text(200, 'ok') },
@@ -179,7 +186,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
     cleanups.unshift(() => presence.stop());
     const bus = shared ? new PgLoginEventBus({ db: database.db, listener: shared.listener, logger }) : new InProcessLoginEventBus();
     const broker = new LoginBroker({
-      store: new LoginStore(database.db),
+      store: new LoginStore(database.db, { sealer }),
       bus,
       upstream: upstreamAuthorizer(oauth, { timeoutMs: settings.upstreamTimeout }),
       sessions: auth.sessions,
@@ -196,10 +203,18 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       broker.stop();
       await bus.close();
     });
-    http.add(...oauthClientRoutes(oauth), ...loginRoutes(broker, { upstreamTimeoutMs: settings.upstreamTimeout }));
+    http.add(
+      ...oauthClientRoutes(oauth),
+      ...loginRoutes(broker, {
+        upstreamTimeoutMs: settings.upstreamTimeout,
+        secureCookies: publicUrl.startsWith('https://'),
+        loginTtlMs: settings.loginTtl,
+        maxFormBytes: settings.loginFormMaxBytes,
+      }),
+    );
 
     const tracker = new CallTracker();
-    const deps = { logger, tracker };
+    const deps = { logger, tracker, addresses };
     const grpc = new GrpcTransport({
       settings,
       logger,
@@ -216,6 +231,7 @@ export async function startAirlock(settings: Settings, logger: Logger): Promise<
       connectHandler({
         logger,
         tracker,
+        addresses,
         bearer: { authenticator: auth.authenticator },
         maxMetadataBytes: settings.maxMetadataBytes,
         maxMessageBytes: settings.maxMessageBytes,

@@ -105,9 +105,13 @@ Exit codes:
           authorizeUrl: started.authorizeUrl,
           expiresAt: started.expiresAt,
           serverUrl: started.serverUrl,
+          confirmationCode: started.confirmationCode,
         });
       } else {
         io.stdout.write(`Open this URL in your browser to sign in:\n\n  ${started.authorizeUrl}\n\n`);
+        if (started.confirmationCode) {
+          io.stdout.write(`Your code: ${started.confirmationCode}\nIf the browser asks, continue only if it shows this same code.\n\n`);
+        }
         if (options.qr) io.stdout.write(`Or scan it with your phone:\n\n${terminalQr(started.authorizeUrl)}\n\n`);
       }
       const forget = await recordLoginInProgress(sessionFileOf(globals), {

@@ -28,7 +28,12 @@ export function session(message: es.Session | undefined): ts.Session | undefined
 }
 
 export function initiateLoginResponse(message: es.InitiateLoginResponse): ts.InitiateLoginResponse {
-  return { loginId: message.loginId, authorizeUrl: message.authorizeUrl, expiresAt: date(message.expiresAt) };
+  return {
+    loginId: message.loginId,
+    authorizeUrl: message.authorizeUrl,
+    expiresAt: date(message.expiresAt),
+    confirmationCode: message.confirmationCode,
+  };
 }
 
 export function whoAmIResponse(message: es.WhoAmIResponse): ts.WhoAmIResponse {

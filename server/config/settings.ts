@@ -1,6 +1,7 @@
 // Every setting of the server, declared once: its environment variable, its
 // flag, its default and how it is validated. `--help`, the README table and
 // the loader all read this list.
+import ipaddr from 'ipaddr.js';
 import ms from 'ms';
 import { z } from 'zod';
 
@@ -102,6 +103,25 @@ const originList = z.string().transform((text, ctx) => {
     origins.push(origin);
   }
   return origins;
+});
+
+const cidrList = z.string().transform((text, ctx) => {
+  const items = text.split(/[\s,]+/).filter(Boolean);
+  for (const item of items) {
+    const v6 = item.includes(':');
+    const valid = item.includes('/')
+      ? v6
+        ? ipaddr.IPv6.isValidCIDR(item)
+        : ipaddr.IPv4.isValidCIDRFourPartDecimal(item)
+      : v6
+        ? ipaddr.IPv6.isValid(item)
+        : ipaddr.IPv4.isValidFourPartDecimal(item);
+    if (!valid) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not an IP address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)` });
+      return z.NEVER;
+    }
+  }
+  return items;
 });
 
 const text = z.string();
@@ -350,6 +370,14 @@ export const SETTINGS = {
     schema: duration,
     description: 'how long in-flight calls may finish after SIGINT/SIGTERM before the process exits',
   }),
+  trustedProxies: setting({
+    env: 'AIRLOCK_TRUSTED_PROXIES',
+    flag: 'trusted-proxies',
+    default: '',
+    schema: cidrList,
+    description:
+      'CIDRs of the proxies and load balancers in front of Airlock, comma-separated; only from these peers is x-forwarded-for (HTTP header, gRPC metadata) believed for the client address; empty = the direct peer is the client',
+  }),
   maxMessageBytes: setting({
     env: 'AIRLOCK_MAX_MESSAGE_BYTES',
     flag: 'max-message-bytes',
@@ -406,7 +434,8 @@ export const SETTINGS = {
     flag: 'login-rate-per-minute',
     default: '30',
     schema: positiveInt,
-    description: 'InitiateLogin calls allowed per client address per minute',
+    description:
+      'InitiateLogin calls allowed per client network per minute (an IPv4 address, an IPv6 /64; behind a trusted proxy the forwarded address)',
   }),
   maxPendingLogins: setting({
     env: 'AIRLOCK_MAX_PENDING_LOGINS',
@@ -421,6 +450,14 @@ export const SETTINGS = {
     default: '64',
     schema: positiveInt,
     description: "characters of InitiateLogin's client_label (longer is INVALID_ARGUMENT) and of the user-agent kept in its place",
+  }),
+  maxPendingLoginsPerNetwork: setting({
+    env: 'AIRLOCK_MAX_PENDING_LOGINS_PER_NETWORK',
+    flag: 'max-pending-logins-per-network',
+    default: '100',
+    schema: positiveInt,
+    description:
+      'logins waiting for a user at once that were started from one client network (an IPv4 address, an IPv6 /64; behind a trusted proxy the forwarded address), so one network cannot fill AIRLOCK_MAX_PENDING_LOGINS',
   }),
   maxStreamsPerLogin: setting({
     env: 'AIRLOCK_MAX_STREAMS_PER_LOGIN',
@@ -452,6 +489,28 @@ export const SETTINGS = {
     schema: wholeNumber,
     description:
       "pushed authorization requests the login link may make per login after InitiateLogin's (a stale first visit, a second browser, a link preview); beyond them the link answers 429 and the login stays pending",
+  }),
+  appName: setting({
+    env: 'AIRLOCK_APP_NAME',
+    flag: 'app-name',
+    default: 'Airlock',
+    schema: text.min(1).max(100),
+    description: 'the name of the app users sign in to, shown on the login confirmation page',
+  }),
+  loginConfirmation: setting({
+    env: 'AIRLOCK_LOGIN_CONFIRMATION',
+    flag: 'login-confirmation',
+    default: 'cross-network',
+    schema: z.enum(['always', 'cross-network', 'never']),
+    description:
+      "when the login link shows a confirmation page (app name, when and from which network the login started, its code) before the PDS: always, cross-network (only when the browser's network is not the app's: IPv4 address, IPv6 /64) or never",
+  }),
+  loginFormMaxBytes: setting({
+    env: 'AIRLOCK_LOGIN_FORM_MAX_BYTES',
+    flag: 'login-form-max-bytes',
+    default: '4096',
+    schema: positiveInt,
+    description: 'largest body accepted from the login confirmation page (its POST to /login/<ref>)',
   }),
   oauthScope: setting({
     env: 'AIRLOCK_OAUTH_SCOPE',

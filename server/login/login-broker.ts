@@ -11,12 +11,21 @@
 import { addGaugeSource } from '../observability/metrics.ts';
 import { LoginCompletion } from './login-completion.ts';
 import { LoginInitiation } from './login-initiation.ts';
-import { LoginLink } from './login-link.ts';
+import { type ConfirmationPost, LoginLink } from './login-link.ts';
 import { LoginProgress } from './login-progress.ts';
-import type { CallbackOutcome, LinkOutcome, LoginBrokerOptions, LoginUpdate } from './login-types.ts';
+import type { CallbackBrowser, CallbackOutcome, LinkOutcome, LoginBrokerOptions, LoginUpdate } from './login-types.ts';
 import { LoginWatches } from './login-watches.ts';
 
-export type { BrokerSettings, CallbackOutcome, LinkOutcome, LoginBrokerOptions, LoginUpdate } from './login-types.ts';
+export type {
+  BrokerSettings,
+  CallbackBrowser,
+  CallbackOutcome,
+  ConfirmationPage,
+  LinkOutcome,
+  LoginBrokerOptions,
+  LoginUpdate,
+} from './login-types.ts';
+export type { ConfirmationPost } from './login-link.ts';
 export { CANCELLED_MESSAGE, LOGIN_PATH } from './login-types.ts';
 
 export class LoginBroker {
@@ -39,8 +48,8 @@ export class LoginBroker {
     });
     this.#initiation = new LoginInitiation(options);
     this.#progress = new LoginProgress(options, this.#watches);
-    this.#link = new LoginLink(options, this.#initiation);
     this.#completion = new LoginCompletion(options);
+    this.#link = new LoginLink(options, this.#initiation, this.#completion);
   }
 
   /** Starts the sweeper of expired logins. */
@@ -92,11 +101,17 @@ export class LoginBroker {
     return this.#completion.cancel(input);
   }
 
-  openLink(linkRef: string, signal: AbortSignal): Promise<LinkOutcome> {
-    return this.#link.openLink(linkRef, signal);
+  /** `browserAddress`: the browser's address as the transport resolved it, compared with the app's. */
+  openLink(linkRef: string, signal: AbortSignal, browserAddress?: string): Promise<LinkOutcome> {
+    return this.#link.openLink(linkRef, signal, browserAddress);
   }
 
-  completeCallback(params: URLSearchParams): Promise<CallbackOutcome> {
-    return this.#completion.completeCallback(params);
+  confirmLink(linkRef: string, post: ConfirmationPost, signal: AbortSignal): Promise<LinkOutcome> {
+    return this.#link.confirm(linkRef, post, signal);
+  }
+
+  /** `browser`: the callback browser's address and the tokens it presents (browser-binding.ts). */
+  completeCallback(params: URLSearchParams, browser?: CallbackBrowser): Promise<CallbackOutcome> {
+    return this.#completion.completeCallback(params, browser);
   }
 }

@@ -4,10 +4,23 @@
 import { AirlockError, UnavailableError } from '../errors.ts';
 import { metrics } from '../observability/metrics.ts';
 import { tracing } from '../observability/tracing.ts';
+import { mayComplete } from './browser-binding.ts';
 import type { FailureReason, LoginRecord, StoredResult } from './login-store.ts';
-import { CANCELLED_MESSAGE, type CallbackOutcome, findLogin, isCancelled, type LoginBrokerOptions } from './login-types.ts';
+import {
+  CANCELLED_MESSAGE,
+  type CallbackBrowser,
+  type CallbackOutcome,
+  findLogin,
+  isCancelled,
+  type LoginBrokerOptions,
+} from './login-types.ts';
 import { seal } from './result-sealing.ts';
 import { INTERRUPTED, UpstreamDeniedError, UpstreamFailedError } from './upstream.ts';
+
+export const DECLINED_MESSAGE = 'The user cancelled this sign-in on the confirmation page.';
+export const UNCONFIRMED_MESSAGE =
+  'This sign-in was not confirmed in this browser: open the sign-in link from the app (not a link someone sent you) and start again.';
+const UNKNOWN_BROWSER: CallbackBrowser = { address: '', token: () => '' };
 
 // Backoff of storing a finished login after a database fault.
 const STORE_RETRY_FIRST_MS = 250;
@@ -56,6 +69,16 @@ export class LoginCompletion {
   }
 
   /**
+   * The user pressed Cancel on the login link's confirmation page: the login
+   * fails (access denied) under the same lock as the callback, and the app
+   * that started it is told so and gets no session.
+   */
+  async decline(ref: string): Promise<void> {
+    const result: StoredResult = { type: 'failed', reason: 'access-denied', message: DECLINED_MESSAGE };
+    await this.#o.requestLock(`airlock-login:${ref}`, () => this.#store(ref, result));
+  }
+
+  /**
    * The browser came back from the authorization server. Completes the login
    * at most once; an unknown, replayed or late callback completes nothing.
    *
@@ -66,7 +89,7 @@ export class LoginCompletion {
    * the database is back. A reload meanwhile is told to wait, and afterwards
    * how the login ended.
    */
-  async completeCallback(params: URLSearchParams): Promise<CallbackOutcome> {
+  async completeCallback(params: URLSearchParams, browser: CallbackBrowser = UNKNOWN_BROWSER): Promise<CallbackOutcome> {
     const request = await this.#o.upstream.requestOf(params);
     if (!request) {
       return {
@@ -77,7 +100,7 @@ export class LoginCompletion {
     }
     const ref = request.loginRef;
     return this.#o.requestLock(`airlock-login:${ref}`, async (): Promise<CallbackOutcome> => {
-      const record = await this.#o.store.byRef(ref);
+      const record = await this.#o.store.byRef(ref, { withConfirmation: true });
       if (!record || record.expiresAt <= Date.now()) {
         await this.#o.upstream.discard(params);
         return { kind: 'failed', reason: 'expired', message: 'This sign-in expired. Start again from the app.' };
@@ -95,6 +118,18 @@ export class LoginCompletion {
       if (this.#unstored.has(ref) || (await this.#o.upstream.requestOf(params))?.consumed) {
         throw new UnavailableError('this sign-in is still being finished');
       }
+
+      // A browser the link never sent on, from another network than the app's:
+      // an authorization URL passed around to skip the confirmation page.
+      if (!mayComplete(record, this.#o.settings.loginConfirmation, browser)) {
+        await this.#o.upstream.discard(params);
+        this.#o.logger.warn({ login: ref.slice(0, 8) }, 'callback from a browser that did not pass the login link; login refused');
+        metrics.loginConfirmations.inc({ decision: 'callback-refused' });
+        const refused: StoredResult = { type: 'failed', reason: 'access-denied', message: UNCONFIRMED_MESSAGE };
+        await this.#store(ref, refused);
+        return { kind: 'failed', reason: 'access-denied', message: UNCONFIRMED_MESSAGE };
+      }
+
       // Part of the login's trace, begun by InitiateLogin.
       return tracing.inSpan('airlock.login.callback', record.traceParent, () => this.#complete(ref, record, params));
     });

@@ -3,9 +3,11 @@
 // server, and the login stored with only hashes of its id and link ref.
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../errors.ts';
+import { networkKey } from '../network/client-address.ts';
 import { metrics } from '../observability/metrics.ts';
 import { tracing } from '../observability/tracing.ts';
 import { clientLabelOf, DEFAULT_CLIENT_LABEL_MAX_LENGTH } from './client-label.ts';
+import { newConfirmationCode } from './confirmation-code.ts';
 import { parseIdentifier } from './identifier.ts';
 import { LOGIN_PATH, type LoginBrokerOptions } from './login-types.ts';
 import { sealingKeyFor } from './result-sealing.ts';
@@ -26,6 +28,7 @@ export class LoginInitiation {
   async initiate(input: {
     identifier: string;
     verifierChallenge: string;
+    /** The client's address as the transport resolved it (behind trusted proxies, the forwarded one); '' when unknown. */
     clientAddress: string;
     /** The app's optional client_label ('' when absent). */
     clientLabel?: string;
@@ -34,10 +37,11 @@ export class LoginInitiation {
     signal: AbortSignal;
     /** Epoch ms by which the caller needs an answer, if it set one. */
     deadline?: number;
-  }): Promise<{ loginId: string; authorizeUrl: string; expiresAt: Date }> {
+  }): Promise<{ loginId: string; authorizeUrl: string; expiresAt: Date; confirmationCode: string }> {
     const { settings } = this.#o;
     try {
-      await this.#limiter.consume(input.clientAddress || 'unknown');
+      // Per network: an IPv6 client has a whole /64 to pick addresses from.
+      await this.#limiter.consume(networkKey(input.clientAddress));
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) throw error;
       throw new ResourceExhaustedError(
@@ -64,10 +68,12 @@ export class LoginInitiation {
     const ref = randomSecret();
     const loginId = randomSecret();
     const linkRef = randomSecret();
+    const confirmationCode = newConfirmationCode();
     const authorizeUrl = await this.authorize(identifier, ref, input.signal, input.deadline);
     const createdAt = Date.now();
     const expiresAt = createdAt + settings.loginTtl;
-    const inserted = await this.#o.store.insertWithinCap(
+    const network = networkKey(input.clientAddress);
+    const capReached = await this.#o.store.insertWithinCap(
       {
         ref,
         loginIdHash: sha256(loginId),
@@ -81,15 +87,27 @@ export class LoginInitiation {
         // The callback and the completed event join this call's trace.
         traceParent: tracing.traceParent(),
         clientLabel,
+        confirmation: { code: confirmationCode, initiatorAddress: input.clientAddress },
+        initiatorNetwork: network,
       },
-      settings.maxPendingLogins,
+      { total: settings.maxPendingLogins, perNetwork: settings.maxPendingLoginsPerNetwork },
     );
     // The count above is a cheap early refusal; this one, taken with the insert, is the cap.
-    if (!inserted)
+    if (capReached === 'total')
       throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
+    if (capReached === 'network') {
+      throw new ResourceExhaustedError(
+        `too many logins started from this network are waiting for users (limit ${settings.maxPendingLoginsPerNetwork}); finish or cancel one, or retry later`,
+      );
+    }
     this.#o.logger.info({ login: ref.slice(0, 8), identifierKind: identifier.kind }, 'login initiated');
     metrics.loginsInitiated.inc();
-    return { loginId, authorizeUrl: `${this.#o.publicUrl.replace(/\/$/, '')}${LOGIN_PATH}${linkRef}`, expiresAt: new Date(expiresAt) };
+    return {
+      loginId,
+      authorizeUrl: `${this.#o.publicUrl.replace(/\/$/, '')}${LOGIN_PATH}${linkRef}`,
+      expiresAt: new Date(expiresAt),
+      confirmationCode,
+    };
   }
 
   /**

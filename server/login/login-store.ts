@@ -5,6 +5,7 @@
 import { Mutex } from 'async-mutex';
 import { withBootstrapLock } from '../storage/bootstrap-lock.ts';
 import { AuditLog } from '../storage/audit-log.ts';
+import { loginConfirmationContext, type Sealer } from '../storage/at-rest.ts';
 import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, LoginsTable } from '../storage/schema.ts';
 
@@ -30,6 +31,25 @@ export interface LoginRecord {
   /** W3C traceparent of the InitiateLogin call, when tracing was on. */
   traceParent: string | null;
   clientLabel: string | null;
+  /**
+   * The code and the initiator's address for the confirmation page: opened
+   * only when the record is read by its link ref (byLinkRefHash), the one
+   * use; null otherwise and for logins from before it existed.
+   */
+  confirmation: LoginConfirmation | null;
+  /** SHA-256 of the CSRF token of the confirmation page last shown. */
+  confirmTokenHash: string | null;
+  /** When the pushed request in authorizeUrl was first sent to a browser. */
+  authorizeUrlClaimedAt: number | null;
+  /** SHA-256 of the token of the last browser the link sent on to the PDS. */
+  browserTokenHash: string | null;
+}
+
+/** What the confirmation page shows and compares; stored sealed (personal data, and the code is the app's). */
+export interface LoginConfirmation {
+  code: string;
+  /** The initiator's address as the transport resolved it ('' when unknown). */
+  initiatorAddress: string;
 }
 
 /** What a waiting stream may have missed: the browser opening, the result. */
@@ -51,9 +71,19 @@ export interface NewLogin {
   resultKey: string;
   traceParent?: string;
   clientLabel?: string;
+  confirmation: LoginConfirmation;
+  /** The initiator's network key (IPv4 address, IPv6 /64); stored only as a keyed fingerprint. */
+  initiatorNetwork: string;
 }
 
-function toRecord(row: Selectable<LoginsTable>): LoginRecord {
+/** Why insertWithinCap did not insert: the cap in total, or the initiator network's. */
+export type CapReached = 'total' | 'network';
+
+function toRecord(row: Selectable<LoginsTable>, sealer?: Sealer): LoginRecord {
+  let confirmation: LoginConfirmation | null = null;
+  if (row.confirmation !== null && sealer) {
+    confirmation = JSON.parse(sealer.open(loginConfirmationContext(row.id), row.confirmation)) as LoginConfirmation;
+  }
   return {
     ref: row.id,
     verifierChallenge: row.verifier_challenge,
@@ -68,16 +98,23 @@ function toRecord(row: Selectable<LoginsTable>): LoginRecord {
     resultKey: row.result_key,
     traceParent: row.trace_parent,
     clientLabel: row.client_label,
+    confirmation,
+    confirmTokenHash: row.confirm_token_hash,
+    authorizeUrlClaimedAt: row.authorize_url_claimed_at === null ? null : Number(row.authorize_url_claimed_at),
+    browserTokenHash: row.browser_token_hash,
   };
 }
 
 export class LoginStore {
   private readonly db: Kysely<Database>;
-  /** Where finished logins are recorded for operators. */
+  readonly #sealer: Sealer | undefined;
+  /** Where finished logins and confirmation page decisions are recorded for operators. */
   readonly audit: AuditLog;
 
-  constructor(db: Kysely<Database>) {
+  /** `sealer`: seals each login's confirmation (code, initiator address); needed to store or read one. */
+  constructor(db: Kysely<Database>, options: { sealer?: Sealer } = {}) {
     this.db = db;
+    this.#sealer = options.sealer;
     this.audit = new AuditLog(db);
   }
 
@@ -85,21 +122,42 @@ export class LoginStore {
    * Inserts a login unless `cap` logins are already pending, atomically: the
    * count and the insert run under one lock (in this process a mutex, across
    * PostgreSQL replicas an advisory lock), so concurrent callers cannot all
-   * pass the count. False when the cap is reached.
+   * pass the count. The cap reached, or undefined once inserted.
    */
-  async insertWithinCap(login: NewLogin, cap: number): Promise<boolean> {
+  async insertWithinCap(login: NewLogin, caps: { total: number; perNetwork: number }): Promise<CapReached | undefined> {
     return this.#capLock.runExclusive(() =>
       withBootstrapLock(this.db, 'logins:pending-cap', async () => {
-        if ((await this.countPending(Date.now())) >= cap) return false;
+        const now = Date.now();
+        if ((await this.countPending(now)) >= caps.total) return 'total';
+        if ((await this.countPendingFrom(login.initiatorNetwork, now)) >= caps.perNetwork) return 'network';
         await this.insert(login);
-        return true;
+        return undefined;
       }),
     );
+  }
+
+  /** Logins still waiting for a user that were started from this network (its network key). */
+  async countPendingFrom(network: string, now: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('logins')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('initiator_network', '=', this.#networkFingerprint(network))
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', now)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  #networkFingerprint(network: string): string {
+    if (!this.#sealer) throw new Error('this login store has no master key to fingerprint networks');
+    return this.#sealer.fingerprint('login-network', network);
   }
 
   readonly #capLock = new Mutex();
 
   async insert(login: NewLogin): Promise<void> {
+    if (!this.#sealer) throw new Error('this login store has no master key to seal login confirmations');
+    const confirmation = this.#sealer.seal(loginConfirmationContext(login.ref), JSON.stringify(login.confirmation));
     await this.db
       .insertInto('logins')
       .values({
@@ -119,6 +177,11 @@ export class LoginStore {
         result_key: login.resultKey,
         trace_parent: login.traceParent ?? null,
         client_label: login.clientLabel ?? null,
+        confirmation,
+        confirm_token_hash: null,
+        authorize_url_claimed_at: null,
+        initiator_network: this.#networkFingerprint(login.initiatorNetwork),
+        browser_token_hash: null,
       })
       .execute();
   }
@@ -128,13 +191,21 @@ export class LoginStore {
     return row && toRecord(row);
   }
 
+  /** The login of a link, with its confirmation opened. */
   async byLinkRefHash(hash: string): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('link_ref_hash', '=', hash).executeTakeFirst();
-    return row && toRecord(row);
+    return row && this.#withConfirmation(row);
   }
 
-  async byRef(ref: string): Promise<LoginRecord | undefined> {
+  #withConfirmation(row: Selectable<LoginsTable>): LoginRecord {
+    if (row.confirmation && !this.#sealer) throw new Error('this login store has no master key to open login confirmations');
+    return toRecord(row, this.#sealer);
+  }
+
+  /** `withConfirmation`: open the sealed confirmation too (the callback's browser check needs it). */
+  async byRef(ref: string, options: { withConfirmation?: boolean } = {}): Promise<LoginRecord | undefined> {
     const row = await this.db.selectFrom('logins').selectAll().where('id', '=', ref).executeTakeFirst();
+    if (options.withConfirmation) return row && this.#withConfirmation(row);
     return row && toRecord(row);
   }
 
@@ -199,8 +270,49 @@ export class LoginStore {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  /** Stores a renewed pushed request, handed to a browser at once. */
   async setAuthorizeUrl(ref: string, url: string, at: number): Promise<void> {
-    await this.db.updateTable('logins').set({ authorize_url: url, authorize_url_at: at }).where('id', '=', ref).execute();
+    await this.db
+      .updateTable('logins')
+      .set({ authorize_url: url, authorize_url_at: at, authorize_url_claimed_at: at })
+      .where('id', '=', ref)
+      .execute();
+  }
+
+  /**
+   * Claims the stored pushed request for the browser being sent on: true
+   * for the first claim only (the PDS binds a request to the first browser
+   * that loads it, so a second browser needs its own).
+   */
+  async claimAuthorizeUrl(ref: string, at: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('logins')
+      .set({ authorize_url_claimed_at: at })
+      .where('id', '=', ref)
+      .where('authorize_url_claimed_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Records the token (its hash) of the browser the link sends on now; the callback checks it. */
+  async setBrowserTokenHash(ref: string, hash: string): Promise<void> {
+    await this.db.updateTable('logins').set({ browser_token_hash: hash }).where('id', '=', ref).execute();
+  }
+
+  /** Spends the confirmation page's token: true for the first POST that holds it only. */
+  async spendConfirmToken(ref: string, hash: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('logins')
+      .set({ confirm_token_hash: null })
+      .where('id', '=', ref)
+      .where('confirm_token_hash', '=', hash)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Records the CSRF token (its hash) of the confirmation page just shown; a page shown before it no longer confirms. */
+  async setConfirmTokenHash(ref: string, hash: string): Promise<void> {
+    await this.db.updateTable('logins').set({ confirm_token_hash: hash }).where('id', '=', ref).execute();
   }
 
   /** Records the terminal result; false when the login had already finished. */

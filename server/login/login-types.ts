@@ -18,8 +18,40 @@ export type LoginUpdate =
   | { type: 'completed'; session: IssuedSession }
   | { type: 'failed'; reason: FailureReason; message: string };
 
+/** What the confirmation page shows, and the CSRF token its form posts back. */
+export interface ConfirmationPage {
+  appName: string;
+  startedAt: Date;
+  /** A coarse description of the initiator's network (never the exact address). */
+  startedFrom: string;
+  code: string;
+  csrfToken: string;
+  /** Origin of the authorization server the page's form leads to (its CSP form-action). */
+  authorizationOrigin: string;
+}
+
+/**
+ * A token for the browser the link sends on, kept by the browser (a cookie)
+ * under a name derived from `key` and presented back at the callback.
+ */
+export interface BrowserToken {
+  key: string;
+  value: string;
+}
+
+/** The browser at the OAuth callback: its address and the tokens it presents. */
+export interface CallbackBrowser {
+  address: string;
+  token(key: string): string;
+}
+
 export type LinkOutcome =
-  | { kind: 'redirect'; url: string }
+  | { kind: 'redirect'; url: string; browserToken?: BrowserToken }
+  | { kind: 'confirm'; page: ConfirmationPage }
+  /** A confirmation POST that is not the page's own (CSRF token missing, wrong, or used). */
+  | { kind: 'refused'; message: string }
+  /** The user pressed Cancel on the confirmation page: the login failed (access-denied). */
+  | { kind: 'declined' }
   | { kind: 'gone'; reason: 'unknown-or-expired' | 'finished' | 'cancelled' }
   /** The link made as many pushed requests as allowed; the login itself stays pending. */
   | { kind: 'renewals-exhausted'; limit: number }
@@ -35,11 +67,14 @@ export type BrokerSettings = Pick<
   | 'heartbeatInterval'
   | 'loginRatePerMinute'
   | 'maxPendingLogins'
+  | 'maxPendingLoginsPerNetwork'
   | 'maxStreamsPerLogin'
   | 'upstreamTimeout'
   | 'oauthRequestMaxAge'
   | 'maxParRenewals'
   | 'allowHttp'
+  | 'appName'
+  | 'loginConfirmation'
 > &
   // Optional so settings built before labels still type; the default is the setting's.
   Partial<Pick<Settings, 'clientLabelMaxLength'>>;

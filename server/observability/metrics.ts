@@ -123,6 +123,12 @@ export const metrics = {
     labelNames: ['outcome', 'reason'],
     registers: [registry],
   }),
+  loginConfirmations: new Counter({
+    name: 'airlock_login_confirmations_total',
+    help: "Decisions at the login confirmation page: shown, confirmed, cancelled, skipped-same-network (no page: the browser is on the app's network), refused (a POST without the page's CSRF token), callback-refused (a callback from a browser the link never sent on, from another network).",
+    labelNames: ['decision'],
+    registers: [registry],
+  }),
   loginSeconds: new Histogram({
     name: 'airlock_login_duration_seconds',
     help: "Time from InitiateLogin to the completed sign-in (the user's time included).",

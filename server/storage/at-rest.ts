@@ -1,7 +1,8 @@
 // Envelope encryption of the secrets Airlock keeps in its database: the
 // signing keys' and the OAuth client's private JWKs, and every value of the
 // ATProto OAuth session and state stores (PDS tokens, DPoP keys, PKCE
-// verifiers). Each value is sealed with AES-256-GCM under a master key
+// verifiers), and each pending login's confirmation code and initiator
+// address. Each value is sealed with AES-256-GCM under a master key
 // (key-encryption key) that never enters the database: it comes from
 // AIRLOCK_MASTER_KEY_FILE or AIRLOCK_MASTER_KEY, or in development from a
 // key file generated in the data directory.
@@ -11,7 +12,7 @@
 // know both keys read values sealed under either; the first configured key
 // seals. Each value is bound to its row (additional authenticated data), so
 // a sealed value copied to another row does not open.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { invalidSetting } from '../config/load.ts';
@@ -74,6 +75,17 @@ export class Sealer {
     } catch {
       throw new Error('a stored secret does not open with its master key (tampered with, or copied to another row)');
     }
+  }
+
+  /**
+   * A keyed fingerprint of a value that is only ever compared, never read
+   * back (HMAC-SHA256 under a key derived from the sealing master key): a
+   * copy of the database cannot test guesses against it (e.g. all IPv4
+   * addresses). After a master-key rotation, new values no longer match old ones.
+   */
+  fingerprint(purpose: string, value: string): string {
+    const key = createHmac('sha256', this.#current.key).update(`airlock-fingerprint:${purpose}`).digest();
+    return createHmac('sha256', key).update(value, 'utf8').digest('base64url');
   }
 
   /** Whether a stored value is sealed under the key that seals now. */
@@ -163,4 +175,9 @@ export function privateFile(file: string): void {
 /** The context (additional authenticated data) of a signing_keys row's private JWK. */
 export function privateKeyContext(purpose: string, kid: string): string {
   return `signing_keys:${purpose}:${kid}`;
+}
+
+/** The context of a login's sealed confirmation (its code and the initiator's address). */
+export function loginConfirmationContext(ref: string): string {
+  return `logins:confirmation:${ref}`;
 }

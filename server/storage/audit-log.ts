@@ -13,7 +13,13 @@ export type AuditEvent =
   | 'refresh-token-reuse'
   | 'session-revoked'
   | 'admin-sessions-list'
-  | 'admin-audit-read';
+  | 'admin-audit-read'
+  // The login link's confirmation page (AIRLOCK_LOGIN_CONFIRMATION): shown, passed over on the app's own network, and what the user did.
+  | 'login-confirmation-shown'
+  | 'login-confirmation-skipped'
+  | 'login-confirmation-confirmed'
+  | 'login-confirmation-cancelled'
+  | 'login-confirmation-refused';
 
 export interface AuditEntry {
   event: AuditEvent;

@@ -58,6 +58,16 @@ export interface LoginsTable {
   trace_parent: string | null;
   /** The app's client label (or its sanitised user-agent), handed to the session the login starts. */
   client_label: string | null;
+  /** The confirmation code and the initiator's address, sealed under the master key (JSON; see login-store.ts). */
+  confirmation: string | null;
+  /** SHA-256 of the CSRF token of the confirmation page last shown for this login. */
+  confirm_token_hash: string | null;
+  /** When the pushed authorization request in authorize_url was first sent to a browser (null: not yet). */
+  authorize_url_claimed_at: number | null;
+  /** Keyed fingerprint (Sealer.fingerprint) of the initiator's network key: pending logins are capped per network. */
+  initiator_network: string | null;
+  /** SHA-256 of the token of the last browser the link sent on (confirmed, or on the app's network); the callback checks it. */
+  browser_token_hash: string | null;
 }
 
 export interface SessionsTable {

@@ -4,7 +4,7 @@
 // what was read (compare and set), so a replica writing at the same time
 // wins and nothing is lost.
 import type { Kysely } from 'kysely';
-import { isSealed, privateKeyContext, type Sealer } from './at-rest.ts';
+import { isSealed, loginConfirmationContext, privateKeyContext, type Sealer } from './at-rest.ts';
 import type { Database } from './schema.ts';
 
 export interface SealOptions {
@@ -51,6 +51,18 @@ export async function sealStoredSecrets(db: Kysely<Database>, sealer: Sealer, op
       .set({ value: reseal(`oauth_states:${row.key}`, row.value) })
       .where('key', '=', row.key)
       .where('value', '=', row.value)
+      .executeTakeFirst();
+    count += Number(result.numUpdatedRows);
+  }
+
+  const logins = await db.selectFrom('logins').select(['id', 'confirmation']).where('confirmation', 'is not', null).execute();
+  for (const row of logins) {
+    if (!needs(row.confirmation!)) continue;
+    const result = await db
+      .updateTable('logins')
+      .set({ confirmation: reseal(loginConfirmationContext(row.id), row.confirmation!) })
+      .where('id', '=', row.id)
+      .where('confirmation', '=', row.confirmation)
       .executeTakeFirst();
     count += Number(result.numUpdatedRows);
   }

@@ -157,6 +157,7 @@ describe('airlock CLI in a terminal', () => {
     const loggedIn = await login.done();
     expect(loggedIn.code).toBe(0);
     expect(loggedIn.text).toContain('Open this URL in your browser to sign in:');
+    expect(loggedIn.text).toMatch(/^Your code: [A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}$/m);
     expect(loggedIn.text).toContain(`Signed in as @${account.handle} (${account.did})`);
     expect(statSync(sessionFile).mode & 0o777).toBe(0o600);
     // The session is listed as the CLI on this host.
@@ -220,8 +221,9 @@ describe('airlock CLI in a terminal', () => {
     const account = await world.pds.createAccount();
     const login = tmux.run(`${CLI} login ${account.handle} --no-browser --json`);
     const [line] = await login.waitFor(/^\{"type":"login-started".*\}$/m);
-    const started = JSON.parse(line) as { authorizeUrl: string; serverUrl: string };
+    const started = JSON.parse(line) as { authorizeUrl: string; serverUrl: string; confirmationCode: string };
     expect(started.serverUrl).toBe(world.serverUrl);
+    expect(started.confirmationCode).toMatch(/^[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}$/);
     await userSignsIn(started.authorizeUrl, account);
     const result = await login.done();
     expect(result.code).toBe(0);

@@ -143,6 +143,8 @@ describe('startLogin is one critical section', () => {
     expect(second.status).toBe('fulfilled');
     const started = (second as PromiseFulfilledResult<StartedLogin>).value;
     expect(timings.calls.length).toBeLessThanOrEqual(2);
+    // The code the app shows; the login link's confirmation page shows the same one.
+    expect(started.confirmationCode).toMatch(/^[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}$/);
     expect(client.currentLogin?.loginId).toBe(started.loginId);
     const done = client.awaitLogin(started.loginId);
     await approve(started.authorizeUrl, account);

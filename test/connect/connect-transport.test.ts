@@ -76,6 +76,8 @@ describe('Connect and gRPC-Web on the HTTP listener', () => {
       { headers: { 'user-agent': 'ConnectTestApp/1.0 (webview)' } },
     );
     expect(started.authorizeUrl).toMatch(/\/login\//);
+    // The login's confirmation code, as InitiateLogin returns it over gRPC.
+    expect(started.confirmationCode).toMatch(/^[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}$/);
 
     const events: string[] = [];
     const stream = (async () => {

@@ -11,7 +11,7 @@ import { JoseKey, oauthClientMetadataSchema } from '@atproto/oauth-client-node';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
-import { decideViaApi, deliverCallback, openAuthorizePage, rawRequest } from '../support/consent.ts';
+import { decideViaApi, deliverCallback, NAVIGATION_HEADERS, openAuthorizePage, rawRequest } from '../support/consent.ts';
 import { clientsFor } from '../support/grpc.ts';
 import { awaitLogin, initiateLogin } from '../support/login.ts';
 import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
@@ -114,6 +114,15 @@ test('a real PDS accepts the confidential client: metadata and JWKS fetched, PAR
   const jwks = createRemoteJWKSet(new URL(`${localBase}/.well-known/jwks.json`));
   const { payload } = await jwtVerify(session.accessToken, jwks, { issuer: PUBLIC_URL });
   expect(payload.sub).toBe(account.did);
+});
+
+test('over https, the browser token the link hands out is a __Host- cookie: Secure, HttpOnly, SameSite=Lax, Path=/', async () => {
+  const started = await initiateLogin(clients.auth, account.handle);
+  const opened = await rawRequest(local(started.authorizeUrl), { headers: NAVIGATION_HEADERS });
+  expect(opened.status).toBe(302);
+  expect(opened.headers['set-cookie']?.[0]).toMatch(
+    /^__Host-airlock-browser-[A-Za-z0-9_-]{16}=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax; Secure$/,
+  );
 });
 
 test('the generated client key is kept: a restart serves the same JWKS', async () => {

@@ -2,12 +2,12 @@
 // in total give RESOURCE_EXHAUSTED (the cap exact under concurrency, on
 // SQLite and across two PostgreSQL replicas); 1,000 AwaitLogin streams cost no timer
 // each, and once cancelled leave no listener and no timer behind.
-import { status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startInProcess, type InProcessAirlock } from '../support/airlock.ts';
 import { consentViaApi } from '../support/consent.ts';
-import { clientsFor, grpcFailure } from '../support/grpc.ts';
-import { awaitLogin, initiateLogin, type LoginStream } from '../support/login.ts';
+import { call, clientsFor, grpcFailure } from '../support/grpc.ts';
+import { awaitLogin, initiateLogin, newVerifier, type LoginStream } from '../support/login.ts';
 import { startPds, type TestAccount, type TestPds } from '../support/pds.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
@@ -46,6 +46,35 @@ test('InitiateLogin beyond the per-address rate is RESOURCE_EXHAUSTED with a ret
     expect(failure.reason).toBe('RATE_LIMITED');
     // Malformed calls count too: the limit protects the server, not the PDS alone.
     expect((await grpcFailure(initiateLogin(clients.auth, ''))).code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+});
+
+test('pending logins are capped per client network (behind a trusted proxy, IPv6 per /64); other networks still start, and a cancelled one frees its place', async () => {
+  const env = { AIRLOCK_MAX_PENDING_LOGINS_PER_NETWORK: '2', AIRLOCK_TRUSTED_PROXIES: '127.0.0.1', AIRLOCK_LOGIN_RATE_PER_MINUTE: '100' };
+  await withAirlock(env, async (_airlock, clients) => {
+    const from = async (network: string) => {
+      const v = newVerifier();
+      const metadata = new Metadata();
+      metadata.set('x-forwarded-for', network);
+      const started = await call(
+        clients.auth,
+        clients.auth.initiateLogin,
+        { identifier: account.handle, loginVerifierChallenge: v.challenge },
+        { metadata },
+      );
+      return { ...started, verifier: v.verifier };
+    };
+    const first = await from('2001:db8:1:2::a');
+    await from('2001:db8:1:2:ffff::b');
+    const failure = await grpcFailure(from('2001:db8:1:2::c'));
+    expect(failure.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(failure.details).toBe(
+      'too many logins started from this network are waiting for users (limit 2); finish or cancel one, or retry later',
+    );
+    await from('2001:db8:1:3::a');
+    await from('198.51.100.1');
+    await call(clients.auth, clients.auth.cancelLogin, { loginId: first.loginId, loginVerifier: first.verifier });
+    await from('2001:db8:1:2::d');
   });
 });
 

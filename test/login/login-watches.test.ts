@@ -2,12 +2,14 @@
 // for every expiry, one interval for every heartbeat, one query per tick to
 // re-read every watched login (on SQLite and PostgreSQL), and no store read
 // per heartbeat.
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeadlineQueue } from '../../server/login/deadline-queue.ts';
 import { InProcessLoginEventBus } from '../../server/coordination/in-process-event-bus.ts';
 import { LoginStore, type StoredResult } from '../../server/login/login-store.ts';
 import { LoginWatches, type WatchEvent } from '../../server/login/login-watches.ts';
 import { createLogger } from '../../server/observability/logger.ts';
+import { Sealer } from '../../server/storage/at-rest.ts';
 import { migrateToLatest, openDatabase, type OpenDatabase } from '../../server/storage/database.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { tempDir, testSettings } from '../support/settings.ts';
@@ -33,8 +35,12 @@ function newLogin(i: number, expiresAt = Date.now() + 600_000) {
     expiresAt,
     authorizeUrl: 'http://127.0.0.1:1/authorize',
     resultKey: 'key',
+    confirmation: { code: 'ABCD-EFGH', initiatorAddress: '127.0.0.1' },
+    initiatorNetwork: '127.0.0.1',
   };
 }
+
+const sealer = new Sealer([{ id: 'test-key', key: randomBytes(32) }]);
 
 const FAILED: StoredResult = { type: 'failed', reason: 'access-denied', message: 'denied' };
 
@@ -99,7 +105,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     });
 
     it('answers for thousands of refs in one query: only the logins with progress', async () => {
-      const store = new LoginStore(open.db);
+      const store = new LoginStore(open.db, { sealer });
       for (let i = 0; i < 3_000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => store.insert(newLogin(i + j))));
       await store.markBrowserOpened('ref-10', 1234);
       await store.finish('ref-2999', FAILED, 5678);
@@ -131,7 +137,7 @@ describe('LoginWatches', () => {
   });
 
   it('heartbeats every stream from one interval with one re-read query per tick and no read per stream, and delivers a result the bus never announced', async () => {
-    const store = new LoginStore(open.db);
+    const store = new LoginStore(open.db, { sealer });
     // Count the store's calls (the store itself is the real one).
     const calls = { byRef: 0, progressOf: 0 };
     const counted = {
@@ -184,7 +190,7 @@ describe('LoginWatches', () => {
   });
 
   it('an announced finish costs one read for all streams of the login; expiry reaches streams that join after it fired', async () => {
-    const store = new LoginStore(open.db);
+    const store = new LoginStore(open.db, { sealer });
     const calls = { byRef: 0 };
     const counted = {
       byRef: (ref: string) => {

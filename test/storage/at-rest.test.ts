@@ -19,7 +19,7 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { TEST_MASTER_KEY, tempDir } from '../support/settings.ts';
 
 // What would give a usable credential if it appeared in clear.
-const SECRETS_IN_CLEAR = ['"access_token"', '"refresh_token"', 'dpopJwk', '"verifier"', '"d":"'];
+const SECRETS_IN_CLEAR = ['"access_token"', '"refresh_token"', 'dpopJwk', '"verifier"', '"d":"', '"initiatorAddress"'];
 
 let pds: TestPds;
 beforeAll(async () => {
@@ -59,6 +59,13 @@ async function expectSealedSecrets(airlock: InProcessAirlock, sealer: Sealer): P
   expect(states.length).toBeGreaterThanOrEqual(1);
   for (const state of states) expect(isSealed(state.value)).toBe(true);
   expect(states.some((s) => sealer.open(`oauth_states:${s.key}`, s.value).includes('dpopJwk'))).toBe(true);
+  // The pending login's confirmation code and its initiator's address (personal data).
+  const logins = await db.selectFrom('logins').select(['id', 'confirmation']).where('status', '=', 'pending').execute();
+  expect(logins.length).toBeGreaterThanOrEqual(1);
+  for (const login of logins) {
+    expect(isSealed(login.confirmation!)).toBe(true);
+    expect(sealer.open(`logins:confirmation:${login.id}`, login.confirmation!)).toContain('"initiatorAddress":"127.0.0.1"');
+  }
   // Bound to its row: a sealed value moved to another row does not open.
   expect(() => sealer.open('oauth_sessions:did:plc:someoneelse', sessions[0]!.value)).toThrow(/does not open/);
 }

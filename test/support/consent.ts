@@ -40,7 +40,7 @@ export function rawRequest(
   });
 }
 
-const NAVIGATION_HEADERS = {
+export const NAVIGATION_HEADERS = {
   accept: 'text/html,application/xhtml+xml',
   'sec-fetch-mode': 'navigate',
   'sec-fetch-dest': 'document',
@@ -235,12 +235,13 @@ export async function launchBrowser(): Promise<TestBrowser> {
  */
 export async function consentInBrowser(
   page: Page,
-  link: string,
+  /** The login link to open; undefined: the page is already on its way to the PDS (e.g. after the confirmation page). */
+  link: string | undefined,
   account: TestAccount,
   decision: Decision = 'approve',
   callbackPath = '/oauth/callback',
 ): Promise<Page> {
-  await page.goto(link);
+  if (link !== undefined) await page.goto(link);
   const password = page.locator('input[autocomplete="current-password"]');
   const authorize = page.getByRole('button', { name: /^authori[sz]e$/i });
   // A profile that already signed in goes straight to the consent view.

@@ -300,6 +300,7 @@ impl AirlockClient {
                     authorize_url: response.authorize_url,
                     expires_at,
                     server_url: address.url,
+                    confirmation_code: response.confirmation_code,
                 });
             }
         }

@@ -31,6 +31,10 @@ pub struct StartedLogin {
     #[serde(serialize_with = "iso")]
     pub expires_at: SystemTime,
     pub server_url: String,
+    /// Show this to the user while they sign in (e.g. "K7QM-3XHP"): a browser
+    /// on another network shows the same code and asks the user to continue
+    /// only if both match. Empty from servers without it.
+    pub confirmation_code: String,
 }
 
 /// The signed-in session as an app may show it.

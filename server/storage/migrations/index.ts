@@ -9,6 +9,8 @@ import { livekitPresence } from './0006_livekit_presence.ts';
 import { auditLog } from './0020_audit_log.ts';
 import { parRenewals } from './0031_par_renewals.ts';
 import { loginTraceAndClientLabel } from './0032_login_trace_and_client_label.ts';
+// Numbered after main's 0031 and 0032, which databases may already have run (migrations only append).
+import { loginConfirmation } from './0033_login_confirmation.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
@@ -20,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0020_audit_log': auditLog,
   '0031_par_renewals': parRenewals,
   '0032_login_trace_and_client_label': loginTraceAndClientLabel,
+  '0033_login_confirmation': loginConfirmation,
 };
 
 export const migrationProvider: MigrationProvider = {

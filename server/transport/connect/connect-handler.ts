@@ -3,7 +3,8 @@
 // HTTP/2 gRPC. The same procedures as the gRPC server (rpc/), the same
 // method-policy table and bearer check, the same codes and ErrorInfo
 // reasons, the same message-size limit; the client address for rate limits
-// is the socket's peer, as on gRPC.
+// is the socket's peer, or behind a trusted proxy the address its
+// x-forwarded-for header names (network/client-address.ts), as on gRPC.
 import type http from 'node:http';
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
@@ -13,6 +14,7 @@ import { ChannelsServiceService } from '../../../proto/gen/airlock/channels/v1/c
 import { AuthService } from '../../../proto/gen-es/airlock/auth/v1/auth_pb.js';
 import { ChannelsService } from '../../../proto/gen-es/airlock/channels/v1/channels_pb.js';
 import { UnauthenticatedError } from '../../errors.ts';
+import { ClientAddressResolver } from '../../network/client-address.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { authenticateBearer, checkMetadataSize, type BearerCheckOptions } from '../rpc/bearer.ts';
 import type { CallContext, Identity, StreamProcedure, UnaryProcedure } from '../rpc/call-context.ts';
@@ -43,6 +45,8 @@ export interface ConnectHandlerOptions {
   corsOrigins: readonly string[];
   auth: LoginProcedures & SessionProcedures;
   channels: ChannelProcedures;
+  /** Resolves the client address behind trusted proxies (settings.trustedProxies); without it, the peer is the client. */
+  addresses?: ClientAddressResolver;
 }
 
 /** A handler the HTTP listener mounts for the paths it claims. */
@@ -51,7 +55,8 @@ export interface MountedHandler {
   handle(req: http.IncomingMessage, res: http.ServerResponse): void;
 }
 
-const PEER_ADDRESS = createContextKey<string>('', { description: 'client address' });
+const PEER_ADDRESS = createContextKey<string>('', { description: 'peer address' });
+const CLIENT_ADDRESS = createContextKey<string>('', { description: 'client address' });
 
 type Procedure = UnaryProcedure<never, unknown> | StreamProcedure<never, unknown>;
 
@@ -65,6 +70,8 @@ export function connectHandler(options: ConnectHandlerOptions): MountedHandler {
     ],
   ];
   const prefixes = services.map(([service]) => `/${service.typeName}/`);
+  // x-forwarded-for is believed only from a trusted proxy (the socket's peer), as on gRPC and the other HTTP routes.
+  const addresses = options.addresses ?? new ClientAddressResolver([]);
   const adapter = connectNodeAdapter({
     routes: (router) => {
       for (const [service, codecs, procedures] of services) bindService(router, service, codecs, procedures, options);
@@ -72,7 +79,10 @@ export function connectHandler(options: ConnectHandlerOptions): MountedHandler {
     // HTTP/1.1 carries Connect and gRPC-Web; plain gRPC stays on the gRPC listener.
     grpc: false,
     readMaxBytes: options.maxMessageBytes,
-    contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket.remoteAddress ?? ''),
+    contextValues: (req) => {
+      const peer = req.socket.remoteAddress ?? '';
+      return createContextValues().set(PEER_ADDRESS, peer).set(CLIENT_ADDRESS, addresses.resolve(peer, req.headers['x-forwarded-for']));
+    },
   });
   const cors = new CorsPolicy(options.corsOrigins);
   return {
@@ -187,6 +197,7 @@ class BoundCall {
     return {
       signal,
       peerAddress: ctx.values.get(PEER_ADDRESS),
+      clientAddress: ctx.values.get(CLIENT_ADDRESS),
       identity: await this.#authenticate(ctx),
       userAgent: ctx.requestHeader.get('user-agent') ?? undefined,
       deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,

@@ -9,6 +9,7 @@ import {
   type ServerUnaryCall,
   type ServerWritableStream,
 } from '@grpc/grpc-js';
+import { ClientAddressResolver } from '../../network/client-address.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { CallContext } from '../rpc/call-context.ts';
 import { identityOf } from './call-context.ts';
@@ -20,7 +21,11 @@ export type { CallContext } from '../rpc/call-context.ts';
 export interface HandlerDeps {
   logger: Logger;
   tracker: CallTracker;
+  /** Resolves the client address behind trusted proxies; without it, the peer is the client. */
+  addresses?: ClientAddressResolver;
 }
+
+const NO_TRUSTED_PROXIES = new ClientAddressResolver([]);
 
 const SHUTTING_DOWN = { code: status.UNAVAILABLE, details: 'server is shutting down; retry on another connection' };
 
@@ -33,12 +38,19 @@ export function peerAddressOf(peer: string): string {
   return lastColon > 0 ? withoutScheme.slice(0, lastColon) : withoutScheme;
 }
 
-function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, signal: AbortSignal): CallContext {
+function contextOf(
+  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  signal: AbortSignal,
+  addresses: ClientAddressResolver | undefined,
+): CallContext {
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined;
+  const peerAddress = peerAddressOf(call.getPeer());
+  const forwardedFor = call.metadata.get('x-forwarded-for').filter((value): value is string => typeof value === 'string');
   return {
     signal,
-    peerAddress: peerAddressOf(call.getPeer()),
+    peerAddress,
+    clientAddress: (addresses ?? NO_TRUSTED_PROXIES).resolve(peerAddress, forwardedFor),
     identity: identityOf(call.metadata),
     userAgent: call.metadata.get('user-agent').find((value): value is string => typeof value === 'string'),
     deadline: deadlineMs,
@@ -50,7 +62,7 @@ export function unary<Req, Res>(deps: HandlerDeps, handler: (request: Req, ctx: 
     if (deps.tracker.draining) return callback(SHUTTING_DOWN);
     const controller = new AbortController();
     call.once('cancelled', () => controller.abort('cancelled'));
-    handler(call.request, contextOf(call, controller.signal)).then(
+    handler(call.request, contextOf(call, controller.signal, deps.addresses)).then(
       (response) => callback(null, response),
       (error: unknown) => {
         const { status: grpcStatus, expected } = toGrpcStatus(error);
@@ -75,7 +87,7 @@ export function serverStream<Req, Res>(
     call.once('cancelled', () => controller.abort('cancelled'));
     void (async () => {
       try {
-        for await (const message of handler(call.request, contextOf(call, controller.signal))) {
+        for await (const message of handler(call.request, contextOf(call, controller.signal, deps.addresses))) {
           if (controller.signal.aborted) break;
           if (!call.write(message)) await waitForDrain(call, controller.signal);
         }

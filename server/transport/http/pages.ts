@@ -2,7 +2,7 @@
 // HTML-escaped by Eta (autoEscape); pages load nothing from elsewhere.
 import path from 'node:path';
 import { Eta } from 'eta';
-import type { CallbackOutcome, LinkOutcome } from '../../login/login-broker.ts';
+import type { CallbackOutcome, ConfirmationPage, LinkOutcome } from '../../login/login-broker.ts';
 import type { HttpResponse } from './server.ts';
 
 const eta = new Eta({ views: path.join(import.meta.dirname, 'templates'), autoEscape: true, cache: true, autoTrim: false });
@@ -52,7 +52,49 @@ export function callbackPage(outcome: CallbackOutcome): HttpResponse {
   }
 }
 
-export function linkPage(outcome: Exclude<LinkOutcome, { kind: 'redirect' }>): HttpResponse {
+/** "2026-12-02 13:45 UTC (3 minutes ago)": the server does not know the user's time zone. */
+function startedText(at: Date, now = Date.now()): string {
+  const minutes = Math.max(0, Math.round((now - at.getTime()) / 60_000));
+  const ago = minutes === 0 ? 'just now' : minutes === 1 ? '1 minute ago' : `${minutes} minutes ago`;
+  return `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC (${ago})`;
+}
+
+/**
+ * The confirmation page: its form posts back to the link itself (a relative
+ * action), and its CSP lets forms go only there and, through the 303 that
+ * follows, to the authorization server.
+ */
+export function confirmationPage(page: ConfirmationPage, linkRef: string, cookie: string): HttpResponse {
+  return {
+    status: 200,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self' ${page.authorizationOrigin}; frame-ancestors 'none'`,
+      'set-cookie': cookie,
+    },
+    body: eta.render('login-confirm', {
+      appName: page.appName,
+      code: page.code,
+      startedAt: startedText(page.startedAt),
+      startedFrom: page.startedFrom,
+      csrfToken: page.csrfToken,
+      action: linkRef,
+    }),
+  };
+}
+
+export function linkPage(outcome: Exclude<LinkOutcome, { kind: 'redirect' | 'confirm' }>): HttpResponse {
+  if (outcome.kind === 'refused') {
+    return page(403, { ok: false, title: 'Sign-in not confirmed', headline: 'This sign-in was not confirmed.', detail: outcome.message });
+  }
+  if (outcome.kind === 'declined') {
+    return page(200, {
+      ok: true,
+      title: 'Sign-in cancelled',
+      headline: 'Sign-in cancelled.',
+      detail: 'No one was signed in with your account. You can close this page.',
+    });
+  }
   if (outcome.kind === 'error') {
     return page(502, {
       ok: false,

@@ -6,6 +6,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { invalidSetting } from '../../config/load.ts';
 import { UnavailableError } from '../../errors.ts';
+import { ClientAddressResolver } from '../../network/client-address.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { ServerCertificate, TlsMaterial } from '../tls/server-certificate.ts';
 
@@ -14,6 +15,8 @@ export interface HttpRequest {
   url: URL;
   headers: http.IncomingHttpHeaders;
   remoteAddress: string;
+  /** The client's address: the peer's, or behind a trusted proxy the one x-forwarded-for names (client-address.ts). */
+  clientAddress: string;
   /** The request body, read only for routes that declare maxBodyBytes. */
   body?: Buffer;
 }
@@ -73,6 +76,8 @@ export interface HttpTransportOptions {
   setting?: 'httpAddress' | 'adminAddress';
   /** Serve https with this certificate (it follows reloads); absent = plaintext. */
   tls?: { certificate: ServerCertificate; requireClientCertificate: boolean };
+  /** Resolves the client address behind trusted proxies; without it, the peer is the client. */
+  addresses?: ClientAddressResolver;
 }
 
 const contextOf = (material: TlsMaterial) => ({ cert: material.cert, key: material.key, ca: material.clientCa });
@@ -92,10 +97,12 @@ export class HttpTransport {
 
   readonly #extraHeaders: Record<string, string>;
   readonly #setting: 'httpAddress' | 'adminAddress';
+  readonly #addresses: ClientAddressResolver;
 
   constructor(address: { host: string; port: number }, logger: Logger, options: HttpTransportOptions = {}) {
     this.address = address;
     this.logger = logger;
+    this.#addresses = options.addresses ?? new ClientAddressResolver([]);
     this.#setting = options.setting ?? 'httpAddress';
     this.#extraHeaders = options.hsts ? { 'strict-transport-security': HSTS } : {};
     this.#server = this.#createServer(options.tls);
@@ -256,6 +263,7 @@ export class HttpTransport {
             url,
             headers: req.headers,
             remoteAddress: req.socket.remoteAddress ?? '',
+            clientAddress: this.#addresses.resolve(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']),
             body,
           })
         : { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'not found' };

@@ -12,8 +12,14 @@ export interface Identity {
 export interface CallContext {
   /** Aborted when the client cancels, the deadline passes or the server shuts down. */
   signal: AbortSignal;
-  /** The client's address, without the port (rate limits are keyed on it). */
+  /** The direct peer's address, without the port. */
   peerAddress: string;
+  /**
+   * The client's address: the peer's, or behind a trusted proxy the one its
+   * x-forwarded-for (gRPC metadata or HTTP header) names (network/client-address.ts).
+   * Rate limits and the login confirmation key on it.
+   */
+  clientAddress: string;
   /** The caller proven by the bearer check; absent on methods the policy does not guard. */
   identity: Identity | undefined;
   /**

@@ -47,13 +47,18 @@ export function loginProcedures(broker: LoginBroker): LoginProcedures {
       const started = await broker.initiate({
         identifier: request.identifier,
         verifierChallenge: request.loginVerifierChallenge,
-        clientAddress: ctx.peerAddress,
+        clientAddress: ctx.clientAddress,
         clientLabel: request.clientLabel,
         userAgent: ctx.userAgent,
         signal: ctx.signal,
         deadline: ctx.deadline,
       });
-      return { loginId: started.loginId, authorizeUrl: started.authorizeUrl, expiresAt: started.expiresAt };
+      return {
+        loginId: started.loginId,
+        authorizeUrl: started.authorizeUrl,
+        expiresAt: started.expiresAt,
+        confirmationCode: started.confirmationCode,
+      };
     },
     async *awaitLogin(request, ctx) {
       for await (const update of broker.awaitLogin({ loginId: request.loginId, verifier: request.loginVerifier, signal: ctx.signal })) {

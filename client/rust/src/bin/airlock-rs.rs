@@ -114,6 +114,13 @@ async fn main() -> ExitCode {
                 Ok(started) => {
                     // A Tauri app opens this with the opener plugin; a terminal prints it.
                     println!("Open this link to sign in:\n{}", started.authorize_url);
+                    // On stderr with the progress: stdout stays the link, then the session's JSON.
+                    if !started.confirmation_code.is_empty() {
+                        eprintln!(
+                            "Your code: {} (if the browser asks, continue only if it shows this code)",
+                            started.confirmation_code
+                        );
+                    }
                     cmd_await_login(&state, started.login_id, |p| {
                         eprintln!("login: {}", serde_json::to_string(p).unwrap_or_default())
                     })

@@ -84,6 +84,19 @@ export declare type InitiateLoginResponse = Message<"airlock.auth.v1.InitiateLog
    * @generated from field: google.protobuf.Timestamp expires_at = 3;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * A short code (8 characters from an unambiguous alphabet, e.g.
+   * "K7QM-3XHP") for the app to show while the user signs in. When the
+   * login link opens on another network than the app's (or always,
+   * depending on the server's AIRLOCK_LOGIN_CONFIRMATION), the browser
+   * first shows a confirmation page with the same code, and the user
+   * continues only if both match: a link sent by someone else shows a code
+   * the user's own app does not. Not a secret; empty from older servers.
+   *
+   * @generated from field: string confirmation_code = 4;
+   */
+  confirmationCode: string;
 };
 
 /**

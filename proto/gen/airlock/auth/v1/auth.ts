@@ -134,7 +134,19 @@ export interface InitiateLoginResponse {
    */
   authorizeUrl: string;
   /** When the login expires if the user has not finished signing in. */
-  expiresAt: Date | undefined;
+  expiresAt:
+    | Date
+    | undefined;
+  /**
+   * A short code (8 characters from an unambiguous alphabet, e.g.
+   * "K7QM-3XHP") for the app to show while the user signs in. When the
+   * login link opens on another network than the app's (or always,
+   * depending on the server's AIRLOCK_LOGIN_CONFIRMATION), the browser
+   * first shows a confirmation page with the same code, and the user
+   * continues only if both match: a link sent by someone else shows a code
+   * the user's own app does not. Not a secret; empty from older servers.
+   */
+  confirmationCode: string;
 }
 
 /** Input of AwaitLogin. */
@@ -414,7 +426,7 @@ export const InitiateLoginRequest: MessageFns<InitiateLoginRequest> = {
 };
 
 function createBaseInitiateLoginResponse(): InitiateLoginResponse {
-  return { loginId: "", authorizeUrl: "", expiresAt: undefined };
+  return { loginId: "", authorizeUrl: "", expiresAt: undefined, confirmationCode: "" };
 }
 
 export const InitiateLoginResponse: MessageFns<InitiateLoginResponse> = {
@@ -427,6 +439,9 @@ export const InitiateLoginResponse: MessageFns<InitiateLoginResponse> = {
     }
     if (message.expiresAt !== undefined) {
       Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(26).fork()).join();
+    }
+    if (message.confirmationCode !== "") {
+      writer.uint32(34).string(message.confirmationCode);
     }
     return writer;
   },
@@ -468,6 +483,14 @@ export const InitiateLoginResponse: MessageFns<InitiateLoginResponse> = {
             message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.confirmationCode = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -488,6 +511,7 @@ export const InitiateLoginResponse: MessageFns<InitiateLoginResponse> = {
     message.loginId = object.loginId ?? "";
     message.authorizeUrl = object.authorizeUrl ?? "";
     message.expiresAt = object.expiresAt ?? undefined;
+    message.confirmationCode = object.confirmationCode ?? "";
     return message;
   },
 };
