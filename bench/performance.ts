@@ -20,6 +20,7 @@
 //   npm run bench -- [--rounds 3] [--seconds 3] [--concurrency 64] [--connections 4]
 //                    [--streams 500] [--heartbeat 5s] [--idle 16] [--logins 10] [--cold 5]
 //                    [--server-root ../other-checkout] [--only streams,logins,unary,cold]
+//                    [--profile <dir>: the measured server's CPU profile]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -47,6 +48,10 @@ const { values: args } = parseArgs({
     // Another checkout's server/main.ts, to compare before and after on one machine.
     'server-root': { type: 'string', default: '' },
     only: { type: 'string', default: 'streams,logins,unary,cold' },
+    // A directory for the server's CPU profile (node --cpu-prof), written when it stops.
+    profile: { type: 'string', default: '' },
+    // Which unary calls to measure besides Health/Check (all by default).
+    calls: { type: 'string', default: 'WhoAmI,ListChannels,GetChannelToken' },
   },
 });
 const SERVER_ROOT = args['server-root'] ? path.resolve(args['server-root']) : ROOT;
@@ -72,9 +77,13 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(env: Record<string, string>, options: { inspect?: boolean } = {}): Promise<Server> {
+async function startServer(env: Record<string, string>, options: { inspect?: boolean; profile?: string } = {}): Promise<Server> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), path.join(SERVER_ROOT, 'server/main.ts')], {
+  const flags = [
+    ...(options.inspect ? ['--inspect=127.0.0.1:0'] : []),
+    ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.profile)}`] : []),
+  ];
+  const child = spawn(process.execPath, [...flags, path.join(SERVER_ROOT, 'server/main.ts')], {
     cwd: SERVER_ROOT,
     env: {
       ...process.env,
@@ -264,7 +273,7 @@ const env = {
   AIRLOCK_MAX_PENDING_LOGINS: String(Math.max(10_000, STREAMS * 2)),
   AIRLOCK_HEARTBEAT_INTERVAL: args.heartbeat,
 };
-const server = await startServer(env, { inspect: true });
+const server = await startServer(env, { inspect: true, profile: args.profile });
 const clients = clientsFor(server.grpcTarget);
 
 try {
@@ -383,7 +392,7 @@ async function unary(): Promise<void> {
   const session = await loginViaApi({ grpcTarget: server.grpcTarget }, account);
   const me = await call(clients.auth, clients.auth.whoAmI, {}, { bearer: session.accessToken });
   if (me.did !== account.did) throw new Error('the benchmark session does not work');
-  const calls = [
+  const allCalls = [
     { name: 'Health/Check', method: 'grpc.health.v1.Health/Check', data: { service: '' } },
     { name: 'WhoAmI', method: 'airlock.auth.v1.AuthService/WhoAmI', data: {}, token: session.accessToken },
     { name: 'ListChannels', method: 'airlock.channels.v1.ChannelsService/ListChannels', data: {}, token: session.accessToken },
@@ -394,6 +403,8 @@ async function unary(): Promise<void> {
       token: session.accessToken,
     },
   ];
+  const wanted = new Set(['Health/Check', ...args.calls.split(',')]);
+  const calls = allCalls.filter((c) => wanted.has(c.name));
   print(`== unary: ghz, ${ROUNDS} alternating rounds ==`);
   const results = new Map(
     calls.map((c) => [c.name, { rps: [] as number[], ratio: [] as number[], cpu: [] as number[], p99: [] as number[], errors: 0 }]),
