@@ -239,6 +239,14 @@ export const SETTINGS = {
     schema: z.enum(['auto', 'json', 'pretty']),
     description: 'json lines, pretty (human), or auto (pretty on a TTY)',
   }),
+  logBufferBytes: setting({
+    env: 'AIRLOCK_LOG_BUFFER_BYTES',
+    flag: 'log-buffer-bytes',
+    default: '16777216',
+    schema: positiveInt,
+    description:
+      'JSON log lines waiting for a slow reader of standard output (written asynchronously, in batches); beyond this many bytes lines are dropped',
+  }),
   shutdownGrace: setting({
     env: 'AIRLOCK_SHUTDOWN_GRACE',
     flag: 'shutdown-grace',
