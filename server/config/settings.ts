@@ -303,6 +303,14 @@ export const SETTINGS = {
     schema: duration,
     description: 'interval of heartbeat events on AwaitLogin streams',
   }),
+  callbackStreamWait: setting({
+    env: 'AIRLOCK_CALLBACK_STREAM_WAIT',
+    flag: 'callback-stream-wait',
+    default: '250ms',
+    schema: duration,
+    description:
+      "longest the OAuth callback waits for this replica's AwaitLogin streams to send the result before it answers the browser (so the app hears first)",
+  }),
   loginRatePerMinute: setting({
     env: 'AIRLOCK_LOGIN_RATE_PER_MINUTE',
     flag: 'login-rate-per-minute',

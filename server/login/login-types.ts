@@ -31,6 +31,7 @@ export type BrokerSettings = Pick<
   Settings,
   | 'loginTtl'
   | 'heartbeatInterval'
+  | 'callbackStreamWait'
   | 'loginRatePerMinute'
   | 'maxPendingLogins'
   | 'maxStreamsPerLogin'

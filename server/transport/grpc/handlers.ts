@@ -86,7 +86,9 @@ export function serverStream<Req, Res>(
       try {
         for await (const message of handler(call.request, contextOf(call, controller.signal))) {
           if (controller.signal.aborted) break;
-          if (!call.write(message)) await waitForDrain(call, controller.signal);
+          // The handler resumes once its message is out (one in flight per stream),
+          // so what it does next, e.g. letting the OAuth callback answer, comes after.
+          await written(call, message, controller.signal);
         }
         if (controller.signal.reason === 'shutdown') return endWith(call, SHUTTING_DOWN);
         if (!controller.signal.aborted) call.end();
@@ -108,14 +110,18 @@ function endWith(call: ServerWritableStream<unknown, unknown>, grpcStatus: { cod
   call.emit('error', Object.assign(new Error(grpcStatus.details), grpcStatus));
 }
 
-function waitForDrain(call: ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+/**
+ * Writes one message and resolves when grpc-js has handed it to the HTTP/2
+ * stream, or when the call ends without it: grpc-js calls back only for a
+ * message it wrote, and a call that closes, however it ends, aborts the signal.
+ */
+function written(call: ServerWritableStream<unknown, unknown>, message: unknown, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      call.off('drain', done);
       signal.removeEventListener('abort', done);
       resolve();
     };
-    call.once('drain', done);
     signal.addEventListener('abort', done, { once: true });
+    call.write(message, done);
   });
 }
