@@ -20,6 +20,7 @@
 //   npm run bench -- [--rounds 3] [--seconds 3] [--concurrency 64] [--connections 4]
 //                    [--streams 500] [--heartbeat 5s] [--idle 16] [--logins 10] [--cold 5]
 //                    [--server-root ../other-checkout] [--only streams,logins,unary,cold]
+//                    [--profile <dir>: the measured server's CPU profile]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -47,6 +48,10 @@ const { values: args } = parseArgs({
     // Another checkout's server/main.ts, to compare before and after on one machine.
     'server-root': { type: 'string', default: '' },
     only: { type: 'string', default: 'streams,logins,unary,cold' },
+    // A directory for the server's CPU profile (node --cpu-prof), written when it stops.
+    profile: { type: 'string', default: '' },
+    // Which unary calls to measure besides Health/Check (all by default).
+    calls: { type: 'string', default: 'WhoAmI,ListChannels,GetChannelToken' },
   },
 });
 const SERVER_ROOT = args['server-root'] ? path.resolve(args['server-root']) : ROOT;
@@ -72,9 +77,13 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(env: Record<string, string>, options: { inspect?: boolean } = {}): Promise<Server> {
+async function startServer(env: Record<string, string>, options: { inspect?: boolean; profile?: string } = {}): Promise<Server> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), path.join(SERVER_ROOT, 'server/main.ts')], {
+  const flags = [
+    ...(options.inspect ? ['--inspect=127.0.0.1:0'] : []),
+    ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.profile)}`] : []),
+  ];
+  const child = spawn(process.execPath, [...flags, path.join(SERVER_ROOT, 'server/main.ts')], {
     cwd: SERVER_ROOT,
     env: {
       ...process.env,
@@ -135,9 +144,9 @@ function cpuNs(pid: number): number {
   return total;
 }
 
-/** The server's live JS heap after a full garbage collection, through its inspector. */
-async function heapAfterGc(server: Server): Promise<number> {
-  if (!server.inspector) return NaN;
+/** Evaluates an expression in the server through its inspector (returned by value). */
+async function evaluateInServer<T>(server: Server, expression: string, collectGarbage = false): Promise<T | undefined> {
+  if (!server.inspector) return undefined;
   const socket = new WebSocket(server.inspector);
   await new Promise((resolve, reject) => {
     socket.onopen = resolve;
@@ -154,13 +163,31 @@ async function heapAfterGc(server: Server): Promise<number> {
       pending.set(++id, resolve);
       socket.send(JSON.stringify({ id, method, params }));
     });
-  await send('HeapProfiler.collectGarbage');
-  await send('HeapProfiler.collectGarbage');
-  const result = (await send('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as {
-    result: { value: number };
-  };
+  if (collectGarbage) {
+    await send('HeapProfiler.collectGarbage');
+    await send('HeapProfiler.collectGarbage');
+  }
+  const result = (await send('Runtime.evaluate', { expression, returnByValue: true })) as { result: { value: T } };
   socket.close();
   return result.result.value;
+}
+
+/** The server's live JS heap after a full garbage collection, through its inspector. */
+async function heapAfterGc(server: Server): Promise<number> {
+  return (await evaluateInServer<number>(server, 'process.memoryUsage().heapUsed', true)) ?? NaN;
+}
+
+/** Starts (or restarts) an event-loop delay histogram in the server. */
+async function startLoopDelay(server: Server): Promise<void> {
+  await evaluateInServer(
+    server,
+    "(globalThis.__benchLoopDelay ??= process.getBuiltinModule('node:perf_hooks').monitorEventLoopDelay({ resolution: 10 }), globalThis.__benchLoopDelay.reset(), globalThis.__benchLoopDelay.enable(), 0)",
+  );
+}
+
+/** The server's event-loop delay p99 since startLoopDelay, in ms. */
+async function loopDelayP99(server: Server): Promise<number> {
+  return ((await evaluateInServer<number>(server, 'globalThis.__benchLoopDelay.percentile(99)')) ?? NaN) / 1e6;
 }
 
 function rssBytes(pid: number): number {
@@ -264,7 +291,7 @@ const env = {
   AIRLOCK_MAX_PENDING_LOGINS: String(Math.max(10_000, STREAMS * 2)),
   AIRLOCK_HEARTBEAT_INTERVAL: args.heartbeat,
 };
-const server = await startServer(env, { inspect: true });
+const server = await startServer(env, { inspect: true, profile: args.profile });
 const clients = clientsFor(server.grpcTarget);
 
 try {
@@ -283,6 +310,11 @@ async function idleStreams(): Promise<void> {
   await new Promise((r) => setTimeout(r, 1_000));
   const rssIdle = rssBytes(server.pid);
   const heapIdle = await heapAfterGc(server);
+  // What the server costs with no stream at all (timers, sweeps), to tell heartbeats from it.
+  const baselineStart = cpuNs(server.pid);
+  const baselineT0 = performance.now();
+  await new Promise((r) => setTimeout(r, Math.min(IDLE_SECONDS, 5) * 1_000));
+  const baselineCpu = (cpuNs(server.pid) - baselineStart) / 1e6 / (performance.now() - baselineT0);
   const streamClients = Array.from({ length: 4 }, () => clientsFor(server.grpcTarget));
   const streams: LoginStream[] = [];
   let next = 0;
@@ -305,13 +337,17 @@ async function idleStreams(): Promise<void> {
   const heapOpen = await heapAfterGc(server);
   const heartbeats = () => streams.reduce((n, s) => n + s.cases().filter((c) => c === 'heartbeat').length, 0);
   const beatsBefore = heartbeats();
+  await startLoopDelay(server);
   const idleStart = cpuNs(server.pid);
   const idleT0 = performance.now();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1_000));
   const idleCpuMs = (cpuNs(server.pid) - idleStart) / 1e6;
   const idleCpu = idleCpuMs / (performance.now() - idleT0);
   const beats = heartbeats() - beatsBefore;
+  const idleLoopDelay = await loopDelayP99(server);
+  await startLoopDelay(server);
   const whileOpen = await ghz(server.grpcTarget, 'grpc.health.v1.Health/Check', { service: '' });
+  const busyLoopDelay = await loopDelayP99(server);
   for (const s of streams) s.cancel();
   await Promise.all(streams.map((s) => s.end));
   for (const c of streamClients) c.close();
@@ -320,12 +356,14 @@ async function idleStreams(): Promise<void> {
   const heapClosed = await heapAfterGc(server);
   print(`opening (InitiateLogin + AwaitLogin to pending): ${(openingCpuMs / STREAMS).toFixed(2)} ms server CPU per login`);
   print(
-    `server CPU while idle:      ${(idleCpu * 100).toFixed(2)} % of one core over ${IDLE_SECONDS} s (${beats} heartbeats in that time)`,
+    `server CPU while idle:      ${(idleCpu * 100).toFixed(2)} % of one core over ${IDLE_SECONDS} s (${beats} heartbeats in that time; ${(baselineCpu * 100).toFixed(2)} % with no stream)`,
   );
   if (beats > 0) {
     const perBeatMs = idleCpuMs / beats;
+    const aboveBaselineMs = Math.max(0, idleCpuMs - baselineCpu * IDLE_SECONDS * 1_000) / beats;
+    const at10k = (ms: number) => (((ms * 10_000) / 15_000) * 100).toFixed(1);
     print(
-      `per heartbeat:              ${(perBeatMs * 1000).toFixed(0)} µs server CPU (all idle CPU / heartbeats); 10,000 streams at a 15 s heartbeat ≈ ${(((perBeatMs * 10_000) / 15_000) * 100).toFixed(1)} % of one core`,
+      `per heartbeat:              ${(perBeatMs * 1000).toFixed(0)} µs server CPU (all idle CPU / heartbeats), ${(aboveBaselineMs * 1000).toFixed(0)} µs above the no-stream baseline; 10,000 streams at a 15 s heartbeat ≈ ${at10k(perBeatMs)} % (${at10k(aboveBaselineMs)} % above baseline) of one core`,
     );
   }
   print(`RSS idle / open / closed:   ${mb(rssIdle).toFixed(0)} / ${mb(rssOpen).toFixed(0)} / ${mb(rssClosed).toFixed(0)} MB`);
@@ -334,8 +372,9 @@ async function idleStreams(): Promise<void> {
     `heap after full GC idle / open / closed: ${mb(heapIdle).toFixed(1)} / ${mb(heapOpen).toFixed(1)} / ${mb(heapClosed).toFixed(1)} MB (${((heapOpen - heapIdle) / STREAMS / 1024).toFixed(1)} kB per login+stream)`,
   );
   print(
-    `Health/Check while open:    ${whileOpen.rps.toFixed(0)} rps, p99 ${whileOpen.p99Ms.toFixed(1)} ms${whileOpen.errors ? `, ${whileOpen.errors} errors` : ''}\n`,
+    `Health/Check while open:    ${whileOpen.rps.toFixed(0)} rps, p99 ${whileOpen.p99Ms.toFixed(1)} ms${whileOpen.errors ? `, ${whileOpen.errors} errors` : ''}`,
   );
+  print(`event-loop delay p99:       ${idleLoopDelay.toFixed(1)} ms while idle, ${busyLoopDelay.toFixed(1)} ms under Health/Check load\n`);
 }
 
 async function loginCpu(): Promise<void> {
@@ -383,7 +422,7 @@ async function unary(): Promise<void> {
   const session = await loginViaApi({ grpcTarget: server.grpcTarget }, account);
   const me = await call(clients.auth, clients.auth.whoAmI, {}, { bearer: session.accessToken });
   if (me.did !== account.did) throw new Error('the benchmark session does not work');
-  const calls = [
+  const allCalls = [
     { name: 'Health/Check', method: 'grpc.health.v1.Health/Check', data: { service: '' } },
     { name: 'WhoAmI', method: 'airlock.auth.v1.AuthService/WhoAmI', data: {}, token: session.accessToken },
     { name: 'ListChannels', method: 'airlock.channels.v1.ChannelsService/ListChannels', data: {}, token: session.accessToken },
@@ -394,6 +433,8 @@ async function unary(): Promise<void> {
       token: session.accessToken,
     },
   ];
+  const wanted = new Set(['Health/Check', ...args.calls.split(',')]);
+  const calls = allCalls.filter((c) => wanted.has(c.name));
   print(`== unary: ghz, ${ROUNDS} alternating rounds ==`);
   const results = new Map(
     calls.map((c) => [c.name, { rps: [] as number[], ratio: [] as number[], cpu: [] as number[], p99: [] as number[], errors: 0 }]),

@@ -20,7 +20,7 @@ const tracing =
     : undefined;
 const { startAirlock } = await import('./app.ts');
 const { ConfigError, helpText, loadSettings } = await import('./config/load.ts');
-const { createLogger } = await import('./observability/logger.ts');
+const { asyncStdout, createLogger } = await import('./observability/logger.ts');
 
 async function main(): Promise<number> {
   if (process.argv[2] === 'migrate') {
@@ -52,7 +52,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const { settings } = loaded;
-  const logger = createLogger(settings);
+  // JSON lines go out asynchronously: a blocking write per line cost more than a Health/Check call.
+  const json = settings.logFormat === 'json' || (settings.logFormat === 'auto' && !process.stdout.isTTY);
+  const logger = createLogger(settings, json ? asyncStdout(settings.logBufferBytes) : undefined);
 
   let running: Awaited<ReturnType<typeof startAirlock>>;
   let started = false;

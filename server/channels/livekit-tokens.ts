@@ -3,7 +3,12 @@
 // exactly the channel's media permissions, and nothing administrative; the
 // participant may not change its own name, metadata or attributes, which
 // carry who Airlock verified (DID, handle, session) and the channel.
-import { decodeJwt } from 'jose';
+//
+// The JWT is signed here with node:crypto (HS256), byte for byte the token
+// the SDK's AccessToken.toJwt() makes (test/channels/livekit-token.test.ts
+// compares them): the SDK goes through jose and WebCrypto, which cost most
+// of a GetChannelToken call.
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { VideoGrant } from 'livekit-server-sdk';
 import type { ChannelDefinition } from './catalog.ts';
 
@@ -74,34 +79,43 @@ export function channelGrant(channel: ChannelDefinition): VideoGrant {
   };
 }
 
+// base64url of the SDK's protected header, {"alg":"HS256"}.
+const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256' })).toString('base64url');
+
 export class LiveKitTokenMinter {
   readonly #config: LiveKitConfig;
+  readonly #secret: KeyObject;
 
   constructor(config: LiveKitConfig) {
     if (!Number.isSafeInteger(config.ttlSeconds) || config.ttlSeconds < 1)
       throw new RangeError('LiveKit token TTL must be at least one second');
     this.#config = config;
+    this.#secret = createSecretKey(Buffer.from(config.apiSecret, 'utf8'));
   }
 
   async mint(participant: Participant, channel: ChannelDefinition): Promise<ChannelToken> {
-    const { apiKey, apiSecret, ttlSeconds, url } = this.#config;
-    const { AccessToken } = await loadLiveKitSdk();
+    const { apiKey, ttlSeconds, url } = this.#config;
     const identity = participantIdentity(this.#config.identity ?? 'did', participant);
-    const accessToken = new AccessToken(apiKey, apiSecret, {
-      identity,
-      name: participant.handle,
-      ttl: ttlSeconds,
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + ttlSeconds;
+    // The SDK's claims in the SDK's order: its grants (attributes, name,
+    // video), then iss, exp, nbf and sub as jose's SignJWT appends them.
+    const claims = {
       attributes: {
         [ATTRIBUTE.did]: participant.did,
         [ATTRIBUTE.handle]: participant.handle,
         [ATTRIBUTE.session]: participant.sessionId,
         [ATTRIBUTE.channel]: channel.id,
       },
-    });
-    accessToken.addGrant(channelGrant(channel));
-    const token = await accessToken.toJwt();
-    // The SDK stamps exp itself; report the exact value it signed.
-    const { exp } = decodeJwt(token);
-    return { token, livekitUrl: url, room: channel.room, identity, expiresAt: new Date(exp! * 1000) };
+      name: participant.handle,
+      video: channelGrant(channel),
+      iss: apiKey,
+      exp,
+      nbf: now,
+      sub: identity,
+    };
+    const signingInput = `${HEADER}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const token = `${signingInput}.${createHmac('sha256', this.#secret).update(signingInput).digest('base64url')}`;
+    return { token, livekitUrl: url, room: channel.room, identity, expiresAt: new Date(exp * 1000) };
   }
 }

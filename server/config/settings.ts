@@ -363,6 +363,14 @@ export const SETTINGS = {
     schema: z.enum(['auto', 'json', 'pretty']),
     description: 'json lines, pretty (human), or auto (pretty on a TTY)',
   }),
+  logBufferBytes: setting({
+    env: 'AIRLOCK_LOG_BUFFER_BYTES',
+    flag: 'log-buffer-bytes',
+    default: '16777216',
+    schema: positiveInt,
+    description:
+      'JSON log lines waiting for a slow reader of standard output (written asynchronously, in batches); beyond this many bytes lines are dropped',
+  }),
   shutdownGrace: setting({
     env: 'AIRLOCK_SHUTDOWN_GRACE',
     flag: 'shutdown-grace',
@@ -428,6 +436,14 @@ export const SETTINGS = {
     default: '15s',
     schema: duration,
     description: 'interval of heartbeat events on AwaitLogin streams',
+  }),
+  callbackStreamWait: setting({
+    env: 'AIRLOCK_CALLBACK_STREAM_WAIT',
+    flag: 'callback-stream-wait',
+    default: '250ms',
+    schema: duration,
+    description:
+      "longest the OAuth callback waits for this replica's AwaitLogin streams to send the result before it answers the browser (so the app hears first)",
   }),
   loginRatePerMinute: setting({
     env: 'AIRLOCK_LOGIN_RATE_PER_MINUTE',

@@ -48,7 +48,7 @@ export class LoginBroker {
     });
     this.#initiation = new LoginInitiation(options);
     this.#progress = new LoginProgress(options, this.#watches);
-    this.#completion = new LoginCompletion(options);
+    this.#completion = new LoginCompletion(options, this.#watches);
     this.#link = new LoginLink(options, this.#initiation, this.#completion);
   }
 

@@ -14,6 +14,7 @@ import {
   isCancelled,
   type LoginBrokerOptions,
 } from './login-types.ts';
+import type { LoginWatches } from './login-watches.ts';
 import { seal } from './result-sealing.ts';
 import { INTERRUPTED, UpstreamDeniedError, UpstreamFailedError } from './upstream.ts';
 
@@ -28,11 +29,13 @@ const STORE_RETRY_MAX_MS = 5_000;
 
 export class LoginCompletion {
   readonly #o: LoginBrokerOptions;
+  readonly #watches: LoginWatches;
   // Finished logins whose result waits for the database (see #storeLater).
   readonly #unstored = new Map<string, NodeJS.Timeout>();
 
-  constructor(options: LoginBrokerOptions) {
+  constructor(options: LoginBrokerOptions, watches: LoginWatches) {
     this.#o = options;
+    this.#watches = watches;
   }
 
   /** Stops retrying results that wait for the database. */
@@ -53,14 +56,7 @@ export class LoginCompletion {
     return this.#o.requestLock(`airlock-login:${found.ref}`, async () => {
       const result: StoredResult = { type: 'failed', reason: 'cancelled', message: CANCELLED_MESSAGE };
       if (!(await this.#o.store.finish(found.ref, result, Date.now()))) return false;
-      await this.#o.bus
-        .publish(found.ref, { type: 'finished' })
-        .catch((error: unknown) =>
-          this.#o.logger.warn(
-            { err: error, login: found.ref.slice(0, 8) },
-            'could not announce a cancelled login; streams will read it at their next heartbeat',
-          ),
-        );
+      await this.#announce(found.ref, result, 'could not announce a cancelled login; streams will read it at their next heartbeat');
       this.#o.logger.info({ login: found.ref.slice(0, 8) }, 'login cancelled by the app');
       metrics.loginOutcomes.inc({ outcome: 'failed', reason: 'cancelled' });
       await this.#audit(result);
@@ -176,6 +172,17 @@ export class LoginCompletion {
     return outcome;
   }
 
+  // A stored result goes straight to this replica's streams, and over the bus
+  // to other replicas'; it resolves once the streams here have sent it (at
+  // most callbackStreamWait), so the callback's page never beats the app.
+  async #announce(ref: string, result: StoredResult, failure: string): Promise<void> {
+    const here = this.#watches.deliver(ref, result, this.#o.settings.callbackStreamWait);
+    await this.#o.bus
+      .publish(ref, { type: 'finished' })
+      .catch((error: unknown) => this.#o.logger.warn({ err: error, login: ref.slice(0, 8) }, failure));
+    await here;
+  }
+
   // The result is stored and delivered already: an audit write that fails is logged, not retried.
   async #audit(result: StoredResult): Promise<void> {
     const entry =
@@ -190,14 +197,7 @@ export class LoginCompletion {
   // Stored is delivered: a failed announcement only delays streams to their next heartbeat.
   async #store(ref: string, result: StoredResult): Promise<void> {
     if (!(await this.#o.store.finish(ref, result, Date.now()))) return;
-    await this.#o.bus
-      .publish(ref, { type: 'finished' })
-      .catch((error: unknown) =>
-        this.#o.logger.warn(
-          { err: error, login: ref.slice(0, 8) },
-          'could not announce a finished login; streams will read it at their next heartbeat',
-        ),
-      );
+    await this.#announce(ref, result, 'could not announce a finished login; streams will read it at their next heartbeat');
     this.#o.logger.info(
       { login: ref.slice(0, 8), outcome: result.type, ...(result.type === 'failed' ? { reason: result.reason } : {}) },
       'login finished',

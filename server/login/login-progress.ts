@@ -50,6 +50,8 @@ export class LoginProgress {
       notify();
     });
     signal.addEventListener('abort', notify);
+    // The result being sent, whose sender waits to hear that it went out.
+    let sending: (() => void) | undefined;
     try {
       const record = (await this.#o.store.byRef(ref)) ?? found;
       yield { type: 'pending', expiresAt: new Date(record.expiresAt) };
@@ -75,7 +77,10 @@ export class LoginProgress {
           } else if (event.type === 'heartbeat') {
             yield { type: 'heartbeat', serverTime: event.at };
           } else if (event.type === 'result') {
+            sending = event.written;
             yield await this.#terminal(loginId, event.result, record.traceParent);
+            // Resumed: the transport has sent the update.
+            sending?.();
             return;
           } else {
             yield { type: 'failed', reason: 'expired', message: EXPIRED_MESSAGE };
@@ -87,6 +92,9 @@ export class LoginProgress {
     } finally {
       wake = undefined;
       leave();
+      // Results this stream will never send (or sent as it was cancelled): nobody should wait for them.
+      sending?.();
+      for (const event of queue) if (event.type === 'result') event.written?.();
       signal.removeEventListener('abort', notify);
     }
   }

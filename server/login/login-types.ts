@@ -65,6 +65,7 @@ export type BrokerSettings = Pick<
   Settings,
   | 'loginTtl'
   | 'heartbeatInterval'
+  | 'callbackStreamWait'
   | 'loginRatePerMinute'
   | 'maxPendingLogins'
   | 'maxPendingLoginsPerNetwork'

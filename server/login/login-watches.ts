@@ -15,7 +15,11 @@ import type { LoginStore, StoredResult } from './login-store.ts';
 export type WatchEvent =
   | { type: 'browser-opened'; at: Date }
   | { type: 'heartbeat'; at: Date }
-  | { type: 'result'; result: StoredResult }
+  /**
+   * The login's result. `written`, when present, is called once the stream
+   * has sent it (or has ended without sending it): deliver() waits for it.
+   */
+  | { type: 'result'; result: StoredResult; written?: () => void }
   /** The login's lifetime ended without a result. */
   | { type: 'expired' };
 
@@ -35,6 +39,10 @@ interface Watch {
   /** A result read is in flight; another was asked for meanwhile. */
   reading: boolean;
   readAgain: boolean;
+  /** deliver() handed the result to every stream: an announcement of it needs no read. */
+  delivered: boolean;
+  /** Streams that have not yet sent a delivered result, and what to call when they have (or leave). */
+  unwritten: Map<WatchSink, () => void> | undefined;
 }
 
 export interface LoginWatchesOptions {
@@ -88,8 +96,38 @@ export class LoginWatches {
       left = true;
       this.#streams -= 1;
       joined.sinks.delete(sink);
+      joined.unwritten?.get(sink)?.();
       if (joined.sinks.size === 0) this.#close(joined);
     };
+  }
+
+  /**
+   * Hands a result just stored by this process straight to the login's
+   * streams here, without the event bus or a read of the store, and resolves
+   * once every one of them has sent it (or ended), or after `waitMs` at most:
+   * the OAuth callback answers the browser after that, so the app hears
+   * first. Streams on other replicas still learn it through the bus.
+   */
+  deliver(ref: string, result: StoredResult, waitMs: number): Promise<void> {
+    const watch = this.#watches.get(ref);
+    if (!watch || watch.sinks.size === 0) return Promise.resolve();
+    watch.delivered = true;
+    const unwritten = new Map<WatchSink, () => void>();
+    watch.unwritten = unwritten;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, waitMs);
+      function finish() {
+        clearTimeout(timer);
+        unwritten.clear();
+        resolve();
+      }
+      for (const sink of watch.sinks) {
+        unwritten.set(sink, () => {
+          if (unwritten.delete(sink) && unwritten.size === 0) finish();
+        });
+      }
+      for (const sink of [...watch.sinks]) sink({ type: 'result', result, written: () => unwritten.get(sink)?.() });
+    });
   }
 
   /** Ends every watch (shutdown); streams still open get nothing more. */
@@ -108,11 +146,13 @@ export class LoginWatches {
       cancelExpiry: () => {},
       reading: false,
       readAgain: false,
+      delivered: false,
+      unwritten: undefined,
     };
     this.#watches.set(ref, watch);
     watch.unsubscribe = this.#o.bus.subscribe(ref, (event) => {
       if (event.type === 'browser-opened') this.#send(watch, { type: 'browser-opened', at: event.at });
-      else this.#readResult(watch);
+      else if (!watch.delivered) this.#readResult(watch);
     });
     this.#scheduleExpiry(watch);
     if (!this.#ticker) this.#ticker = setInterval(() => void this.#tick(), this.#o.heartbeatInterval);

@@ -2,10 +2,10 @@
 // TokenVerifier and the configured secret. Identity, name, grants (exactly)
 // and lifetime are asserted claim by claim.
 import { decodeProtectedHeader } from 'jose';
-import { TokenVerifier } from 'livekit-server-sdk';
-import { describe, expect, it } from 'vitest';
+import { AccessToken, TokenVerifier } from 'livekit-server-sdk';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseCatalog } from '../../server/channels/catalog.ts';
-import { LiveKitTokenMinter } from '../../server/channels/livekit-tokens.ts';
+import { ATTRIBUTE, channelGrant, LiveKitTokenMinter, participantIdentity } from '../../server/channels/livekit-tokens.ts';
 
 const ALICE = { did: 'did:plc:ewvi7nxzyoun6zhxrhs64oiz', handle: 'alice.test', sessionId: 'Zq3kV9xW2pLmN8rT4yHb6A' };
 const KEY = 'APIkey123';
@@ -121,6 +121,35 @@ describe('LiveKit tokens', () => {
     const { token } = await minter().mint(ALICE, catalog.find('lobby')!);
     await expect(new TokenVerifier(KEY, `${SECRET}x`).verify(token)).rejects.toThrow(/signature/);
     await expect(new TokenVerifier('otherkey', SECRET).verify(token)).rejects.toThrow(/iss/);
+  });
+
+  // The token is signed with node:crypto, not through the SDK: at the same
+  // instant it must be the SDK's token byte for byte, in both identity modes
+  // and for every channel (livekit-room.test.ts has a real livekit-server admit it).
+  describe("are the SDK's own token, byte for byte", () => {
+    afterEach(() => vi.useRealTimers());
+    for (const mode of ['did', 'session'] as const) {
+      for (const channel of catalog.all()) {
+        it(`${mode} identity, channel ${channel.id}`, async () => {
+          vi.useFakeTimers({ now: new Date('2026-03-01T12:00:00.700Z'), toFake: ['Date'] });
+          const ours = await minter(90, mode).mint(ALICE, channel);
+          const sdk = new AccessToken(KEY, SECRET, {
+            identity: participantIdentity(mode, ALICE),
+            name: ALICE.handle,
+            ttl: 90,
+            attributes: {
+              [ATTRIBUTE.did]: ALICE.did,
+              [ATTRIBUTE.handle]: ALICE.handle,
+              [ATTRIBUTE.session]: ALICE.sessionId,
+              [ATTRIBUTE.channel]: channel.id,
+            },
+          });
+          sdk.addGrant(channelGrant(channel));
+          expect(ours.token).toBe(await sdk.toJwt());
+          expect(ours.expiresAt).toEqual(new Date('2026-03-01T12:01:30.000Z'));
+        });
+      }
+    }
   });
 
   it('refuse a TTL under one second', () => {

@@ -3,7 +3,7 @@
 // re-read every watched login (on SQLite and PostgreSQL), and no store read
 // per heartbeat.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DeadlineQueue } from '../../server/login/deadline-queue.ts';
 import { InProcessLoginEventBus } from '../../server/coordination/in-process-event-bus.ts';
 import { LoginStore, type StoredResult } from '../../server/login/login-store.ts';
@@ -226,5 +226,77 @@ describe('LoginWatches', () => {
     leaveEarly();
     leaveLate();
     expect(watches.timers).toBe(0);
+  });
+
+  it("deliver hands a result to this process's streams without the bus or the store, and resolves once each has sent it or left", async () => {
+    const reads = { byRef: 0, progressOf: 0 };
+    const store = {
+      byRef: async () => {
+        reads.byRef++;
+        return undefined;
+      },
+      progressOf: async () => {
+        reads.progressOf++;
+        return [];
+      },
+    };
+    const bus = new InProcessLoginEventBus();
+    const watches = new LoginWatches({ store, bus, heartbeatInterval: 60_000, logger });
+    // A login with nobody watching here: nothing to wait for.
+    let resolved = false;
+    await watches.deliver('ref-none', FAILED, 60_000).then(() => (resolved = true));
+    expect(resolved).toBe(true);
+
+    const got: Array<Extract<WatchEvent, { type: 'result' }>> = [];
+    const leaveA = watches.join('ref-d', Date.now() + 600_000, (e) => e.type === 'result' && got.push(e));
+    const leaveB = watches.join('ref-d', Date.now() + 600_000, (e) => e.type === 'result' && got.push(e));
+    const leaveC = watches.join('ref-d', Date.now() + 600_000, (e) => e.type === 'result' && got.push(e));
+    let done = false;
+    // A wait far beyond the test's own timeout: only the streams can resolve it.
+    const delivered = watches.deliver('ref-d', FAILED, 3_600_000).then(() => (done = true));
+    expect(got.map((e) => e.result)).toEqual([FAILED, FAILED, FAILED]);
+    got[0]!.written!();
+    got[0]!.written!();
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    got[1]!.written!();
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    // The third stream ends without sending it: nobody waits for it any longer.
+    leaveC();
+    await delivered;
+    expect(done).toBe(true);
+
+    // An announcement of the same result costs no read: the streams already have it.
+    await bus.publish('ref-d', { type: 'finished' });
+    await new Promise((r) => setImmediate(r));
+    expect(reads).toEqual({ byRef: 0, progressOf: 0 });
+    leaveA();
+    leaveB();
+    expect(watches.streams).toBe(0);
+    expect(watches.timers).toBe(0);
+  });
+
+  it('deliver stops waiting after its bound when a stream never sends', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const watches = new LoginWatches({
+        store: { byRef: async () => undefined, progressOf: async () => [] },
+        bus: new InProcessLoginEventBus(),
+        heartbeatInterval: 60_000,
+        logger,
+      });
+      const leave = watches.join('ref-stuck', Date.now() + 600_000, () => {});
+      let done = false;
+      const delivered = watches.deliver('ref-stuck', FAILED, 250).then(() => (done = true));
+      await vi.advanceTimersByTimeAsync(249);
+      expect(done).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await delivered;
+      expect(done).toBe(true);
+      leave();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

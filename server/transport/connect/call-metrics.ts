@@ -9,8 +9,24 @@ export interface CallMetrics {
   end(code: number): void;
 }
 
+interface MethodLabels {
+  grpc_type: string;
+  grpc_service: string;
+  grpc_method: string;
+}
+
+// One labels object per method, shared by its calls, as the gRPC metrics
+// interceptor does: only the contract's bound methods get here, so this map
+// stays that size.
+const labelsByMethod = new Map<string, Readonly<MethodLabels>>();
+
 export function startCallMetrics(service: string, method: string, streaming: boolean): CallMetrics {
-  const labels = { grpc_type: streaming ? 'server_stream' : 'unary', grpc_service: service, grpc_method: method };
+  const key = `${service}/${method}`;
+  let labels = labelsByMethod.get(key);
+  if (!labels) {
+    labels = Object.freeze({ grpc_type: streaming ? 'server_stream' : 'unary', grpc_service: service, grpc_method: method });
+    labelsByMethod.set(key, labels);
+  }
   const endTimer = metrics.grpcHandlingSeconds.startTimer(labels);
   const awaitLogin = method === 'AwaitLogin';
   metrics.grpcStarted.inc(labels);

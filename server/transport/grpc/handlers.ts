@@ -85,11 +85,23 @@ export function serverStream<Req, Res>(
     const controller = new AbortController();
     const untrack = deps.tracker.trackStream(controller);
     call.once('cancelled', () => controller.abort('cancelled'));
+    // The message being written: the handler resumes once it is out (one in
+    // flight per stream), so what it does next, e.g. letting the OAuth
+    // callback answer, comes after. grpc-js calls back only for a message it
+    // wrote; a call that closes, however it ends, aborts the signal instead.
+    let writing: (() => void) | undefined;
+    controller.signal.addEventListener('abort', () => writing?.(), { once: true });
+    const write = (message: Res) =>
+      new Promise<void>((resolve) => {
+        writing = resolve;
+        call.write(message, () => resolve());
+      });
     void (async () => {
       try {
         for await (const message of handler(call.request, contextOf(call, controller.signal, deps.addresses))) {
           if (controller.signal.aborted) break;
-          if (!call.write(message)) await waitForDrain(call, controller.signal);
+          await write(message);
+          writing = undefined;
         }
         if (controller.signal.reason === 'shutdown') return endWith(call, SHUTTING_DOWN);
         if (!controller.signal.aborted) call.end();
@@ -109,16 +121,4 @@ export function serverStream<Req, Res>(
 // grpc-js turns an 'error' event on a server stream into the call's status.
 function endWith(call: ServerWritableStream<unknown, unknown>, grpcStatus: { code: status; details: string; metadata?: Metadata }): void {
   call.emit('error', Object.assign(new Error(grpcStatus.details), grpcStatus));
-}
-
-function waitForDrain(call: ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off('drain', done);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    call.once('drain', done);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

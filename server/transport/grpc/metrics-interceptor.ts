@@ -10,16 +10,29 @@ function grpcType(requestStream: boolean, responseStream: boolean): string {
   return 'unary';
 }
 
+interface MethodLabels {
+  grpc_type: string;
+  grpc_service: string;
+  grpc_method: string;
+}
+
 export function metricsInterceptor(): ServerInterceptor {
+  // One labels object per method, shared by its calls: grpc-js runs
+  // interceptors only for registered methods, so this map stays that size.
+  const labelsByPath = new Map<string, Readonly<MethodLabels>>();
   return (methodDescriptor, call) => {
-    // "/airlock.auth.v1.AuthService/InitiateLogin": the path names a registered method, never caller data.
-    const [, service = 'unknown', method = 'unknown'] = /^\/([^/]+)\/([^/]+)$/.exec(methodDescriptor.path) ?? [];
-    const labels = {
-      grpc_type: grpcType(methodDescriptor.requestStream, methodDescriptor.responseStream),
-      grpc_service: service,
-      grpc_method: method,
-    };
-    const awaitLogin = method === 'AwaitLogin';
+    let labels = labelsByPath.get(methodDescriptor.path);
+    if (!labels) {
+      // "/airlock.auth.v1.AuthService/InitiateLogin": the path names a registered method, never caller data.
+      const [, service = 'unknown', method = 'unknown'] = /^\/([^/]+)\/([^/]+)$/.exec(methodDescriptor.path) ?? [];
+      labels = Object.freeze({
+        grpc_type: grpcType(methodDescriptor.requestStream, methodDescriptor.responseStream),
+        grpc_service: service,
+        grpc_method: method,
+      });
+      labelsByPath.set(methodDescriptor.path, labels);
+    }
+    const awaitLogin = labels.grpc_method === 'AwaitLogin';
     const endTimer = metrics.grpcHandlingSeconds.startTimer(labels);
     metrics.grpcStarted.inc(labels);
     let open = false;
