@@ -2,7 +2,7 @@
 // C-core gRPC with stubs generated from proto/ by grpc_tools.protoc.
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, startInProcess, type InProcessAirlock } from '../support/airlock.ts';
@@ -21,13 +21,22 @@ beforeAll(async () => {
   const peerProtos = path.join(stubs.path, 'protos');
   mkdirSync(path.join(peerProtos, 'peer_health'), { recursive: true });
   copyFileSync(path.join(REPO_ROOT, 'proto/grpc/health/v1/health.proto'), path.join(peerProtos, 'peer_health/health.proto'));
+  // Debian's grpc_tools bundles protoc 3.5, which predates proto3 `optional`
+  // (InitiateLoginRequest.client_label). Without the label the field is an
+  // ordinary proto3 string: the same tag and wire type, so the stubs speak the
+  // same bytes; only explicit presence, which the server does not rely on, is lost.
+  for (const file of ['airlock/auth/v1/auth.proto', 'airlock/channels/v1/channels.proto']) {
+    mkdirSync(path.join(peerProtos, path.dirname(file)), { recursive: true });
+    const source = readFileSync(path.join(REPO_ROOT, 'proto', file), 'utf8');
+    writeFileSync(path.join(peerProtos, file), source.replace(/^(\s*)optional (\w+ \w+ = \d+;)/gm, '$1$2'));
+  }
   const out = path.join(stubs.path, 'out');
   mkdirSync(out);
   execFileSync(PYTHON, [
     '-m',
     'grpc_tools.protoc',
-    `-I${path.join(REPO_ROOT, 'proto')}`,
     `-I${peerProtos}`,
+    `-I${path.join(REPO_ROOT, 'proto')}`,
     `-I${WKT_PROTOS}`,
     `--python_out=${out}`,
     `--grpc_python_out=${out}`,

@@ -196,7 +196,10 @@ describe('PostgreSQL restarted in the middle of a login', () => {
     expect(failed.message).toContain('interrupted by a temporary fault');
     expect(failed.message).toContain('Start again from the app.');
     expect((await stream.end).code).toBe(status.OK);
-    expect(b.logs.some((l) => l.msg === 'stored a finished login after a database fault')).toBe(true);
+    // B logs it once the result is stored and announced, so the stream on A may hear first.
+    await expect
+      .poll(() => b.logs.some((l) => l.msg === 'stored a finished login after a database fault'), { timeout: 5_000, interval: 50 })
+      .toBe(true);
 
     // A reload of the callback page says how the login ended, on either replica.
     for (const r of [a, b]) {
