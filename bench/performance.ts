@@ -289,6 +289,8 @@ const env = {
   AIRLOCK_DATA_DIR: data.path,
   AIRLOCK_LOGIN_RATE_PER_MINUTE: '1000000',
   AIRLOCK_MAX_PENDING_LOGINS: String(Math.max(10_000, STREAMS * 2)),
+  // Every bench login comes from loopback: one client network.
+  AIRLOCK_MAX_PENDING_LOGINS_PER_NETWORK: String(Math.max(10_000, STREAMS * 2)),
   AIRLOCK_HEARTBEAT_INTERVAL: args.heartbeat,
 };
 const server = await startServer(env, { inspect: true, profile: args.profile });
