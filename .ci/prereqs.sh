@@ -21,6 +21,9 @@ if bash "$airlock_ci_dir/install-prereqs.sh"; then
     export npm_config_nodedir="$node_dir"
   fi
   export PATH="$tools_root/bin:$PATH"
+  # PostgreSQL, started by install-prereqs.sh: the replica, outage and at-rest tests connect here.
+  export AIRLOCK_TEST_POSTGRES_URL="${AIRLOCK_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  pg_isready -q -h 127.0.0.1 -p 5432 || echo "prereqs: PostgreSQL is not answering on 127.0.0.1:5432 (pg_ctlcluster <version> main start)" >&2
   # The oldest supported Node (not on PATH): test/client/package.test.ts runs the packed client on it.
   export AIRLOCK_OLDEST_NODE="$oldest_node_dir/bin/node"
   # Rust (the client/rust crate's tests, `npm run test:rust`): rustup's toolchain when present.
