@@ -144,6 +144,21 @@ function cpuNs(pid: number): number {
   return total;
 }
 
+/** CPU time so far per thread name (main thread, libuv pool, V8 GC helpers), in ns. */
+function cpuNsByThread(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = task === String(pid) ? 'main' : readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim().replace(/\d+$/, '');
+      const ns = Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+      byName.set(name, (byName.get(name) ?? 0) + ns);
+    } catch {
+      // A thread that ended meanwhile.
+    }
+  }
+  return byName;
+}
+
 /** Evaluates an expression in the server through its inspector (returned by value). */
 async function evaluateInServer<T>(server: Server, expression: string, collectGarbage = false): Promise<T | undefined> {
   if (!server.inspector) return undefined;
@@ -383,6 +398,7 @@ async function loginCpu(): Promise<void> {
   print(`== login CPU: ${LOGINS} real logins per round ==`);
   const phases = { initiate: [] as number[], link: [] as number[], callback: [] as number[] };
   const lags: number[] = [];
+  const threadsBefore = cpuNsByThread(server.pid);
   for (let round = 0; round < ROUNDS; round++) {
     const sums = { initiate: 0, link: 0, callback: 0 };
     for (let i = 0; i < LOGINS; i++) {
@@ -412,9 +428,16 @@ async function loginCpu(): Promise<void> {
     phases.link.push(sums.link / LOGINS / 1e6);
     phases.callback.push(sums.callback / LOGINS / 1e6);
   }
+  const threadsAfter = cpuNsByThread(server.pid);
+  const logins = ROUNDS * LOGINS;
+  const perThread = [...threadsAfter]
+    .map(([name, ns]) => [name, (ns - (threadsBefore.get(name) ?? 0)) / logins / 1e6] as const)
+    .filter(([, ms]) => ms >= 0.05)
+    .sort((a, b) => b[1] - a[1]);
   print(`InitiateLogin + stream:     ${summary(phases.initiate, 2, ' ms')}`);
   print(`login link:                 ${summary(phases.link, 2, ' ms')}`);
   print(`callback:                   ${summary(phases.callback, 2, ' ms')}`);
+  print(`per login, by thread:       ${perThread.map(([name, ms]) => `${name} ${ms.toFixed(2)} ms`).join(', ')}`);
   print(
     `callback page -> completed event: p50 ${quantile(lags, 0.5).toFixed(2)} ms, p99 ${quantile(lags, 0.99).toFixed(2)} ms (negative: the event came first)\n`,
   );
