@@ -15,10 +15,15 @@ import { isVerifierChallenge, randomSecret, sha256 } from './secrets.ts';
 
 // Time kept back from the caller's deadline to send UNAVAILABLE before it passes.
 const DEADLINE_MARGIN_MS = 500;
+// How long a count of waiting logins serves the early refusal before InitiateLogin counts again.
+const EARLY_COUNT_MAX_AGE_MS = 1_000;
 
 export class LoginInitiation {
   readonly #o: LoginBrokerOptions;
   readonly #limiter: RateLimiterAbstract;
+
+  /** The last count of waiting logins, for the early refusal (the cap itself is counted with the insert). */
+  #pending: { at: number; count: number } | undefined;
 
   constructor(options: LoginBrokerOptions) {
     this.#o = options;
@@ -60,8 +65,8 @@ export class LoginInitiation {
         'login_verifier_challenge must be the base64url (no padding) SHA-256 of a 43 to 128 character verifier (43 characters)',
       );
     }
-    const now = Date.now();
-    if ((await this.#o.store.countPending(now)) >= settings.maxPendingLogins) {
+    // A full estimate is counted again: refusals follow the current count.
+    if ((await this.#pendingEstimate()) >= settings.maxPendingLogins && (await this.#pendingEstimate(true)) >= settings.maxPendingLogins) {
       throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
     }
 
@@ -93,6 +98,7 @@ export class LoginInitiation {
       { total: settings.maxPendingLogins, perNetwork: settings.maxPendingLoginsPerNetwork },
     );
     // The count above is a cheap early refusal; this one, taken with the insert, is the cap.
+    if (this.#pending) this.#pending.count = capReached === 'total' ? settings.maxPendingLogins : this.#pending.count + 1;
     if (capReached === 'total')
       throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
     if (capReached === 'network') {
@@ -108,6 +114,19 @@ export class LoginInitiation {
       expiresAt: new Date(expiresAt),
       confirmationCode,
     };
+  }
+
+  /**
+   * How many logins wait, counted at most once per EARLY_COUNT_MAX_AGE_MS:
+   * enough to refuse early, before a PAR, when the deployment is full, without
+   * counting every waiting login for every InitiateLogin.
+   */
+  async #pendingEstimate(fresh = false): Promise<number> {
+    const now = Date.now();
+    if (fresh || !this.#pending || now - this.#pending.at >= EARLY_COUNT_MAX_AGE_MS) {
+      this.#pending = { at: now, count: await this.#o.store.countPending(now) };
+    }
+    return this.#pending.count;
   }
 
   /**

@@ -80,10 +80,9 @@ export interface NewLogin {
 export type CapReached = 'total' | 'network';
 
 function toRecord(row: Selectable<LoginsTable>, sealer?: Sealer): LoginRecord {
-  let confirmation: LoginConfirmation | null = null;
-  if (row.confirmation !== null && sealer) {
-    confirmation = JSON.parse(sealer.open(loginConfirmationContext(row.id), row.confirmation)) as LoginConfirmation;
-  }
+  // Opened when read: only the login link and the callback look at it, while
+  // every AwaitLogin stream reads its login.
+  let confirmation: LoginConfirmation | null | undefined = row.confirmation !== null && sealer ? undefined : null;
   return {
     ref: row.id,
     verifierChallenge: row.verifier_challenge,
@@ -98,7 +97,10 @@ function toRecord(row: Selectable<LoginsTable>, sealer?: Sealer): LoginRecord {
     resultKey: row.result_key,
     traceParent: row.trace_parent,
     clientLabel: row.client_label,
-    confirmation,
+    get confirmation() {
+      confirmation ??= JSON.parse(sealer!.open(loginConfirmationContext(row.id), row.confirmation!)) as LoginConfirmation;
+      return confirmation;
+    },
     confirmTokenHash: row.confirm_token_hash,
     authorizeUrlClaimedAt: row.authorize_url_claimed_at === null ? null : Number(row.authorize_url_claimed_at),
     browserTokenHash: row.browser_token_hash,

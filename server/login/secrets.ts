@@ -1,6 +1,6 @@
 // Login ids, link refs and the PKCE-style login verifier: random values from
 // the CSPRNG, stored only as SHA-256 hashes, compared in constant time.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 256 bits from the CSPRNG, base64url (43 characters). */
 export function randomSecret(): string {
@@ -9,7 +9,7 @@ export function randomSecret(): string {
 
 /** SHA-256 as base64url, the form stored for ids and refs and sent as the verifier challenge. */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('base64url');
+  return hash('sha256', value, 'base64url');
 }
 
 // RFC 7636: 43..128 characters of [A-Za-z0-9-._~].

@@ -97,8 +97,11 @@ export function guardedFetch(options: GuardedFetchOptions): typeof globalThis.fe
   const trusted = new Set(options.trustedOrigins.map((o) => new URL(o).origin));
 
   return async (input, init) => {
-    const request = new Request(input, init);
-    const url = new URL(request.url);
+    // The request's URL, redirect mode and signal without building a Request
+    // (fetch builds its own): undici's Request is costly, and a login makes
+    // several upstream calls.
+    const asked = input instanceof Request ? input : undefined;
+    const url = new URL(asked ? asked.url : input instanceof URL ? input.href : input);
     const checked = options.ssrfProtection && !trusted.has(url.origin);
     if (checked) {
       if (url.protocol !== 'https:' && !(url.protocol === 'http:' && options.allowHttp)) {
@@ -106,12 +109,15 @@ export function guardedFetch(options: GuardedFetchOptions): typeof globalThis.fe
       }
       await assertPublicHost(url.hostname);
     }
-    const signal = AbortSignal.any([request.signal, AbortSignal.timeout(options.timeoutMs)]);
+    const callerSignal = init?.signal ?? asked?.signal;
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
     // A redirect to an IP literal would be followed without the address check
     // (no DNS lookup to pin), so checked requests never follow one. The
     // library only asks to follow for PAR and token requests, which have no
     // business redirecting.
-    const redirect = checked && request.redirect === 'follow' ? 'error' : request.redirect;
-    return base(request, { signal, redirect, ...(checked ? { dispatcher } : {}) } as RequestInit);
+    const askedRedirect = init?.redirect ?? asked?.redirect ?? 'follow';
+    const redirect = checked && askedRedirect === 'follow' ? 'error' : askedRedirect;
+    return base(input, { ...init, signal, redirect, ...(checked ? { dispatcher } : {}) } as RequestInit);
   };
 }

@@ -1,6 +1,6 @@
 // Refresh tokens are 32 random bytes (base64url, 43 characters). Only their
 // SHA-256 is stored, so a copy of the database cannot be replayed.
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hash, hkdfSync, randomBytes } from 'node:crypto';
 
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
@@ -10,7 +10,7 @@ export function newRefreshToken(): { token: string; hash: string } {
 }
 
 export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
 
 /** Whether a string has the shape of one of our refresh tokens (checked before any lookup). */

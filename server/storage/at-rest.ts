@@ -33,6 +33,8 @@ export interface MasterKey {
 export class Sealer {
   readonly #current: MasterKey;
   readonly #byId: Map<string, Buffer>;
+  /** Per purpose, derived once: the purposes are a handful of constants in the code. */
+  readonly #fingerprintKeys = new Map<string, Buffer>();
 
   constructor(keys: MasterKey[]) {
     if (keys.length === 0) throw new Error('no master key');
@@ -84,7 +86,11 @@ export class Sealer {
    * addresses). After a master-key rotation, new values no longer match old ones.
    */
   fingerprint(purpose: string, value: string): string {
-    const key = createHmac('sha256', this.#current.key).update(`airlock-fingerprint:${purpose}`).digest();
+    let key = this.#fingerprintKeys.get(purpose);
+    if (!key) {
+      key = createHmac('sha256', this.#current.key).update(`airlock-fingerprint:${purpose}`).digest();
+      this.#fingerprintKeys.set(purpose, key);
+    }
     return createHmac('sha256', key).update(value, 'utf8').digest('base64url');
   }
 

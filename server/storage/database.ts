@@ -11,6 +11,7 @@ import type { Settings } from '../config/settings.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openPostgres, type PostgresSettings } from './postgres/open-postgres.ts';
 import type { Database } from './schema.ts';
+import { cachingStatements } from './statement-cache.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -53,7 +54,7 @@ export function openDatabase(settings: PostgresSettings & Pick<Settings, 'dataDi
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
   return { db, engine: 'sqlite', close: () => db.destroy() };
 }
 

@@ -11,6 +11,7 @@ import { parRenewals } from './0031_par_renewals.ts';
 import { loginTraceAndClientLabel } from './0032_login_trace_and_client_label.ts';
 // Numbered after main's 0031 and 0032, which databases may already have run (migrations only append).
 import { loginConfirmation } from './0033_login_confirmation.ts';
+import { pendingLoginsIndex } from './0034_pending_logins_index.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0031_par_renewals': parRenewals,
   '0032_login_trace_and_client_label': loginTraceAndClientLabel,
   '0033_login_confirmation': loginConfirmation,
+  '0034_pending_logins_index': pendingLoginsIndex,
 };
 
 export const migrationProvider: MigrationProvider = {

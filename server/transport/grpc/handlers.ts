@@ -38,31 +38,73 @@ export function peerAddressOf(peer: string): string {
   return lastColon > 0 ? withoutScheme.slice(0, lastColon) : withoutScheme;
 }
 
-function contextOf(
-  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
-  signal: AbortSignal,
-  addresses: ClientAddressResolver | undefined,
-): CallContext {
-  const deadline = call.getDeadline();
-  const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined;
-  const peerAddress = peerAddressOf(call.getPeer());
-  const forwardedFor = call.metadata.get('x-forwarded-for').filter((value): value is string => typeof value === 'string');
-  return {
-    signal,
-    peerAddress,
-    clientAddress: (addresses ?? NO_TRUSTED_PROXIES).resolve(peerAddress, forwardedFor),
-    identity: identityOf(call.metadata),
-    userAgent: call.metadata.get('user-agent').find((value): value is string => typeof value === 'string'),
-    deadline: deadlineMs,
-  };
+/**
+ * A call's context, computed as it is read: most guarded calls never look at
+ * the client address or user agent, and a unary call that never reads its
+ * signal needs no AbortController or 'cancelled' listener.
+ */
+class GrpcCallContext implements CallContext {
+  readonly #call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
+  readonly #addresses: ClientAddressResolver;
+  #signal: AbortSignal | undefined;
+  #peerAddress: string | undefined;
+  #clientAddress: string | undefined;
+  #userAgent: { value: string | undefined } | undefined;
+  #deadline: { value: number | undefined } | undefined;
+  readonly identity: CallContext['identity'];
+
+  constructor(
+    call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+    addresses: ClientAddressResolver | undefined,
+    signal?: AbortSignal,
+  ) {
+    this.#call = call;
+    this.#addresses = addresses ?? NO_TRUSTED_PROXIES;
+    this.#signal = signal;
+    this.identity = identityOf(call.metadata);
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#signal) {
+      const controller = new AbortController();
+      if (this.#call.cancelled) controller.abort('cancelled');
+      else this.#call.once('cancelled', () => controller.abort('cancelled'));
+      this.#signal = controller.signal;
+    }
+    return this.#signal;
+  }
+
+  get peerAddress(): string {
+    this.#peerAddress ??= peerAddressOf(this.#call.getPeer());
+    return this.#peerAddress;
+  }
+
+  get clientAddress(): string {
+    if (this.#clientAddress === undefined) {
+      const forwardedFor = this.#call.metadata.get('x-forwarded-for').filter((value): value is string => typeof value === 'string');
+      this.#clientAddress = this.#addresses.resolve(this.peerAddress, forwardedFor);
+    }
+    return this.#clientAddress;
+  }
+
+  get userAgent(): string | undefined {
+    this.#userAgent ??= { value: this.#call.metadata.get('user-agent').find((value): value is string => typeof value === 'string') };
+    return this.#userAgent.value;
+  }
+
+  get deadline(): number | undefined {
+    if (!this.#deadline) {
+      const deadline = this.#call.getDeadline();
+      this.#deadline = { value: deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined };
+    }
+    return this.#deadline.value;
+  }
 }
 
 export function unary<Req, Res>(deps: HandlerDeps, handler: (request: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     if (deps.tracker.draining) return callback(SHUTTING_DOWN);
-    const controller = new AbortController();
-    call.once('cancelled', () => controller.abort('cancelled'));
-    handler(call.request, contextOf(call, controller.signal, deps.addresses)).then(
+    handler(call.request, new GrpcCallContext(call, deps.addresses)).then(
       (response) => callback(null, response),
       (error: unknown) => {
         const { status: grpcStatus, expected } = toGrpcStatus(error);
@@ -98,7 +140,7 @@ export function serverStream<Req, Res>(
       });
     void (async () => {
       try {
-        for await (const message of handler(call.request, contextOf(call, controller.signal, deps.addresses))) {
+        for await (const message of handler(call.request, new GrpcCallContext(call, deps.addresses, controller.signal))) {
           if (controller.signal.aborted) break;
           await write(message);
           writing = undefined;
