@@ -10,6 +10,7 @@
 // of a GetChannelToken call.
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { VideoGrant } from 'livekit-server-sdk';
+import { LRUCache } from 'lru-cache';
 import type { ChannelDefinition } from './catalog.ts';
 
 // The LiveKit SDK takes a fifth of a second to import, and serving does not
@@ -28,6 +29,22 @@ export interface LiveKitConfig {
   ttlSeconds: number;
   /** The LiveKit identity: the DID, or one per session (`<did>#<session suffix>`). */
   identity?: IdentityMode;
+  /**
+   * A repeat request within this many ms (same session, DID, handle and
+   * channel definition) gets the token minted then; 0 or absent mints every time.
+   */
+  reuseMs?: number;
+  /** Tokens kept for reuse, least recently used dropped first. */
+  reuseEntries?: number;
+}
+
+interface MintedToken {
+  token: Readonly<ChannelToken>;
+  /** The catalog's definition it was minted for: a new catalog mints again. */
+  channel: ChannelDefinition;
+  did: string;
+  handle: string;
+  mintedAt: number;
 }
 
 export type IdentityMode = 'did' | 'session';
@@ -85,15 +102,52 @@ const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256' })).toString('base64url
 export class LiveKitTokenMinter {
   readonly #config: LiveKitConfig;
   readonly #secret: KeyObject;
+  /** Tokens minted in the last reuseMs, by session and channel id. */
+  readonly #recent: LRUCache<string, MintedToken> | undefined;
+  readonly #reuseMs: number;
 
   constructor(config: LiveKitConfig) {
     if (!Number.isSafeInteger(config.ttlSeconds) || config.ttlSeconds < 1)
       throw new RangeError('LiveKit token TTL must be at least one second');
     this.#config = config;
     this.#secret = createSecretKey(Buffer.from(config.apiSecret, 'utf8'));
+    this.#reuseMs = config.reuseMs ?? 0;
+    // A reused token has at least three quarters of its lifetime left.
+    if (this.#reuseMs > (config.ttlSeconds * 1000) / 4) throw new RangeError('LiveKit token reuse must be at most a quarter of its TTL');
+    this.#recent = this.#reuseMs > 0 ? new LRUCache({ max: Math.max(1, config.reuseEntries ?? 10_000) }) : undefined;
   }
 
+  /** Tokens kept for reuse. */
+  get reusable(): number {
+    return this.#recent?.size ?? 0;
+  }
+
+  /**
+   * A LiveKit token for the participant in the channel's room. Repeat calls
+   * within reuseMs get the same token: the caller was authenticated for this
+   * call (a revoked session never gets here), and the key holds everything
+   * the token says (session, DID, handle, the channel's definition, hence its grants).
+   */
   async mint(participant: Participant, channel: ChannelDefinition): Promise<ChannelToken> {
+    if (!this.#recent) return this.#mint(participant, channel);
+    const key = `${participant.sessionId}\n${channel.id}`;
+    const now = Date.now();
+    const recent = this.#recent.get(key);
+    if (
+      recent &&
+      recent.channel === channel &&
+      recent.did === participant.did &&
+      recent.handle === participant.handle &&
+      now - recent.mintedAt < this.#reuseMs
+    ) {
+      return recent.token;
+    }
+    const token = Object.freeze(this.#mint(participant, channel));
+    this.#recent.set(key, { token, channel, did: participant.did, handle: participant.handle, mintedAt: now });
+    return token;
+  }
+
+  #mint(participant: Participant, channel: ChannelDefinition): ChannelToken {
     const { apiKey, ttlSeconds, url } = this.#config;
     const identity = participantIdentity(this.#config.identity ?? 'did', participant);
     const now = Math.floor(Date.now() / 1000);

@@ -13,7 +13,14 @@ import type { Database } from '../storage/schema.ts';
 
 export type ChannelSettings = Pick<
   Settings,
-  'channelsFile' | 'livekitUrl' | 'livekitApiKey' | 'livekitApiSecret' | 'channelTokenTtl' | 'livekitIdentity'
+  | 'channelsFile'
+  | 'livekitUrl'
+  | 'livekitApiKey'
+  | 'livekitApiSecret'
+  | 'channelTokenTtl'
+  | 'livekitIdentity'
+  | 'channelTokenReuse'
+  | 'channelTokenReuseEntries'
 >;
 
 export type PresenceSettings = Pick<
@@ -33,6 +40,8 @@ export function setUpChannels(settings: ChannelSettings, logger: Logger): Channe
   if (ttlSeconds < 1) {
     throw invalidSetting('channelTokenTtl', 'must be at least 1s');
   }
+  // A reused token keeps at least three quarters of its lifetime: a short TTL shortens the reuse window.
+  const reuseMs = Math.min(settings.channelTokenReuse, Math.floor((ttlSeconds * 1000) / 4));
   if (usesDevLiveKitCredentials(settings)) {
     logger.warn(
       { livekitUrl: settings.livekitUrl },
@@ -49,6 +58,8 @@ export function setUpChannels(settings: ChannelSettings, logger: Logger): Channe
     apiSecret: settings.livekitApiSecret,
     ttlSeconds,
     identity: settings.livekitIdentity,
+    reuseMs,
+    reuseEntries: settings.channelTokenReuseEntries,
   });
   return new ChannelAccess(catalog, minter);
 }

@@ -694,6 +694,21 @@ export const SETTINGS = {
     description:
       "lifetime of a LiveKit token from GetChannelToken; it only gates joining (LiveKit refreshes connected participants' tokens)",
   }),
+  channelTokenReuse: setting({
+    env: 'AIRLOCK_CHANNEL_TOKEN_REUSE',
+    flag: 'channel-token-reuse',
+    default: '5s',
+    schema: duration,
+    description:
+      'GetChannelToken answers a repeat call (same session, channel, grants) within this time with the token it minted then (capped at a quarter of AIRLOCK_CHANNEL_TOKEN_TTL; 0 mints every time)',
+  }),
+  channelTokenReuseEntries: setting({
+    env: 'AIRLOCK_CHANNEL_TOKEN_REUSE_ENTRIES',
+    flag: 'channel-token-reuse-entries',
+    default: '10000',
+    schema: positiveInt,
+    description: 'most recently minted LiveKit tokens kept for reuse (least recently used dropped first)',
+  }),
   livekitIdentity: setting({
     env: 'AIRLOCK_LIVEKIT_IDENTITY',
     flag: 'livekit-identity',
