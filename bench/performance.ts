@@ -21,6 +21,7 @@
 //                    [--streams 500] [--heartbeat 5s] [--idle 16] [--logins 10] [--cold 5]
 //                    [--server-root ../other-checkout] [--only streams,logins,unary,cold]
 //                    [--profile <dir>: the measured server's CPU profile]
+//                    [--server-env NAME=VALUE ...: extra server settings]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -50,6 +51,8 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'streams,logins,unary,cold' },
     // A directory for the server's CPU profile (node --cpu-prof), written when it stops.
     profile: { type: 'string', default: '' },
+    // Extra server environment, e.g. --server-env AIRLOCK_CHANNEL_TOKEN_REUSE=0 (repeatable).
+    'server-env': { type: 'string', multiple: true, default: [] },
     // Which unary calls to measure besides Health/Check (all by default).
     calls: { type: 'string', default: 'WhoAmI,ListChannels,GetChannelToken' },
   },
@@ -294,6 +297,7 @@ const print = (line = '') => process.stdout.write(`${line}\n`);
 
 print(`airlock bench: node ${process.version}, ${(await import('node:os')).cpus().length} CPUs shared with the harness, the PDS and ghz`);
 if (SERVER_ROOT !== ROOT) print(`server from ${SERVER_ROOT}`);
+if (args['server-env'].length > 0) print(`server environment: ${args['server-env'].join(' ')}`);
 print(`rounds ${ROUNDS}, ${SECONDS} s per ghz run, ${args.concurrency} calls in flight over ${args.connections} connections\n`);
 
 const pds = await startPds();
@@ -307,6 +311,7 @@ const env = {
   // Every bench login comes from loopback: one client network.
   AIRLOCK_MAX_PENDING_LOGINS_PER_NETWORK: String(Math.max(10_000, STREAMS * 2)),
   AIRLOCK_HEARTBEAT_INTERVAL: args.heartbeat,
+  ...Object.fromEntries(args['server-env'].map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
 };
 const server = await startServer(env, { inspect: true, profile: args.profile });
 const clients = clientsFor(server.grpcTarget);
