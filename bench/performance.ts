@@ -23,6 +23,7 @@
 //                    [--profile <dir>: the measured server's CPU profile]
 //                    [--server-env NAME=VALUE ...: extra server settings]
 import { spawn, type ChildProcess } from 'node:child_process';
+import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -145,6 +146,22 @@ function cpuNs(pid: number): number {
     }
   }
   return total;
+}
+
+/** CPU ms of a fixed workload in this process (median of 5): how fast this machine is right now. */
+function machineReferenceMs(): number {
+  const times: number[] = [];
+  const text = JSON.stringify({ token: 'x'.repeat(600), claims: Array.from({ length: 20 }, (_, i) => ({ i, s: `v${i}` })) });
+  for (let round = 0; round < 5; round++) {
+    const started = process.cpuUsage();
+    for (let i = 0; i < 20_000; i++) {
+      hash('sha256', text);
+      JSON.parse(text);
+    }
+    const used = process.cpuUsage(started);
+    times.push((used.user + used.system) / 1000);
+  }
+  return quantile(times, 0.5);
 }
 
 /** CPU time so far per thread name (main thread, libuv pool, V8 GC helpers), in ns. */
@@ -296,6 +313,9 @@ const print = (line = '') => process.stdout.write(`${line}\n`);
 // ---- the run ----
 
 print(`airlock bench: node ${process.version}, ${(await import('node:os')).cpus().length} CPUs shared with the harness, the PDS and ghz`);
+print(
+  `machine reference: ${machineReferenceMs().toFixed(0)} ms for a fixed single-threaded workload (hashing and JSON; lower is faster, to compare runs across machines)`,
+);
 if (SERVER_ROOT !== ROOT) print(`server from ${SERVER_ROOT}`);
 if (args['server-env'].length > 0) print(`server environment: ${args['server-env'].join(' ')}`);
 print(`rounds ${ROUNDS}, ${SECONDS} s per ghz run, ${args.concurrency} calls in flight over ${args.connections} connections\n`);
