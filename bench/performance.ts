@@ -7,8 +7,15 @@
 //            alternating rounds; rps, ratio to Health/Check of the same
 //            round, server CPU per call, p99
 //   streams  N pending logins, each with an idle AwaitLogin stream from this
-//            process: server CPU while idle, RSS per login+stream, RSS after
-//            they close, Health/Check p99 (ghz) while they are open
+//            process: server CPU while idle, RSS and heap per login+stream
+//            (RSS right after opening, and after the idle period, once V8
+//            has given back the opening's garbage), heap after they close,
+//            Health/Check p50/p99 at a fixed rate below saturation (ghz
+//            --rps) with no stream and with the streams open, over a window
+//            that holds a heartbeat tick, and saturated (queueing) as well.
+//            The issue's case, 10,000 streams at the 15 s heartbeat, is
+//            `--only streams --streams 10000 --idle 31` (opening them takes
+//            3 to 6 minutes on a 2-core machine, too long for the default)
 //   logins   server CPU per phase of a real login (InitiateLogin + AwaitLogin
 //            until pending, the login link, the callback) and how long after
 //            the callback page the stream's completed event arrives
@@ -18,9 +25,11 @@
 // /proc/<pid>/task/*/schedstat (all threads, ns). Not part of `npm test`.
 //
 //   npm run bench -- [--rounds 3] [--seconds 3] [--concurrency 64] [--connections 4]
-//                    [--streams 500] [--heartbeat 5s] [--idle 16] [--logins 10] [--cold 5]
+//                    [--streams 2000] [--heartbeat 15s] [--idle 31] [--check-rps 500]
+//                    [--check-concurrency 8] [--logins 10] [--cold 5]
 //                    [--server-root ../other-checkout] [--only streams,logins,unary,cold]
 //                    [--profile <dir>: the measured server's CPU profile]
+//                    [--heap-snapshots <dir>: the server's heap, idle and with the streams open]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -40,14 +49,15 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '64' },
     connections: { type: 'string', default: '4' },
-    streams: { type: 'string', default: '500' },
+    streams: { type: 'string', default: '2000' },
     // Health/Check at a fixed rate (ghz --rps, this many in flight) before and while the streams are open.
     'check-rps': { type: 'string', default: '500' },
     'check-concurrency': { type: 'string', default: '8' },
     // A directory for heap snapshots of the server (idle, streams open), to see what a stream keeps.
     'heap-snapshots': { type: 'string', default: '' },
-    heartbeat: { type: 'string', default: '5s' },
-    idle: { type: 'string', default: '16' },
+    // The server's default heartbeat; 31 s idle holds two ticks and lets V8 give back the opening's garbage.
+    heartbeat: { type: 'string', default: '15s' },
+    idle: { type: 'string', default: '31' },
     logins: { type: 'string', default: '10' },
     cold: { type: 'string', default: '5' },
     // Another checkout's server/main.ts, to compare before and after on one machine.
@@ -466,7 +476,7 @@ async function idleStreams(): Promise<void> {
     // Where the RSS goes: V8's committed heap, and everything else (malloc: nghttp2, SQLite's page cache, OpenSSL).
     const split = (m: Record<string, number>) => {
       const heap = m.heapTotal! - memIdle.heapTotal!;
-      return `V8 heap committed ${kB(heap)} (old space ${kB(m.old_space! - memIdle.old_space!)}, new space ${kB(m.new_space! - memIdle.new_space!)}), outside the V8 heap ${kB(m.rss! - memIdle.rss! - heap)}`;
+      return `V8 heap committed ${kB(heap)} (old space ${kB(m.old_space! - memIdle.old_space!)}, new space ${kB(m.new_space! - memIdle.new_space!)}, code and large objects ${kB(m.code_space! + m.large_object_space! - memIdle.code_space! - memIdle.large_object_space!)}), outside the V8 heap ${kB(m.rss! - memIdle.rss! - heap)}`;
     };
     print(`RSS per login+stream, split: after a full GC ${split(memOpen)}`);
     print(`                             after ${IDLE_SECONDS} s idle ${split(memSteady)}`);
