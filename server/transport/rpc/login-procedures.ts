@@ -77,9 +77,19 @@ export function loginProcedures(broker: LoginBroker): LoginProcedures {
     awaitLogin(request, ctx) {
       // Each update mapped as it passes, without an async generator of its own.
       const updates = broker.awaitLogin({ loginId: request.loginId, verifier: request.loginVerifier, signal: ctx.signal });
+      const map = (r: IteratorResult<LoginUpdate>): IteratorResult<AwaitLoginResponse> => {
+        if (r.done) return r;
+        try {
+          return { done: false, value: toAwaitLoginResponse(r.value) };
+        } catch (error) {
+          // A rejected next() is not followed by return(): end the stream's updates here.
+          void updates.return(undefined);
+          throw error;
+        }
+      };
       return {
         [Symbol.asyncIterator]: () => ({
-          next: () => updates.next().then((r) => (r.done ? r : { done: false, value: toAwaitLoginResponse(r.value) })),
+          next: () => updates.next().then(map),
           return: (value?: unknown) => updates.return(value as never).then(() => ({ done: true as const, value: undefined })),
         }),
       };
