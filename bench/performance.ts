@@ -7,8 +7,15 @@
 //            alternating rounds; rps, ratio to Health/Check of the same
 //            round, server CPU per call, p99
 //   streams  N pending logins, each with an idle AwaitLogin stream from this
-//            process: server CPU while idle, RSS per login+stream, RSS after
-//            they close, Health/Check p99 (ghz) while they are open
+//            process: server CPU while idle, RSS and heap per login+stream
+//            (RSS right after opening, and after the idle period, once V8
+//            has given back the opening's garbage), heap after they close,
+//            Health/Check p50/p99 at a fixed rate below saturation (ghz
+//            --rps) with no stream and with the streams open, over a window
+//            that holds a heartbeat tick, and saturated (queueing) as well.
+//            The issue's case, 10,000 streams at the 15 s heartbeat, is
+//            `--only streams --streams 10000 --idle 31` (opening them takes
+//            3 to 6 minutes on a 2-core machine, too long for the default)
 //   logins   server CPU per phase of a real login (InitiateLogin + AwaitLogin
 //            until pending, the login link, the callback) and how long after
 //            the callback page the stream's completed event arrives
@@ -18,14 +25,16 @@
 // /proc/<pid>/task/*/schedstat (all threads, ns). Not part of `npm test`.
 //
 //   npm run bench -- [--rounds 3] [--seconds 3] [--concurrency 64] [--connections 4]
-//                    [--streams 500] [--heartbeat 5s] [--idle 16] [--logins 10] [--cold 5]
+//                    [--streams 2000] [--heartbeat 15s] [--idle 31] [--check-rps 500]
+//                    [--check-concurrency 8] [--logins 10] [--cold 5]
 //                    [--server-root ../other-checkout] [--only streams,logins,unary,cold]
 //                    [--profile <dir>: the measured server's CPU profile]
 //                    [--server-env NAME=VALUE ...: extra server settings]
+//                    [--heap-snapshots <dir>: the server's heap, idle and with the streams open]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hash } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -42,9 +51,15 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '64' },
     connections: { type: 'string', default: '4' },
-    streams: { type: 'string', default: '500' },
-    heartbeat: { type: 'string', default: '5s' },
-    idle: { type: 'string', default: '16' },
+    streams: { type: 'string', default: '2000' },
+    // Health/Check at a fixed rate (ghz --rps, this many in flight) before and while the streams are open.
+    'check-rps': { type: 'string', default: '500' },
+    'check-concurrency': { type: 'string', default: '8' },
+    // A directory for heap snapshots of the server (idle, streams open), to see what a stream keeps.
+    'heap-snapshots': { type: 'string', default: '' },
+    // The server's default heartbeat; 31 s idle holds two ticks and lets V8 give back the opening's garbage.
+    heartbeat: { type: 'string', default: '15s' },
+    idle: { type: 'string', default: '31' },
     logins: { type: 'string', default: '10' },
     cold: { type: 'string', default: '5' },
     // Another checkout's server/main.ts, to compare before and after on one machine.
@@ -66,6 +81,16 @@ const IDLE_SECONDS = Number(args.idle);
 const LOGINS = Number(args.logins);
 const COLD = Number(args.cold);
 const ONLY = new Set(args.only.split(','));
+const CHECK_RPS = Number(args['check-rps']);
+const CHECK_CONCURRENCY = Number(args['check-concurrency']);
+
+/** "15s", "500ms", "1m" (AIRLOCK_HEARTBEAT_INTERVAL's forms) in ms. */
+function durationMs(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new Error(`not a duration: ${text}`);
+  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1_000);
+}
+const HEARTBEAT_MS = durationMs(args.heartbeat);
 
 // ---- measuring a server process ----
 
@@ -207,6 +232,38 @@ async function evaluateInServer<T>(server: Server, expression: string, collectGa
   return result.result.value;
 }
 
+/** Writes a heap snapshot of the server (after a full GC) to `file`, through its inspector. */
+async function heapSnapshot(server: Server, file: string): Promise<void> {
+  if (!server.inspector) return;
+  const socket = new WebSocket(server.inspector);
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  const chunks: string[] = [];
+  let done: (() => void) | undefined;
+  socket.onmessage = (message) => {
+    const reply = JSON.parse(String(message.data)) as { id?: number; method?: string; params?: { chunk: string } };
+    if (reply.method === 'HeapProfiler.addHeapSnapshotChunk') chunks.push(reply.params!.chunk);
+    else if (reply.id === 1) done?.();
+  };
+  await new Promise<void>((resolve) => {
+    done = resolve;
+    socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.takeHeapSnapshot', params: { reportProgress: false } }));
+  });
+  socket.close();
+  writeFileSync(file, chunks.join(''));
+}
+
+/** The server's memory by kind (process.memoryUsage and V8's heap spaces), in bytes. */
+async function memoryBreakdown(server: Server): Promise<Record<string, number> | undefined> {
+  return evaluateInServer<Record<string, number>>(
+    server,
+    `(() => { const m = process.memoryUsage(); const o = { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+      o.heapResident = 0; for (const s of process.getBuiltinModule('node:v8').getHeapSpaceStatistics()) { o[s.space_name] = s.physical_space_size; o.heapResident += s.physical_space_size; } return o; })()`,
+  );
+}
+
 /** The server's live JS heap after a full garbage collection, through its inspector. */
 async function heapAfterGc(server: Server): Promise<number> {
   return (await evaluateInServer<number>(server, 'process.memoryUsage().heapUsed', true)) ?? NaN;
@@ -237,6 +294,7 @@ function rssBytes(pid: number): number {
 interface GhzResult {
   count: number;
   rps: number;
+  p50Ms: number;
   p99Ms: number;
   errors: number;
 }
@@ -245,7 +303,7 @@ async function ghz(
   target: string,
   method: string,
   data: unknown,
-  options: { token?: string; seconds?: number; concurrency?: number } = {},
+  options: { token?: string; seconds?: number; concurrency?: number; connections?: number; rps?: number } = {},
 ): Promise<GhzResult> {
   const argv = [
     '--insecure',
@@ -258,7 +316,7 @@ async function ghz(
     '-c',
     String(options.concurrency ?? Number(args.concurrency)),
     '--connections',
-    String(args.connections),
+    String(options.connections ?? args.connections),
     '-z',
     `${options.seconds ?? SECONDS}s`,
     '--skipFirst',
@@ -266,6 +324,8 @@ async function ghz(
     '--protoset',
     path.join(ROOT, 'proto/gen/descriptor.binpb'),
   ];
+  // A fixed rate below saturation: latency then shows interference, not a queue of calls.
+  if (options.rps) argv.push('--rps', String(options.rps));
   if (options.token) argv.push('-m', JSON.stringify({ authorization: `Bearer ${options.token}` }));
   argv.push(target);
   const child = spawn('ghz', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -288,8 +348,8 @@ async function ghz(
   const errors = Object.entries(report.errorDistribution ?? {})
     .filter(([message]) => !message.includes('use of closed network connection') && !message.includes('Canceled'))
     .reduce((n, [, c]) => n + c, 0);
-  const p99 = report.latencyDistribution?.find((d) => d.percentage === 99)?.latency ?? NaN;
-  return { count: codes.OK ?? 0, rps: report.rps, p99Ms: p99 / 1e6, errors };
+  const at = (percentage: number) => (report.latencyDistribution?.find((d) => d.percentage === percentage)?.latency ?? NaN) / 1e6;
+  return { count: codes.OK ?? 0, rps: report.rps, p50Ms: at(50), p99Ms: at(99), errors };
 }
 
 // ---- summaries ----
@@ -347,20 +407,30 @@ try {
 }
 
 async function idleStreams(): Promise<void> {
+  // Long enough for at least one heartbeat tick to fall inside each fixed-rate Check window.
+  const checkSeconds = Math.max(5, Math.ceil(HEARTBEAT_MS / 1_000) + 2);
+  const snapshots = args['heap-snapshots'] ? path.resolve(args['heap-snapshots']) : '';
+  if (snapshots) mkdirSync(snapshots, { recursive: true });
   print(`== ${STREAMS} idle AwaitLogin streams, one per pending login (heartbeat ${args.heartbeat}) ==`);
   await call(clients.health, clients.health.check, { service: '' });
   await new Promise((r) => setTimeout(r, 1_000));
   const rssIdle = rssBytes(server.pid);
   const heapIdle = await heapAfterGc(server);
+  const memIdle = await memoryBreakdown(server);
+  if (snapshots) await heapSnapshot(server, path.join(snapshots, 'idle.heapsnapshot'));
   // What the server costs with no stream at all (timers, sweeps), to tell heartbeats from it.
   const baselineStart = cpuNs(server.pid);
   const baselineT0 = performance.now();
   await new Promise((r) => setTimeout(r, Math.min(IDLE_SECONDS, 5) * 1_000));
   const baselineCpu = (cpuNs(server.pid) - baselineStart) / 1e6 / (performance.now() - baselineT0);
+  // Health/Check at a fixed rate below saturation with no stream open: the baseline for the same load with them.
+  const checkFixed = { rps: CHECK_RPS, concurrency: CHECK_CONCURRENCY, seconds: checkSeconds };
+  const checkBefore = await ghz(server.grpcTarget, 'grpc.health.v1.Health/Check', { service: '' }, checkFixed);
   const streamClients = Array.from({ length: 4 }, () => clientsFor(server.grpcTarget));
   const streams: LoginStream[] = [];
   let next = 0;
   const initiateCpu = cpuNs(server.pid);
+  const openingT0 = performance.now();
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (next < STREAMS) {
@@ -373,10 +443,14 @@ async function idleStreams(): Promise<void> {
       }
     }),
   );
+  const openingMs = performance.now() - openingT0;
   const openingCpuMs = (cpuNs(server.pid) - initiateCpu) / 1e6;
   await new Promise((r) => setTimeout(r, 1_000));
   const rssOpen = rssBytes(server.pid);
   const heapOpen = await heapAfterGc(server);
+  const memOpen = await memoryBreakdown(server);
+  const rssAfterGc = rssBytes(server.pid);
+  if (snapshots) await heapSnapshot(server, path.join(snapshots, 'open.heapsnapshot'));
   const heartbeats = () => streams.reduce((n, s) => n + s.cases().filter((c) => c === 'heartbeat').length, 0);
   const beatsBefore = heartbeats();
   await startLoopDelay(server);
@@ -387,36 +461,64 @@ async function idleStreams(): Promise<void> {
   const idleCpu = idleCpuMs / (performance.now() - idleT0);
   const beats = heartbeats() - beatsBefore;
   const idleLoopDelay = await loopDelayP99(server);
+  // The streams have been idle (and heartbeating) a while: memory as a server holding them would have it.
+  const rssSteady = rssBytes(server.pid);
+  const memSteady = await memoryBreakdown(server);
   await startLoopDelay(server);
-  const whileOpen = await ghz(server.grpcTarget, 'grpc.health.v1.Health/Check', { service: '' });
-  const busyLoopDelay = await loopDelayP99(server);
+  const checkWhileOpen = await ghz(server.grpcTarget, 'grpc.health.v1.Health/Check', { service: '' }, checkFixed);
+  const fixedLoopDelay = await loopDelayP99(server);
+  const saturated = await ghz(server.grpcTarget, 'grpc.health.v1.Health/Check', { service: '' });
+  const beatsAll = heartbeats() - beatsBefore;
   for (const s of streams) s.cancel();
   await Promise.all(streams.map((s) => s.end));
   for (const c of streamClients) c.close();
   await new Promise((r) => setTimeout(r, 3_000));
   const rssClosed = rssBytes(server.pid);
   const heapClosed = await heapAfterGc(server);
-  print(`opening (InitiateLogin + AwaitLogin to pending): ${(openingCpuMs / STREAMS).toFixed(2)} ms server CPU per login`);
+  const kB = (bytes: number) => `${(bytes / STREAMS / 1024).toFixed(1)} kB`;
+  print(
+    `opening (InitiateLogin + AwaitLogin to pending): ${(openingCpuMs / STREAMS).toFixed(2)} ms server CPU per login; ${(openingMs / 1_000).toFixed(0)} s for all ${STREAMS} (8 at a time)`,
+  );
   print(
     `server CPU while idle:      ${(idleCpu * 100).toFixed(2)} % of one core over ${IDLE_SECONDS} s (${beats} heartbeats in that time; ${(baselineCpu * 100).toFixed(2)} % with no stream)`,
   );
   if (beats > 0) {
     const perBeatMs = idleCpuMs / beats;
     const aboveBaselineMs = Math.max(0, idleCpuMs - baselineCpu * IDLE_SECONDS * 1_000) / beats;
-    const at10k = (ms: number) => (((ms * 10_000) / 15_000) * 100).toFixed(1);
     print(
-      `per heartbeat:              ${(perBeatMs * 1000).toFixed(0)} µs server CPU (all idle CPU / heartbeats), ${(aboveBaselineMs * 1000).toFixed(0)} µs above the no-stream baseline; 10,000 streams at a 15 s heartbeat ≈ ${at10k(perBeatMs)} % (${at10k(aboveBaselineMs)} % above baseline) of one core`,
+      `per heartbeat:              ${(perBeatMs * 1000).toFixed(0)} µs server CPU (all idle CPU / heartbeats), ${(aboveBaselineMs * 1000).toFixed(0)} µs above the no-stream baseline`,
     );
   }
-  print(`RSS idle / open / closed:   ${mb(rssIdle).toFixed(0)} / ${mb(rssOpen).toFixed(0)} / ${mb(rssClosed).toFixed(0)} MB`);
-  print(`RSS per login+stream:       ${((rssOpen - rssIdle) / STREAMS / 1024).toFixed(1)} kB`);
   print(
-    `heap after full GC idle / open / closed: ${mb(heapIdle).toFixed(1)} / ${mb(heapOpen).toFixed(1)} / ${mb(heapClosed).toFixed(1)} MB (${((heapOpen - heapIdle) / STREAMS / 1024).toFixed(1)} kB per login+stream)`,
+    `RSS idle / open / after ${IDLE_SECONDS} s idle / closed: ${mb(rssIdle).toFixed(0)} / ${mb(rssOpen).toFixed(0)} / ${mb(rssSteady).toFixed(0)} / ${mb(rssClosed).toFixed(0)} MB`,
   );
   print(
-    `Health/Check while open:    ${whileOpen.rps.toFixed(0)} rps, p99 ${whileOpen.p99Ms.toFixed(1)} ms${whileOpen.errors ? `, ${whileOpen.errors} errors` : ''}`,
+    `RSS per login+stream:       ${kB(rssOpen - rssIdle)} 1 s after the last opened, ${kB(rssSteady - rssIdle)} after ${IDLE_SECONDS} s idle`,
   );
-  print(`event-loop delay p99:       ${idleLoopDelay.toFixed(1)} ms while idle, ${busyLoopDelay.toFixed(1)} ms under Health/Check load\n`);
+  print(
+    `heap after full GC idle / open / closed: ${mb(heapIdle).toFixed(1)} / ${mb(heapOpen).toFixed(1)} / ${mb(heapClosed).toFixed(1)} MB (${kB(heapOpen - heapIdle)} per login+stream)`,
+  );
+  if (memIdle && memOpen && memSteady) {
+    // Where the RSS goes: V8's heap; the rest is malloc (nghttp2, SQLite's page cache, OpenSSL). The idle
+    // RSS is read on a fresh server that still holds some start-up garbage, so RSS deltas are a little low
+    // (about 15 MB in all at 100 streams, where RSS fell below idle after the opening).
+    const split = (m: Record<string, number>, rss: number) => {
+      // Resident pages of V8's spaces (committed heapTotal can exceed what is in RSS).
+      const heap = m.heapResident! - memIdle.heapResident!;
+      return `V8 heap resident ${kB(heap)} (old space ${kB(m.old_space! - memIdle.old_space!)}, new space ${kB(m.new_space! - memIdle.new_space!)}, code and large objects ${kB(m.code_space! + m.large_object_space! - memIdle.code_space! - memIdle.large_object_space!)}); RSS ${kB(rss - rssIdle)}`;
+    };
+    print(`RSS per login+stream, split: after a full GC ${split(memOpen, rssAfterGc)}`);
+    print(`                             after ${IDLE_SECONDS} s idle ${split(memSteady, rssSteady)}`);
+  }
+  const fixed = (r: GhzResult) =>
+    `p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms (${r.rps.toFixed(0)} rps${r.errors ? `, ${r.errors} errors` : ''})`;
+  print(`Health/Check at ${CHECK_RPS} rps, ${CHECK_CONCURRENCY} in flight, ${checkSeconds} s (covers a heartbeat tick):`);
+  print(`  no stream open:           ${fixed(checkBefore)}`);
+  print(`${`  ${STREAMS} streams open:`.padEnd(28)}${fixed(checkWhileOpen)}; event-loop delay p99 ${fixedLoopDelay.toFixed(1)} ms`);
+  print(
+    `Health/Check saturated (${args.concurrency} in flight; p99 is mostly queueing) while open: ${saturated.rps.toFixed(0)} rps, p99 ${saturated.p99Ms.toFixed(1)} ms${saturated.errors ? `, ${saturated.errors} errors` : ''}`,
+  );
+  print(`event-loop delay p99 while idle: ${idleLoopDelay.toFixed(1)} ms; heartbeats received in all: ${beatsAll}\n`);
 }
 
 async function loginCpu(): Promise<void> {

@@ -6,8 +6,14 @@ import { tracing } from '../observability/tracing.ts';
 import type { IssuedSession } from '../sessions/session-types.ts';
 import type { LoginWatches, WatchEvent } from './login-watches.ts';
 import { findLogin, type LoginBrokerOptions, type LoginUpdate } from './login-types.ts';
-import type { StoredResult } from './login-store.ts';
+import type { LoginRecord, StoredResult } from './login-store.ts';
 import { open as openSealed } from './result-sealing.ts';
+
+/** The fields of a stored login that a stream reads. */
+function progressFields(record: Pick<LoginRecord, 'ref' | 'expiresAt' | 'browserOpenedAt' | 'result' | 'traceParent'>) {
+  const { ref, expiresAt, browserOpenedAt, result, traceParent } = record;
+  return { ref, expiresAt, browserOpenedAt, result, traceParent };
+}
 
 const EXPIRED_MESSAGE = 'The login expired before the user finished signing in; start a new login.';
 
@@ -28,9 +34,10 @@ export class LoginProgress {
    */
   async *awaitLogin(input: { loginId: string; verifier: string; signal: AbortSignal }): AsyncGenerator<LoginUpdate> {
     const { loginId, verifier, signal } = input;
-    const found = await findLogin(this.#o.store, loginId, verifier);
-
-    const ref = found.ref;
+    // Only what the stream needs from here on: the stored record (with its
+    // link, sealed fields and more) is not kept alive as long as it waits.
+    const first = progressFields(await findLogin(this.#o.store, loginId, verifier));
+    const ref = first.ref;
     if (this.#watches.streamsOf(ref) >= this.#o.settings.maxStreamsPerLogin) {
       throw new ResourceExhaustedError(`at most ${this.#o.settings.maxStreamsPerLogin} AwaitLogin streams per login are allowed at once`);
     }
@@ -43,7 +50,7 @@ export class LoginProgress {
       w?.();
     };
     // Join before reading again, so nothing announced in between is lost.
-    const leave = this.#watches.join(ref, found.expiresAt, (event) => {
+    const leave = this.#watches.join(ref, first.expiresAt, (event) => {
       // A stream that cannot keep up needs one heartbeat, not a backlog of them.
       if (event.type === 'heartbeat' && queue.at(-1)?.type === 'heartbeat') queue[queue.length - 1] = event;
       else queue.push(event);
@@ -53,7 +60,8 @@ export class LoginProgress {
     // The result being sent, whose sender waits to hear that it went out.
     let sending: (() => void) | undefined;
     try {
-      const record = (await this.#o.store.byRef(ref)) ?? found;
+      const record = progressFields((await this.#o.store.byRef(ref)) ?? first);
+      const traceParent = record.traceParent;
       yield { type: 'pending', expiresAt: new Date(record.expiresAt) };
       let browserSent = false;
       if (record.browserOpenedAt !== null) {
@@ -61,7 +69,7 @@ export class LoginProgress {
         yield { type: 'browser-opened', openedAt: new Date(record.browserOpenedAt) };
       }
       if (record.result) {
-        yield await this.#terminal(loginId, record.result, record.traceParent);
+        yield await this.#terminal(loginId, record.result, traceParent);
         return;
       }
 
@@ -78,7 +86,7 @@ export class LoginProgress {
             yield { type: 'heartbeat', serverTime: event.at };
           } else if (event.type === 'result') {
             sending = event.written;
-            yield await this.#terminal(loginId, event.result, record.traceParent);
+            yield await this.#terminal(loginId, event.result, traceParent);
             // Resumed: the transport has sent the update.
             sending?.();
             return;

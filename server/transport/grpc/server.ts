@@ -60,6 +60,9 @@ export class GrpcTransport {
       // Clients behind NATs keep long AwaitLogin streams alive with their own pings.
       'grpc.http2.min_ping_interval_without_data_ms': 10_000,
       'grpc.keepalive_permit_without_calls': 1,
+      // Nothing here serves channelz; with it on, grpc-js keeps per-call
+      // trackers and stamps every message sent (each AwaitLogin heartbeat).
+      'grpc.enable_channelz': 0,
     });
     const names = services.map((s) => s.name);
     for (const service of services) this.#server.addService(service.definition, service.implementation);

@@ -20,12 +20,26 @@ const FAILURE_REASONS = {
   cancelled: LoginFailureReason.LOGIN_FAILURE_REASON_CANCELLED,
 } as const;
 
+// Every stream's heartbeat of one tick carries the same Date (login-watches.ts):
+// they share one frozen message, which the gRPC binding encodes once per tick.
+let lastHeartbeat: { at: Date; message: AwaitLoginResponse } | undefined;
+
+function heartbeatMessage(serverTime: Date): AwaitLoginResponse {
+  if (lastHeartbeat?.at !== serverTime) {
+    const message: AwaitLoginResponse = Object.freeze({
+      event: Object.freeze({ $case: 'heartbeat' as const, value: Object.freeze({ serverTime }) }),
+    });
+    lastHeartbeat = { at: serverTime, message };
+  }
+  return lastHeartbeat.message;
+}
+
 export function toAwaitLoginResponse(update: LoginUpdate): AwaitLoginResponse {
   switch (update.type) {
     case 'pending':
       return { event: { $case: 'pending', value: { expiresAt: update.expiresAt } } };
     case 'heartbeat':
-      return { event: { $case: 'heartbeat', value: { serverTime: update.serverTime } } };
+      return heartbeatMessage(update.serverTime);
     case 'browser-opened':
       return { event: { $case: 'browserOpened', value: { openedAt: update.openedAt } } };
     case 'completed':
@@ -60,10 +74,25 @@ export function loginProcedures(broker: LoginBroker): LoginProcedures {
         confirmationCode: started.confirmationCode,
       };
     },
-    async *awaitLogin(request, ctx) {
-      for await (const update of broker.awaitLogin({ loginId: request.loginId, verifier: request.loginVerifier, signal: ctx.signal })) {
-        yield toAwaitLoginResponse(update);
-      }
+    awaitLogin(request, ctx) {
+      // Each update mapped as it passes, without an async generator of its own.
+      const updates = broker.awaitLogin({ loginId: request.loginId, verifier: request.loginVerifier, signal: ctx.signal });
+      const map = (r: IteratorResult<LoginUpdate>): IteratorResult<AwaitLoginResponse> => {
+        if (r.done) return r;
+        try {
+          return { done: false, value: toAwaitLoginResponse(r.value) };
+        } catch (error) {
+          // A rejected next() is not followed by return(): end the stream's updates here.
+          void updates.return(undefined);
+          throw error;
+        }
+      };
+      return {
+        [Symbol.asyncIterator]: () => ({
+          next: () => updates.next().then(map),
+          return: (value?: unknown) => updates.return(value as never).then(() => ({ done: true as const, value: undefined })),
+        }),
+      };
     },
     async cancelLogin(request) {
       return { cancelled: await broker.cancel({ loginId: request.loginId, verifier: request.loginVerifier }) };
