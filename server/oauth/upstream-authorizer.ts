@@ -38,6 +38,10 @@ export function authorizeError(error: unknown, identifier: Identifier, timeoutMs
   const forbidden = chain.find((e): e is ForbiddenAddressError => e instanceof ForbiddenAddressError);
   if (forbidden)
     return new InvalidArgumentError(`${what} leads to ${forbidden.message}; such addresses are refused outside development mode`);
+  // Our own store failed under the library (e.g. the database is unreachable
+  // while it saves the request): that is what the caller should hear.
+  const ours = chain.find((e): e is UnavailableError => e instanceof UnavailableError);
+  if (ours) return ours;
   if (chain.some((e) => e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError'))) {
     return new UnavailableError(`the PDS or authorization server of ${what} did not answer within ${timeoutMs} ms`);
   }
