@@ -163,13 +163,7 @@ async function startServer(env: Record<string, string>, options: { inspect?: boo
 /** CPU time of every thread of the process so far, in ns. */
 function cpuNs(pid: number): number {
   let total = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // A thread that ended meanwhile.
-    }
-  }
+  for (const ns of cpuNsByThread(pid).values()) total += ns;
   return total;
 }
 

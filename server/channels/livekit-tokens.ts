@@ -49,6 +49,11 @@ interface MintedToken {
 
 export type IdentityMode = 'did' | 'session';
 
+/** The longest reuse of a token with this lifetime: it keeps at least three quarters of it. */
+export function maxTokenReuseMs(ttlSeconds: number): number {
+  return Math.floor((ttlSeconds * 1000) / 4);
+}
+
 /** The participant as LiveKit will know them. */
 export interface Participant {
   /** The caller's verified DID: the LiveKit identity (or its prefix, per session). */
@@ -112,8 +117,8 @@ export class LiveKitTokenMinter {
     this.#config = config;
     this.#secret = createSecretKey(Buffer.from(config.apiSecret, 'utf8'));
     this.#reuseMs = config.reuseMs ?? 0;
-    // A reused token has at least three quarters of its lifetime left.
-    if (this.#reuseMs > (config.ttlSeconds * 1000) / 4) throw new RangeError('LiveKit token reuse must be at most a quarter of its TTL');
+    if (this.#reuseMs > maxTokenReuseMs(config.ttlSeconds))
+      throw new RangeError('LiveKit token reuse must be at most a quarter of its TTL');
     this.#recent = this.#reuseMs > 0 ? new LRUCache({ max: Math.max(1, config.reuseEntries ?? 10_000) }) : undefined;
   }
 

@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.ts';
 import { loadCatalog } from './catalog.ts';
 import { ChannelAccess } from './channel-access.ts';
 import { liveKitRooms } from './livekit-rooms.ts';
-import { LiveKitTokenMinter } from './livekit-tokens.ts';
+import { LiveKitTokenMinter, maxTokenReuseMs } from './livekit-tokens.ts';
 import { RoomPresence } from './presence.ts';
 import type { Database } from '../storage/schema.ts';
 
@@ -40,8 +40,8 @@ export function setUpChannels(settings: ChannelSettings, logger: Logger): Channe
   if (ttlSeconds < 1) {
     throw invalidSetting('channelTokenTtl', 'must be at least 1s');
   }
-  // A reused token keeps at least three quarters of its lifetime: a short TTL shortens the reuse window.
-  const reuseMs = Math.min(settings.channelTokenReuse, Math.floor((ttlSeconds * 1000) / 4));
+  // A short TTL shortens the reuse window rather than refusing the default.
+  const reuseMs = Math.min(settings.channelTokenReuse, maxTokenReuseMs(ttlSeconds));
   if (usesDevLiveKitCredentials(settings)) {
     logger.warn(
       { livekitUrl: settings.livekitUrl },

@@ -65,8 +65,7 @@ export class LoginInitiation {
         'login_verifier_challenge must be the base64url (no padding) SHA-256 of a 43 to 128 character verifier (43 characters)',
       );
     }
-    // A full estimate is counted again: refusals follow the current count.
-    if ((await this.#pendingEstimate()) >= settings.maxPendingLogins && (await this.#pendingEstimate(true)) >= settings.maxPendingLogins) {
+    if (await this.#looksFull()) {
       throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
     }
 
@@ -98,7 +97,9 @@ export class LoginInitiation {
       { total: settings.maxPendingLogins, perNetwork: settings.maxPendingLoginsPerNetwork },
     );
     // The count above is a cheap early refusal; this one, taken with the insert, is the cap.
-    if (this.#pending) this.#pending.count = capReached === 'total' ? settings.maxPendingLogins : this.#pending.count + 1;
+    // The early estimate follows what the insert learned.
+    if (this.#pending && capReached === undefined) this.#pending.count += 1;
+    else if (this.#pending && capReached === 'total') this.#pending.count = settings.maxPendingLogins;
     if (capReached === 'total')
       throw new ResourceExhaustedError(`too many logins are waiting for users (limit ${settings.maxPendingLogins}); retry later`);
     if (capReached === 'network') {
@@ -117,16 +118,22 @@ export class LoginInitiation {
   }
 
   /**
-   * How many logins wait, counted at most once per EARLY_COUNT_MAX_AGE_MS:
-   * enough to refuse early, before a PAR, when the deployment is full, without
-   * counting every waiting login for every InitiateLogin.
+   * Whether the deployment is full of waiting logins, to refuse early, before
+   * a PAR. A count up to EARLY_COUNT_MAX_AGE_MS old says "not full" (so not
+   * every InitiateLogin counts every waiting login); "full" is counted again,
+   * so a refusal follows the current count.
    */
-  async #pendingEstimate(fresh = false): Promise<number> {
-    const now = Date.now();
-    if (fresh || !this.#pending || now - this.#pending.at >= EARLY_COUNT_MAX_AGE_MS) {
+  async #looksFull(): Promise<boolean> {
+    const max = this.#o.settings.maxPendingLogins;
+    const count = async () => {
+      const now = Date.now();
       this.#pending = { at: now, count: await this.#o.store.countPending(now) };
-    }
-    return this.#pending.count;
+      return this.#pending.count;
+    };
+    const stale = !this.#pending || Date.now() - this.#pending.at >= EARLY_COUNT_MAX_AGE_MS;
+    const estimate = stale ? await count() : this.#pending!.count;
+    if (estimate < max) return false;
+    return stale || (await count()) >= max;
   }
 
   /**

@@ -74,25 +74,10 @@ export function loginProcedures(broker: LoginBroker): LoginProcedures {
         confirmationCode: started.confirmationCode,
       };
     },
-    awaitLogin(request, ctx) {
-      // Each update mapped as it passes, without an async generator of its own.
-      const updates = broker.awaitLogin({ loginId: request.loginId, verifier: request.loginVerifier, signal: ctx.signal });
-      const map = (r: IteratorResult<LoginUpdate>): IteratorResult<AwaitLoginResponse> => {
-        if (r.done) return r;
-        try {
-          return { done: false, value: toAwaitLoginResponse(r.value) };
-        } catch (error) {
-          // A rejected next() is not followed by return(): end the stream's updates here.
-          void updates.return(undefined);
-          throw error;
-        }
-      };
-      return {
-        [Symbol.asyncIterator]: () => ({
-          next: () => updates.next().then(map),
-          return: (value?: unknown) => updates.return(value as never).then(() => ({ done: true as const, value: undefined })),
-        }),
-      };
+    async *awaitLogin(request, ctx) {
+      for await (const update of broker.awaitLogin({ loginId: request.loginId, verifier: request.loginVerifier, signal: ctx.signal })) {
+        yield toAwaitLoginResponse(update);
+      }
     },
     async cancelLogin(request) {
       return { cancelled: await broker.cancel({ loginId: request.loginId, verifier: request.loginVerifier }) };
